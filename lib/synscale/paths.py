@@ -1,0 +1,43 @@
+"""Where things live. Every other module asks here; nothing else hard-codes a path."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Repository root: lib/synscale/paths.py -> ../../..
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def notebooks_dir() -> Path:
+    """Experiment notebooks (``SYNSCALE_NOTEBOOKS`` overrides ``<repo>/notebooks``; tests use fixtures)."""
+    return Path(os.environ.get("SYNSCALE_NOTEBOOKS", ROOT / "notebooks")).resolve()
+
+
+def params_dir() -> Path:
+    """Params files, one per notebook stem (``SYNSCALE_PARAMS`` overrides ``<repo>/params``)."""
+    return Path(os.environ.get("SYNSCALE_PARAMS", ROOT / "params")).resolve()
+
+
+def outputs_dir() -> Path:
+    """Root of all run directories (``SYNSCALE_OUTPUTS`` overrides ``<repo>/outputs``)."""
+    return Path(os.environ.get("SYNSCALE_OUTPUTS", ROOT / "outputs")).resolve()
+
+
+def cache_dir() -> Path:
+    """Shared, reusable artifacts (generated data sets, features) keyed by their own content.
+
+    ``SYNSCALE_CACHE`` overrides ``<outputs>/_cache``; data written here is reused across notebooks and runs.
+    """
+    return Path(os.environ.get("SYNSCALE_CACHE", outputs_dir() / "_cache")).resolve()
+
+
+def run_dir() -> Path:
+    """The directory of the run this process belongs to.
+
+    The runner sets ``SYNSCALE_RUN_DIR`` for the kernel. Interactively (JupyterLab) results go to
+    ``<outputs>/_interactive`` so exploring never touches a finished run.
+    """
+    d = os.environ.get("SYNSCALE_RUN_DIR")
+    path = Path(d) if d else outputs_dir() / "_interactive"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

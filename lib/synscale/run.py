@@ -1,0 +1,315 @@
+"""The grid runner: ``python -m synscale.run [NOTEBOOK ...] --profile mini`` (driven by ``run_all.sh``).
+
+Expands each notebook's params grid, executes every run with papermill and a named kernel into
+``outputs/<stem>/<profile>/<k=v>__…__<hash8>/`` and skips runs already finished with the same run key
+(hash of the resolved params and the notebook's code cells). Runs execute in a hidden temporary
+directory that is renamed on success; failures are kept, marked failed, and listed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import params as P
+from . import results as R
+from .paths import notebooks_dir, outputs_dir, params_dir
+
+KERNEL = "synscale"
+DEFAULT_PROFILE = "mini"
+log = logging.getLogger("synscale.run")
+
+
+class RunnerError(RuntimeError):
+    """A request the runner refuses before any kernel starts; one line."""
+
+
+# -- planning -------------------------------------------------------------------------------------------
+def experiments(selectors: list[str] | None = None) -> list[str]:
+    """Notebook stems to run: all numbered notebooks, or those matching the selectors (stem or prefix)."""
+    every = sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
+    stems = [s for s in every if not s.startswith("_")]  # _template etc. run only when named
+    if not selectors:
+        return stems
+    out: list[str] = []
+    for sel in selectors:
+        sel = Path(sel).stem
+        hit = [s for s in every if s == sel] or [s for s in stems if s.startswith(sel)]
+        if not hit:
+            raise RunnerError(f"no notebook matches '{sel}'; available: {', '.join(every)}")
+        out += [s for s in hit if s not in out]
+    return out
+
+
+def plan(stems: list[str], profile: str) -> list[P.Run]:
+    """Every run of the selected notebooks, validated; raises ParamsError before anything executes."""
+    runs: list[P.Run] = []
+    for stem in stems:
+        nb = notebooks_dir() / f"{stem}.ipynb"
+        pfile = params_dir() / f"{stem}.yaml"
+        if not pfile.exists():
+            raise RunnerError(f"{nb}: no params file {pfile}; every notebook needs params/<stem>.yaml")
+        runs += P.load(pfile, nb).runs(profile, P.code_source(nb))
+    return runs
+
+
+def shard(runs: list[P.Run], spec: str | None) -> list[P.Run]:
+    """``i/n``: every n-th run starting at i (0-based) of the full, ordered plan."""
+    if not spec:
+        return runs
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise RunnerError(f"--shard '{spec}': expected i/n with 0 <= i < n, e.g. --shard 0/4") from None
+    return runs[i::n]
+
+
+def status(run: P.Run, outputs: Path) -> str:
+    """'done' (same key finished), 'stale' (finished with another key), 'failed', or 'todo'."""
+    prov = R.read_json(run.dir(outputs) / R.PROVENANCE)
+    st = prov.get("status")
+    if st == "done":
+        return "done" if prov.get("run_key") == run.key else "stale"
+    if st == "failed" or R.read_json(_failed_dir(run.dir(outputs)) / R.PROVENANCE):
+        return "failed"
+    return "todo"
+
+
+def missing_requirements(run: P.Run) -> dict[str, str]:
+    return {k: v for k, v in run.requires.items() if not Path(v).exists()}
+
+
+def check_kernel(kernel: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise RunnerError(
+            f"Jupyter kernel '{kernel}' is not installed; run ./run_all.sh once (it installs it) "
+            f"or: python -m ipykernel install --sys-prefix --name {kernel}"
+        ) from None
+
+
+# -- execution ------------------------------------------------------------------------------------------
+def _failed_dir(final: Path) -> Path:
+    return final.with_name(final.name + ".failed")
+
+
+def _tmp_dir(final: Path) -> Path:
+    return final.with_name(f".tmp-{final.name}-{socket.gethostname()}-{os.getpid()}")
+
+
+def clean_stale_tmp(base: Path) -> list[Path]:
+    """Remove temp dirs of runs whose process is gone (killed mid-way); they are redone."""
+    removed = []
+    if not base.is_dir():
+        return removed
+    host = socket.gethostname()
+    for d in base.glob(".tmp-*"):
+        owner = R.read_json(d / ".owner")
+        alive = owner.get("host") == host and _pid_alive(owner.get("pid", -1))
+        if not alive and (owner.get("host") in (host, None)):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(src: Path, dst: Path) -> None:
+    """Atomically put ``src`` at ``dst`` (an existing ``dst`` is moved aside first, then removed)."""
+    trash = None
+    if dst.exists():
+        trash = dst.with_name(f".trash-{dst.name}-{os.getpid()}")
+        os.replace(dst, trash)
+    os.replace(src, dst)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+@dataclass
+class Result:
+    run: P.Run
+    ok: bool
+    path: Path
+    duration_s: float
+    error: str = ""
+
+
+def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) -> Result:
+    import papermill as pm
+
+    from .report import export_html
+
+    final = run.dir(outputs)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_dir(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "figures").mkdir(parents=True)
+    (tmp / "tables").mkdir()
+    R._write_json(tmp / ".owner", {"host": socket.gethostname(), "pid": os.getpid()})
+    (tmp / R.PARAMS).write_text(yaml.safe_dump(run.params, sort_keys=True))
+    R._write_json(tmp / R.METRICS, {})
+    start = time.time()
+    prov = {
+        "status": "running", "stem": run.stem, "profile": run.profile, "run": run.name, "run_key": run.key,
+        "seed": run.params.get("seed"), "start": R.now(), "notebook": f"notebooks/{run.stem}.ipynb",
+        "kernel": kernel, **R.git_state(), **_env_once(),
+    }
+    R._write_json(tmp / R.PROVENANCE, prov)
+
+    handler = logging.FileHandler(tmp / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    pm_log = logging.getLogger("papermill")
+    pm_log.addHandler(handler)
+    pm_log.setLevel(logging.INFO)
+    old_env = {k: os.environ.get(k) for k in _KERNEL_ENV}
+    os.environ.update({**_KERNEL_ENV, "SYNSCALE_RUN_DIR": str(tmp)})
+    error = ""
+    try:
+        pm.execute_notebook(
+            str(notebooks_dir() / f"{run.stem}.ipynb"), str(tmp / "notebook.ipynb"), parameters=run.params,
+            kernel_name=kernel, cwd=str(tmp), log_output=True, progress_bar=False,
+        )
+    except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
+        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+    finally:
+        pm_log.removeHandler(handler)
+        handler.close()
+        os.environ.pop("SYNSCALE_RUN_DIR", None)
+        for k, v in old_env.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    duration = time.time() - start
+    if html and (tmp / "notebook.ipynb").exists():
+        try:
+            export_html(tmp / "notebook.ipynb", tmp / "report.html")
+        except Exception as e:  # a report that cannot render must not lose the run
+            error = error or f"HTML export failed: {e}"
+    prov.update(status="failed" if error else "done", end=R.now(), duration_s=round(duration, 2), error=error or None)
+    R._write_json(tmp / R.PROVENANCE, prov)
+    (tmp / ".owner").unlink()
+    dest = final
+    if error:
+        (tmp / "FAILED").write_text(error + "\n")
+        if R.read_json(final / R.PROVENANCE).get("status") == "done":
+            dest = _failed_dir(final)  # never replace a finished result by a failed one
+    elif _failed_dir(final).exists():
+        shutil.rmtree(_failed_dir(final))
+    _swap_in(tmp, dest)
+    return Result(run, not error, dest, duration, error)
+
+
+_KERNEL_ENV = {
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    "TQDM_MININTERVAL": "30",  # a tqdm line per update would flood the executed notebook (papermill #765)
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+_ENV_CACHE: dict = {}
+
+
+def _env_once() -> dict:
+    if not _ENV_CACHE:
+        _ENV_CACHE.update(R.environment())
+    return _ENV_CACHE
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m synscale.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", help="stems or prefixes (e.g. 01 04_scaling); default: all")
+    ap.add_argument("--profile", default=DEFAULT_PROFILE, help="smoke | mini | paper (default: mini)")
+    ap.add_argument("--force", action="store_true", help="rerun runs already finished with the same key")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and what is done/missing; run nothing")
+    ap.add_argument("--shard", metavar="i/n", help="run only shard i of n (0-based) of the ordered plan")
+    ap.add_argument("--outputs", type=Path, help="outputs root (default: $SYNSCALE_OUTPUTS or ./outputs)")
+    ap.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
+    ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.outputs:
+        os.environ["SYNSCALE_OUTPUTS"] = str(args.outputs.resolve())
+    outputs = outputs_dir()
+    try:
+        runs = shard(plan(experiments(args.notebooks), args.profile), args.shard)
+        states = {(r.stem, r.name): status(r, outputs) for r in runs}
+        todo = [r for r in runs if args.force or states[(r.stem, r.name)] != "done"]
+        missing = {f"{k} ({v})" for r in todo for k, v in missing_requirements(r).items()}
+        if args.dry_run:
+            return _print_plan(runs, states, outputs, missing)
+        if missing:
+            raise RunnerError(
+                f"profile '{args.profile}' needs files that are absent: {'; '.join(sorted(missing))}; "
+                "put them there or point the variables named in params/<stem>.yaml at them"
+            )
+        if todo:
+            check_kernel(args.kernel)
+    except (P.ParamsError, RunnerError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from tqdm.auto import tqdm
+
+    from .report import write_index
+
+    for base in {r.dir(outputs).parent for r in todo}:
+        for d in clean_stale_tmp(base):
+            print(f"removed unfinished run {d}", file=sys.stderr)
+    print(f"{len(runs)} runs in plan, {len(runs) - len(todo)} already done, {len(todo)} to run "
+          f"(profile {args.profile}, outputs {outputs})", file=sys.stderr)
+    failed: list[Result] = []
+    bar = tqdm(todo, desc="runs", unit="run", file=sys.stderr, disable=not todo)
+    for run in bar:
+        bar.set_postfix_str(f"{run.stem}/{run.name}"[:60])
+        res = execute(run, outputs, args.kernel, html=not args.no_html)
+        tag = "ok    " if res.ok else "FAILED"
+        bar.write(f"{tag} {res.duration_s:7.1f}s  {res.path.relative_to(outputs)}", file=sys.stderr)
+        if not res.ok:
+            failed.append(res)
+    bar.close()
+    for stem in dict.fromkeys(r.stem for r in runs):
+        R.collect(stem, args.profile, outputs)
+    write_index(outputs)
+    print(f"index: {outputs / 'index.html'}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} run(s) failed:", file=sys.stderr)
+        for res in failed:
+            print(f"  {res.path}  {res.error}  (log: {res.path / 'run.log'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: set[str]) -> int:
+    for r in runs:
+        print(f"{states[(r.stem, r.name)]:6s} {r.stem}/{r.profile}/{r.name}")
+    counts = {s: list(states.values()).count(s) for s in ("done", "stale", "failed", "todo")}
+    print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"  (outputs {outputs})")
+    if missing:
+        print("missing for this profile: " + "; ".join(sorted(missing)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
