@@ -1,0 +1,175 @@
+"""Build the mini world's models once (resumable), and write them as shipped artifacts with checksums.
+
+Components, in order (each skipped when the manifest already lists it, unless forced):
+
+| component | what | trained on |
+|---|---|---|
+| oracle | timm classifier for recognizability/diversity (paper: pretrained ViT-B) | pool + train images, labels |
+| ood_a  | ImageNet-A analog: held-out candidates the oracle misclassifies | — |
+| sd     | latent diffusion: AutoencoderKL + UNet + CLIP text encoder → StableDiffusionPipeline | pool images + captions |
+| if     | pixel diffusion, frozen SD text encoder → IFPipeline | pool images + captions |
+| muse   | masked-token model: VQModel + UVit2DModel → AmusedPipeline | pool images + captions |
+| clip   | upstream CLIP (open_clip, small custom config) | pool images + captions |
+
+Training checkpoints live in ``work`` (default ``outputs/_cache/world_build``) so an interrupted build resumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .checkpoint import TrainConfig
+from .world import MANIFEST, World, read_manifest, sha256
+
+COMPONENTS = ("oracle", "ood_a", "sd", "if", "muse", "clip")
+
+
+@dataclass
+class BuildConfig:
+    oracle_arch: str = "resnet18"
+    oracle_args: dict = field(default_factory=lambda: {"channels": [32, 64, 128, 256]})
+    oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=128, lr=2.0e-3, warmup=100, weight_decay=0.05))
+    vae: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3, warmup=50))
+    sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=128, lr=5.0e-4))
+    if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=64, lr=5.0e-4))
+    muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3))
+    muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=128, lr=5.0e-4))
+    clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=256, lr=1.0e-3, warmup=100, weight_decay=0.1))
+    text_width: int = 64
+    pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BuildConfig":
+        cfg = cls()
+        for k, v in d.items():
+            cur = getattr(cfg, k)
+            setattr(cfg, k, TrainConfig(**{**asdict(cur), **v}) if isinstance(cur, TrainConfig) else v)
+        return cfg
+
+
+def _write_component(out: Path, name: str, src: Path, info: dict[str, Any]) -> None:
+    """Move a finished component folder into ``out/name`` and record its files' checksums in the manifest."""
+    dst = out / name
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.move(str(src), str(dst))
+    files = {str(p.relative_to(out)): sha256(p) for p in sorted(dst.rglob("*")) if p.is_file()}
+    man = read_manifest(out)
+    man["components"][name] = {"files": files, "bytes": sum((out / f).stat().st_size for f in files), **info}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(man, indent=1, sort_keys=True))
+    os.replace(tmp, out / MANIFEST)
+
+
+def _pool(world: World, cfg: BuildConfig) -> tuple[np.ndarray, list[str]]:
+    return world.split("pool", cfg.pool_limit)[0], world.captions("pool", cfg.pool_limit)
+
+
+def build_oracle(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from . import train
+
+    x = np.concatenate([world.split("pool")[0], world.split("train")[0]])
+    y = np.concatenate([world.split("pool")[1], world.split("train")[1]])
+    torch.manual_seed(cfg.seed)
+    model = train.create(cfg.oracle_arch, 10, **cfg.oracle_args)
+    stats = train.train_classifier(model, x, y, cfg.oracle, work / "oracle", progress=progress)
+    xv, yv = world.split("val")
+    acc = float((train.predict(model, xv)[0].argmax(1) == yv).mean())
+    train.save(model, stage, model_args=cfg.oracle_args)
+    return {**stats, "val_top1": acc, "params": sum(p.numel() for p in model.parameters())}
+
+
+def build_ood_a(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from . import train
+
+    model = train.load(world.path("oracle"))
+    x, y = world.split("a_candidates")
+    wrong = train.predict(model, x)[0].argmax(1) != y
+    stage.mkdir(parents=True)
+    np.save(stage / "misclassified.npy", wrong)
+    return {"candidates": int(len(y)), "kept": int(wrong.sum())}
+
+
+def build_sd(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from .world import diffusion as D
+    from .world.textenc import build_tokenizer
+
+    x, caps = _pool(world, cfg)
+    torch.manual_seed(cfg.seed)
+    vae = D.make_vae()
+    s_vae = D.train_vae(vae, x, cfg.vae, work / "sd", progress=progress)
+    lat = D.encode_latents(vae, x)
+    vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
+    lat = lat * vae.config.scaling_factor
+    tok = build_tokenizer(work / "tokenizer")
+    te = D.make_text_encoder(cfg.text_width)
+    unet = D.make_latent_unet(cfg.text_width)
+    s_unet = D.train_denoiser(unet, te, tok, lat, caps, cfg.sd, work / "sd", train_text=True, progress=progress)
+    pipe = D.sd_pipeline(vae, unet, te, tok)
+    pipe.to(torch.float16).save_pretrained(str(stage))
+    _drop_fast_tokenizer(stage)
+    return {"vae": s_vae, "unet": s_unet, "params": {k: D.n_params(m) for k, m in
+            (("vae", vae), ("unet", unet), ("text_encoder", te))}}
+
+
+def build_if(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from diffusers import StableDiffusionPipeline
+
+    from .world import diffusion as D
+
+    x, caps = _pool(world, cfg)
+    sd = StableDiffusionPipeline.from_pretrained(str(world.path("sd")), dtype=torch.float32)
+    torch.manual_seed(cfg.seed + 1)
+    unet = D.make_pixel_unet(cfg.text_width)
+    stats = D.train_denoiser(unet, sd.text_encoder, sd.tokenizer, D.to_unit(x), caps, cfg.if_, work / "if",
+                             train_text=False, progress=progress, name="pixel_unet")
+    pipe = D.if_pipeline(unet, sd.text_encoder, sd.tokenizer)
+    pipe.to(torch.float16).save_pretrained(str(stage))
+    _drop_fast_tokenizer(stage)
+    return {"unet": stats, "params": {"unet": D.n_params(unet)}}
+
+
+def _drop_fast_tokenizer(folder: Path) -> None:
+    """The slow files (vocab.json + merges.txt) rebuild the tokenizer; the 3.6 MB tokenizer.json is redundant."""
+    for f in Path(folder).rglob("tokenizer.json"):
+        f.unlink()
+
+
+BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd, "if": build_if}
+
+
+def build(out: Path, cfg: BuildConfig, work: Path, components: tuple[str, ...] = COMPONENTS, force: bool = False,
+          progress: bool = True, seed: int = 0) -> dict[str, dict]:
+    """Build the named components into ``out`` (skipping finished ones); return each component's stats."""
+    unknown = [c for c in components if c not in COMPONENTS]
+    if unknown:
+        raise ValueError(f"unknown world components {unknown}; known: {', '.join(COMPONENTS)}")
+    out, work = Path(out), Path(work)
+    out.mkdir(parents=True, exist_ok=True)
+    world = World(out, seed=seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    report: dict[str, dict] = {}
+    for name in components:
+        done = read_manifest(out)["components"].get(name)
+        if done and not force:
+            report[name] = {**done, "skipped": True}
+            continue
+        if force:
+            shutil.rmtree(work / name, ignore_errors=True)
+        stage = work / f".stage-{name}"
+        shutil.rmtree(stage, ignore_errors=True)
+        t0 = time.perf_counter()
+        info = BUILDERS[name](world, cfg, work, stage, progress)
+        info["build_seconds"] = round(time.perf_counter() - t0, 1)
+        _write_component(out, name, stage, info)
+        report[name] = info
+    return report

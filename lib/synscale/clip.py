@@ -1,0 +1,344 @@
+"""The upstream CLIP: open_clip models, the mini world's tiny config, contrastive training, save and load.
+
+At paper scale this is OpenCLIP ViT-B/16 from a local file (``create("ViT-B-16", pretrained=".../x.safetensors")``);
+in the mini world it is ``synscale-mini-clip`` (``MINI_CONFIG``), a tiny open_clip CLIP on 32×32 images, trained
+here with open_clip's ``ClipLoss`` on (image, caption) pairs. Both go through open_clip's own factory and tokenizer.
+
+Training is deterministic and resumable: the batch and augmentation of step ``s`` depend only on ``(seed, s)``,
+checkpoints (model + optimizer + step + RNG state) land in ``ckpt_dir`` and a later call resumes from the latest,
+so a killed run ends with the same weights as an uninterrupted one (CPU, same seed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from tqdm.auto import tqdm
+
+# ---------------------------------------------------------------------------------------------------------------
+# The mini config
+# ---------------------------------------------------------------------------------------------------------------
+
+MINI_NAME = "synscale-mini-clip"
+
+#: open_clip model-config JSON for the mini world's CLIP (about 5.3M parameters, 3.2M of them the token table).
+#: Patch 8 on 32×32 (a 4×4 grid + CLS) and a 32-token context: at patch 4 / 77 tokens a step costs ~4× more on
+#: CPU while the world's captions and prompts are all under 25 BPE tokens (longer text is truncated, EOT kept).
+MINI_CONFIG: dict[str, Any] = {
+    "embed_dim": 128,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 128, "head_width": 32, "layers": 4},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 4},
+}
+
+WEIGHTS_FILE = "open_clip_model.safetensors"
+CONFIG_FILE = "open_clip_config.json"  # open_clip's hf-hub / local-dir layout: {"model_cfg", "preprocess_cfg"}
+
+
+def register(name: str = MINI_NAME, config: dict[str, Any] | None = None) -> str:
+    """Make ``name`` an open_clip model config (``open_clip.list_models()``); idempotent; returns ``name``.
+
+    open_clip reads configs from JSON files named ``<name>.json``, so the config is written (atomically) to a
+    temp directory keyed by its content and added with ``open_clip.add_model_config``.
+    """
+    config = MINI_CONFIG if config is None else config
+    if open_clip.get_model_config(name) == config:
+        return name
+    text = json.dumps(config, indent=2, sort_keys=True)
+    d = Path(tempfile.gettempdir()) / f"synscale-open-clip-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.json"
+    if not path.exists() or path.read_text() != text:
+        tmp = d / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    open_clip.add_model_config(path)
+    return name
+
+
+register()
+
+# ---------------------------------------------------------------------------------------------------------------
+# Create, preprocess, save
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Preprocess:
+    """open_clip's eval transform that also takes the world's images (uint8 numpy ``[H, W]`` or ``[H, W, 3]``)."""
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, image):
+        if isinstance(image, np.ndarray):
+            from PIL import Image
+
+            image = Image.fromarray(np.ascontiguousarray(image))
+        return self.transform(image)
+
+    def __repr__(self) -> str:
+        return f"Preprocess({self.transform!r})"
+
+
+def _weights_path(pretrained: str | Path) -> str:
+    p = Path(pretrained)
+    return str(p / WEIGHTS_FILE) if p.is_dir() else str(p)
+
+
+def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, device: str | torch.device = "cpu"):
+    """``(model, preprocess, tokenizer)`` through ``open_clip.create_model_and_transforms`` + ``get_tokenizer``.
+
+    ``pretrained`` is an open_clip tag, a weights file, or a folder written by :func:`save`. The model is in eval
+    mode; ``preprocess`` is open_clip's eval transform (accepts PIL or uint8 numpy images); for whole arrays use
+    :func:`to_tensor`, which skips PIL.
+    """
+    if model_name == MINI_NAME:
+        register()
+    weights = None if pretrained is None else _weights_path(pretrained)
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights, device=device)
+    model.synscale_model_name = model_name  # so save() can write the config beside the weights
+    model.eval()
+    return model, Preprocess(preprocess), open_clip.get_tokenizer(model_name)
+
+
+def _norm_stats(model: torch.nn.Module | None) -> tuple[tuple[float, ...], tuple[float, ...], int | None]:
+    cfg = open_clip.get_model_preprocess_cfg(model) if model is not None else {}
+    size = cfg.get("size")
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    return (tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)), tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)),
+            size)
+
+
+def _as_nchw(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, H, W]`` (grey -> 3 channels) or ``[N, H, W, 3]`` -> uint8 ``[N, 3, H, W]`` (a view where possible)."""
+    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if x.dtype != torch.uint8:
+        raise TypeError(f"images must be uint8, got {x.dtype}")
+    if x.ndim == 3:
+        return x.unsqueeze(1).expand(-1, 3, -1, -1)
+    if x.ndim == 4 and x.shape[-1] == 3:
+        return x.permute(0, 3, 1, 2)
+    raise ValueError(f"images must be [N, H, W] or [N, H, W, 3], got shape {tuple(x.shape)}")
+
+
+def _normalize(x: torch.Tensor, model: torch.nn.Module | None) -> torch.Tensor:
+    """uint8 ``[N, 3, H, W]`` -> float, resized to the model's size if it differs, normalized by its mean/std."""
+    mean, std, size = _norm_stats(model)
+    x = x.float().div_(255.0)
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def to_tensor(images: np.ndarray | torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
+    """uint8 ``[N, H, W]`` (grey, replicated to RGB) or ``[N, H, W, 3]`` -> float ``[N, 3, S, S]``, normalized.
+
+    Mean/std (and size S) come from the model's preprocess config (OpenAI's mean/std, no resize, when ``model``
+    is None). Images are resized (bicubic, antialiased) only when S differs, e.g. 32 -> 224 for ViT-B/16.
+    """
+    return _normalize(_as_nchw(images), model)
+
+
+def save(model: torch.nn.Module, path: str | Path, half: bool = True, model_name: str | None = None) -> Path:
+    """Write ``open_clip_model.safetensors`` (fp16 unless ``half=False``) and ``open_clip_config.json``.
+
+    ``path`` is a folder (created) or a ``.safetensors`` file path. Load with ``create(name, pretrained=path)``
+    (or ``open_clip.create_model("local-dir:<folder>")``). Returns the weights file.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    weights = path if path.suffix == ".safetensors" else path / WEIGHTS_FILE
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    name = model_name or getattr(model, "synscale_model_name", MINI_NAME)
+    sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+          for k, v in model.state_dict().items()}
+    tmp = weights.with_name(f".{weights.name}.tmp")
+    save_file(sd, str(tmp), metadata={"model_name": name, "format": "pt"})
+    os.replace(tmp, weights)
+    cfg = {"model_name": name, "model_cfg": open_clip.get_model_config(name),
+           "preprocess_cfg": open_clip.get_model_preprocess_cfg(model)}
+    (weights.parent / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, default=list))
+    return weights
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _seed_for(*keys: int) -> int:
+    """A 63-bit seed that depends only on ``keys`` (numpy SeedSequence mixing)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+_PERM, _AUG = 1, 2  # stream tags
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
+    """Indices of step ``step``'s batch: position ``p = step * batch_size + i`` of a seeded per-epoch shuffle."""
+    pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+    out = np.empty_like(pos)
+    for epoch in np.unique(pos // n):
+        perm = np.random.default_rng(_seed_for(seed, _PERM, epoch)).permutation(n)
+        sel = pos // n == epoch
+        out[sel] = perm[pos[sel] % n]
+    return out
+
+
+def random_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
+    """Random crop of each image (same size) after zero-padding by ``pad`` px; offsets drawn from ``g``."""
+    n, _, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad))
+    off = torch.randint(0, 2 * pad + 1, (n, 2), generator=g).tolist()
+    return torch.stack([xp[i, :, r:r + h, c:c + w] for i, (r, c) in enumerate(off)])
+
+
+def cosine_lr(step: int, base_lr: float, warmup: int, steps: int) -> float:
+    """open_clip's schedule: linear warm-up to ``base_lr`` over ``warmup`` steps, then cosine to 0 at ``steps``."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    e, es = step - warmup, max(1, steps - warmup)
+    return 0.5 * (1 + math.cos(math.pi * e / es)) * base_lr
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """open_clip's split: no weight decay on gains, biases, norms and ``logit_scale``."""
+    def exclude(n: str, p: torch.Tensor) -> bool:
+        return p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for n, p in named if exclude(n, p)], "weight_decay": 0.0},
+            {"params": [p for n, p in named if not exclude(n, p)], "weight_decay": weight_decay}]
+
+
+def tokenize_captions(captions: Sequence[str], tokenizer: Callable) -> tuple[torch.Tensor, np.ndarray]:
+    """Tokens of the distinct captions ``[U, ctx]`` and each caption's row in it ``[N]`` (captions repeat a lot)."""
+    uniq, inverse = np.unique(np.asarray(captions, dtype=object).astype(str), return_inverse=True)
+    rows = [tokenizer(list(uniq[i:i + 4096])) for i in range(0, len(uniq), 4096)]
+    return torch.cat(rows), inverse.astype(np.int64)
+
+
+def _ckpt_files(ckpt_dir: Path) -> list[Path]:
+    return sorted(ckpt_dir.glob("step_*.pt"))
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    path = ckpt_dir / f"step_{state['step']:08d}.pt"
+    tmp = ckpt_dir / f".{path.name}.{os.getpid()}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for old in _ckpt_files(ckpt_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[str], tokenizer: Callable, *,
+               steps: int, batch_size: int, lr: float, weight_decay: float = 0.1, warmup: int = 100, seed: int = 0,
+               ckpt_dir: str | Path | None = None, ckpt_every: int = 200, log_every: int = 50, crop_pad: int = 2,
+               keep_last: int = 2, stop_after: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Contrastive training (open_clip ``ClipLoss``, AdamW, warm-up + cosine) on ``(images, captions)``.
+
+    ``images`` uint8 ``[N, H, W]`` / ``[N, H, W, 3]``; ``captions[i]`` describes ``images[i]``. Step ``s`` trains
+    on :func:`batch_indices` ``(seed, s)`` with random crops (pad ``crop_pad``, 0 = off) drawn from ``(seed, s)``.
+    Every ``ckpt_every`` steps and at the end, model + optimizer + step + RNG state go to ``ckpt_dir``; a call
+    finding a checkpoint there resumes from the latest (its hyper-parameters must match). ``stop_after`` ends the
+    call after that many total steps, as if killed after a checkpoint. AdamW betas/eps and the clamp of
+    ``logit_scale`` to ``ln 100`` follow open_clip's training code.
+
+    Returns ``steps`` (done so far), ``final_loss`` (mean of the last ``log_every`` steps), ``last_loss``,
+    ``logit_scale`` (exp), ``images_per_s`` and ``seconds`` (this call), ``resumed_from`` and ``history``
+    (one row per ``log_every`` steps: step, loss, lr, logit_scale).
+    """
+    device = next(model.parameters()).device
+    ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
+    hparams = {"steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
+               "seed": seed, "crop_pad": crop_pad, "n": len(images)}
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6,
+                            fused=device.type in ("cpu", "cuda"))  # fused: ~20x faster step on CPU (token table)
+    start, history, last_losses = 0, [], []
+    latest = _ckpt_files(ckpt_dir)[-1:] if ckpt_dir is not None and ckpt_dir.exists() else []
+    if latest:
+        state = torch.load(latest[0], map_location="cpu", weights_only=False)
+        if state["hparams"] != hparams:
+            raise ValueError(f"checkpoint {latest[0]} was trained with {state['hparams']}, not {hparams}: "
+                             "use another ckpt_dir for other settings")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        start, history, last_losses = state["step"], state["history"], state["last_losses"]
+
+    end = steps if stop_after is None else min(steps, stop_after)
+    tokens, cap_row = tokenize_captions(captions, tokenizer) if start < end else (None, None)
+    x_all = _as_nchw(images)
+    loss_fn = ClipLoss()
+
+    def checkpoint(step: int) -> None:
+        if ckpt_dir is not None:
+            _save_ckpt(ckpt_dir, {"step": step, "hparams": hparams, "model": model.state_dict(),
+                                  "optimizer": opt.state_dict(), "rng": _rng_state(), "history": history,
+                                  "last_losses": last_losses}, keep_last)
+
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(total=end, initial=start, mininterval=10, desc="train_clip", disable=not progress)
+    for step in range(start, end):
+        idx = batch_indices(seed, step, len(images), batch_size)
+        g = torch.Generator().manual_seed(_seed_for(seed, _AUG, step))
+        x = x_all[torch.from_numpy(idx)]
+        if crop_pad:
+            x = random_crop(x, crop_pad, g)
+        x = _normalize(x, model).to(device)
+        t = tokens[torch.from_numpy(cap_row[idx])].to(device)
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, lr, warmup, steps)
+        img_f = model.encode_image(x, normalize=True)
+        txt_f = model.encode_text(t, normalize=True)
+        loss = loss_fn(img_f, txt_f, model.logit_scale.exp())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        last_losses = (last_losses + [loss.item()])[-log_every:]
+        done = step + 1
+        if done % log_every == 0 or done == end:
+            history.append({"step": done, "loss": float(np.mean(last_losses)), "lr": opt.param_groups[0]["lr"],
+                            "logit_scale": float(model.logit_scale.detach().exp())})
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
+        bar.update(1)
+        if done % ckpt_every == 0 or done == end:
+            checkpoint(done)
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - t0
+    return {"steps": max(start, end), "final_loss": float(np.mean(last_losses)) if last_losses else float("nan"),
+            "last_loss": last_losses[-1] if last_losses else float("nan"),
+            "logit_scale": float(model.logit_scale.detach().exp()), "images_per_s": (end - start) * batch_size / seconds
+            if end > start else 0.0, "seconds": seconds, "resumed_from": start, "history": history}

@@ -1,0 +1,77 @@
+"""Resolve a named model to its library class: the shipped mini-world artifact or paper-scale weights on disk.
+
+Every experiment loads models through these functions, so switching the ``paper`` profile swaps names, not code:
+
+| role | mini (``"mini"``) | paper (a local folder/file, or a Hugging Face id already in the local cache) |
+|---|---|---|
+| t2i ``sd``   | ``StableDiffusionPipeline`` from ``mini_world/sd``   | ``runwayml/stable-diffusion-v1-5`` |
+| t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` (stage I) |
+| t2i ``muse`` | ``AmusedPipeline`` from ``mini_world/muse``          | ``amused/amused-256`` |
+| oracle       | timm ``local-dir:mini_world/oracle``                 | a timm folder (config.json + weights), e.g. a ViT-B/16 |
+| clip         | open_clip ``synscale-mini-clip`` + weights           | open_clip ``ViT-B-16`` + ``open_clip_model.safetensors`` |
+
+Nothing is downloaded (``local_files_only``); anything absent is one line saying what and how to provide it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .world import default_dir, verify
+
+PIPELINES = {"sd": "StableDiffusionPipeline", "if": "IFPipeline", "muse": "AmusedPipeline"}
+PAPER_T2I = {"sd": "runwayml/stable-diffusion-v1-5", "if": "DeepFloyd/IF-I-XL-v1.0", "muse": "amused/amused-256"}
+
+
+class MissingModelError(FileNotFoundError):
+    """A named model is not on this machine; the message says how to provide it."""
+
+
+def _hf_cached(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:
+        return None
+
+
+def locate(name: str, what: str) -> Path:
+    """A local path for ``name``: ``mini`` (shipped world), an existing path, or a cached HF id."""
+    if name == "mini":
+        return verify(default_dir(), what)
+    p = Path(os.path.expanduser(name))
+    if p.exists():
+        return p
+    cached = _hf_cached(name) if "/" in name and not name.startswith(("/", ".", "~")) else None
+    if cached is not None:
+        return cached
+    raise MissingModelError(
+        f"{what} model '{name}' not found: it is neither a local path nor in the Hugging Face cache "
+        f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}); copy it there (e.g. `huggingface-cli download {name}` "
+        f"on a machine with internet) or point the params at a local folder"
+    )
+
+
+def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
+    """A diffusers text-to-image pipeline of ``family`` in {sd, if, muse}."""
+    import diffusers
+    import torch
+
+    if family not in PIPELINES:
+        raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
+    path = locate(name, family)
+    cls = getattr(diffusers, PIPELINES[family])
+    kwargs = {"safety_checker": None, "requires_safety_checker": False} if family in ("sd",) else {}
+    if family == "if":
+        kwargs = {"safety_checker": None, "watermarker": None, "requires_safety_checker": False}
+    pipe = cls.from_pretrained(str(path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def oracle(name: str = "mini"):
+    """The recognizability/diversity classifier (timm)."""
+    from .train import load
+
+    return load(locate(name, "oracle"))

@@ -1,0 +1,120 @@
+"""The embedded mini world: real splits, captions, OOD analogs and the shipped mini models, by name.
+
+    from synscale import world
+    w = world.load()                       # shipped artifacts in <repo>/mini_world (checksums verified)
+    x, y = w.split("train")                # uint8 [N, 32, 32], int64 [N]
+    caps = w.captions("pool")              # web-like captions of the upstream pool
+    x, y = w.split("sketch")               # OOD analogs: sketch, rendition, a, v2
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ..paths import ROOT
+from . import data
+from .captions import build_captions
+from .classes import NAMES
+
+MANIFEST = "MANIFEST.json"
+OOD_SPLITS = ("sketch", "rendition", "a", "v2")
+
+
+def default_dir() -> Path:
+    """Where the shipped mini-world artifacts live (``SYNSCALE_WORLD`` overrides ``<repo>/mini_world``)."""
+    return Path(os.environ.get("SYNSCALE_WORLD", ROOT / "mini_world")).resolve()
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(root: Path) -> dict:
+    p = Path(root) / MANIFEST
+    return json.loads(p.read_text()) if p.exists() else {"components": {}}
+
+
+def verify(root: Path, component: str) -> Path:
+    """The component's folder after checking every file against the manifest's sha256; one-line errors."""
+    root = Path(root)
+    entry = read_manifest(root)["components"].get(component)
+    if entry is None:
+        raise FileNotFoundError(
+            f"mini-world artifact '{component}' is not built in {root}: run `./run_all.sh 00 --profile rebuild` "
+            f"(or set SYNSCALE_WORLD to a built world)"
+        )
+    for rel, digest in entry["files"].items():
+        f = root / rel
+        if not f.exists():
+            raise FileNotFoundError(f"mini-world file {f} is missing: restore it from git or rebuild (`./run_all.sh 00 --profile rebuild`)")
+        if sha256(f) != digest:
+            raise ValueError(f"mini-world file {f} does not match its checksum in {root / MANIFEST}: restore it from git or rebuild")
+    return root / component
+
+
+@dataclass
+class World:
+    root: Path
+    seed: int = 0
+    sizes: data.SplitSizes = field(default_factory=data.SplitSizes)
+    classes: list[str] = field(default_factory=lambda: list(NAMES))
+
+    @cached_property
+    def _xy(self) -> tuple[np.ndarray, np.ndarray]:
+        return data.load_fmnist()
+
+    @cached_property
+    def indices(self) -> dict[str, np.ndarray]:
+        idx = data.make_splits(self.seed, self.sizes)
+        h = idx["heldout"]
+        q = len(h) // 4
+        idx["a_candidates"], idx["sketch"], idx["rendition"] = h[: 2 * q], h[2 * q : 3 * q], h[3 * q :]
+        return idx
+
+    def split(self, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of a split; ``n`` takes a prefix (nested subsets for scaling)."""
+        x, y = self._xy
+        if name == "a":
+            idx = self.indices["a_candidates"][self.a_mask()]
+        elif name in self.indices:
+            idx = self.indices[name]
+        else:
+            raise KeyError(f"unknown split '{name}'; known: {', '.join([*self.indices, 'a'])}")
+        idx = idx[:n] if n is not None else idx
+        images = x[idx]
+        if name == "sketch":
+            images = data.sketch(images)
+        elif name == "rendition":
+            images = data.rendition(images, self.rendition_styles()[: len(idx)], seed=self.seed)
+        return images, y[idx]
+
+    def rendition_styles(self) -> np.ndarray:
+        return np.arange(len(self.indices["rendition"])) % len(data.RENDITION_STYLES)
+
+    def captions(self, name: str, n: int | None = None) -> list[str]:
+        """Web-like captions of a split's real images (seeded per split; see ``captions.build_captions``)."""
+        x, y = self.split(name, n)
+        return build_captions(x, y, seed=self.seed * 1000 + sorted(self.indices).index(name))[0]
+
+    def a_mask(self) -> np.ndarray:
+        """ImageNet-A analog: which held-out candidates the oracle gets wrong (computed at build, shipped)."""
+        verify(self.root, "ood_a")
+        return np.load(self.root / "ood_a" / "misclassified.npy")
+
+    def path(self, component: str) -> Path:
+        return verify(self.root, component)
+
+
+def load(root: Path | str | None = None, seed: int = 0) -> World:
+    """The mini world (shipped artifacts unless ``root`` names another built world)."""
+    return World(Path(root) if root else default_dir(), seed=seed)

@@ -1,0 +1,179 @@
+"""The two diffusion families of the mini world, built from diffusers parts and trained here.
+
+- **SD analog** (latent diffusion, paper: Stable Diffusion v1.5): ``AutoencoderKL`` (1 channel, 32×32 → 8×8×4)
+  + ``UNet2DConditionModel`` on latents + ``CLIPTextModel`` trained jointly with the UNet, loaded by the stock
+  ``StableDiffusionPipeline``.
+- **IF analog** (pixel diffusion, paper: Imagen; open stand-in at paper scale: DeepFloyd IF): a pixel-space
+  ``UNet2DConditionModel`` on 32×32×1 images conditioned on a *frozen* text encoder (the SD analog's, as Imagen
+  conditions on a frozen T5), loaded by the stock ``IFPipeline`` (which accepts a CLIP text encoder in place of T5;
+  it pads prompts to 77 tokens). Only IF's first (base) stage exists here; no super-resolution stages.
+
+SD samples with DDIM (the paper: DDIM, 50 steps, eta 0); IF with DDPM as DeepFloyd IF does (``IFPipeline`` needs a
+scheduler with a variance type). Both are trained with the DDPM epsilon objective and
+10% caption dropout (empty caption), so classifier-free guidance works.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoint as ckpt
+from ..checkpoint import TrainConfig
+from .textenc import MAX_LENGTH, text_config
+
+TRAIN_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+
+
+def to_unit(images_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W] → float [N, 1, H, W] in [-1, 1] (the diffusers convention)."""
+    return torch.from_numpy(np.ascontiguousarray(images_uint8)).float().div(127.5).sub(1.0).unsqueeze(1)
+
+
+def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True,
+                     return_tensors="pt").input_ids
+
+
+# -- parts ------------------------------------------------------------------------------------------------
+def make_vae(channels: tuple[int, ...] = (16, 32, 64)):
+    from diffusers import AutoencoderKL
+
+    n = len(channels)
+    return AutoencoderKL(
+        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=channels, layers_per_block=1,
+        latent_channels=4, norm_num_groups=8, sample_size=32,
+    )
+
+
+def make_latent_unet(text_width: int, channels: tuple[int, int] = (64, 128)):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=channels,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=32,
+    )
+
+
+def make_pixel_unet(text_width: int, channels: tuple[int, int, int] = (32, 64, 128)):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        # out_channels = 2: IFPipeline splits the output into (epsilon, variance) as DeepFloyd IF's UNet predicts
+        # both; with a "fixed_small" variance schedule the second half is discarded, so only epsilon is trained.
+        sample_size=32, in_channels=1, out_channels=2, layers_per_block=1, block_out_channels=channels,
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=32,
+    )
+
+
+def make_text_encoder(width: int = 64, layers: int = 2):
+    from transformers import CLIPTextModel
+
+    return CLIPTextModel(text_config(width=width, layers=layers, heads=max(1, width // 32)))
+
+
+def sampler():
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(**TRAIN_SCHEDULER, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+
+def sd_pipeline(vae, unet, text_encoder, tokenizer):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=sampler(), safety_checker=None, feature_extractor=None,
+                                   image_encoder=None, requires_safety_checker=False)
+
+
+def if_pipeline(unet, text_encoder, tokenizer):
+    from diffusers import DDPMScheduler, IFPipeline
+
+    # IFPipeline reads scheduler.config.variance_type, which DDIM lacks: DDPM (as DeepFloyd IF ships), fixed variance
+    sched = DDPMScheduler(**TRAIN_SCHEDULER, variance_type="fixed_small", clip_sample=True)
+    return IFPipeline(tokenizer=tokenizer, text_encoder=text_encoder, unet=unet, scheduler=sched,
+                      safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
+
+
+# -- training ---------------------------------------------------------------------------------------------
+def train_vae(vae, images_uint8: np.ndarray, cfg: TrainConfig, ckpt_dir: Path, kl_weight: float = 1.0e-6,
+              progress: bool = True) -> dict[str, Any]:
+    """Reconstruction (L1 + MSE) + a small KL, as latent-diffusion autoencoders are trained; resumable."""
+    x_all = to_unit(images_uint8)
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = ckpt.warmup_cosine(opt, cfg)
+
+    def step_fn(step: int) -> float:
+        idx = ckpt.batch_indices(cfg.seed, step, len(x_all), cfg.batch_size)
+        x = x_all[idx]
+        post = vae.encode(x).latent_dist
+        z = post.sample(generator=ckpt.torch_generator(cfg.seed, step))
+        rec = vae.decode(z).sample
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + kl_weight * post.kl().mean()
+        return loss
+
+    return ckpt.train_loop({"vae": vae}, opt, sched, step_fn, cfg.steps, ckpt_dir, cfg.ckpt_every, "vae", progress)
+
+
+@torch.no_grad()
+def encode_latents(vae, images_uint8: np.ndarray, batch_size: int = 512) -> torch.Tensor:
+    """Posterior means of all images (unscaled), computed once so the UNet trains on cached latents."""
+    vae.eval()
+    x = to_unit(images_uint8)
+    return torch.cat([vae.encode(x[i : i + batch_size]).latent_dist.mean for i in range(0, len(x), batch_size)])
+
+
+def train_denoiser(unet, text_encoder, tokenizer, x0: torch.Tensor, captions: list[str], cfg: TrainConfig,
+                   ckpt_dir: Path, train_text: bool, caption_dropout: float = 0.1, progress: bool = True,
+                   name: str = "unet") -> dict[str, Any]:
+    """Epsilon-prediction DDPM training of a text-conditioned UNet on ``x0`` (latents or pixels).
+
+    Batch indices, caption dropout, timesteps and noise depend only on (seed, step), so a resumed run equals an
+    uninterrupted one. ``train_text`` trains the text encoder jointly (SD analog); otherwise it stays frozen.
+    """
+    from diffusers import DDPMScheduler
+
+    noise_sched = DDPMScheduler(**TRAIN_SCHEDULER)
+    ids = tokenize(tokenizer, captions)
+    empty = tokenize(tokenizer, [""])[0]
+    acp = noise_sched.alphas_cumprod
+    params = list(unet.parameters()) + (list(text_encoder.parameters()) if train_text else [])
+    text_encoder.requires_grad_(train_text)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = ckpt.warmup_cosine(opt, cfg)
+
+    def step_fn(step: int) -> torch.Tensor:
+        idx = ckpt.batch_indices(cfg.seed, step, len(x0), cfg.batch_size)
+        g = ckpt.torch_generator(cfg.seed, step)
+        drop = torch.rand(len(idx), generator=g) < caption_dropout
+        tok = torch.where(drop[:, None], empty[None], ids[idx])
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=g)
+        x = x0[idx]
+        noise = torch.randn(x.shape, generator=g)
+        a = acp[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x + (1 - a).sqrt() * noise
+        with torch.set_grad_enabled(train_text):
+            cond = text_encoder(tok)[0]
+        pred = unet(noisy, t, encoder_hidden_states=cond).sample[:, : x.shape[1]]  # epsilon channels only
+        return F.mse_loss(pred, noise)
+
+    models = {"unet": unet, **({"text_encoder": text_encoder} if train_text else {})}
+    return ckpt.train_loop(models, opt, sched, step_fn, cfg.steps, ckpt_dir, cfg.ckpt_every, name, progress)
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t
