@@ -36,13 +36,13 @@ COMPONENTS = ("oracle", "ood_a", "sd", "if", "muse", "clip")
 class BuildConfig:
     oracle_arch: str = "resnet18"
     oracle_args: dict = field(default_factory=lambda: {"channels": [32, 64, 128, 256]})
-    oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=128, lr=2.0e-3, warmup=100, weight_decay=0.05))
+    oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=128, lr=2.0e-3, warmup=100, weight_decay=0.05))
     vae: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3, warmup=50))
-    sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=128, lr=5.0e-4))
-    if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=64, lr=5.0e-4))
-    muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3))
-    muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=128, lr=5.0e-4))
-    clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=256, lr=1.0e-3, warmup=100, weight_decay=0.1))
+    sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=700, batch_size=128, lr=5.0e-4))
+    if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500, batch_size=64, lr=5.0e-4))
+    muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=400, batch_size=64, lr=2.0e-3, warmup=50))
+    muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=650, batch_size=128, lr=2.0e-3, warmup=50))
+    clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50, weight_decay=0.1))
     text_width: int = 64
     pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)
     seed: int = 0
@@ -84,7 +84,7 @@ def build_oracle(world: World, cfg: BuildConfig, work: Path, stage: Path, progre
     stats = train.train_classifier(model, x, y, cfg.oracle, work / "oracle", progress=progress)
     xv, yv = world.split("val")
     acc = float((train.predict(model, xv)[0].argmax(1) == yv).mean())
-    train.save(model, stage, model_args=cfg.oracle_args)
+    train.save(model.half(), stage, model_args=cfg.oracle_args)  # fp16 on disk; timm loads it into fp32
     return {**stats, "val_top1": acc, "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -138,13 +138,50 @@ def build_if(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
     return {"unet": stats, "params": {"unet": D.n_params(unet)}}
 
 
+def build_muse(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from .world import muse as M
+
+    x, caps = _pool(world, cfg)
+    pipe = M.build(seed=cfg.seed)
+    vq, tr = cfg.muse_vq, cfg.muse
+    vq_losses = M.train_vq(pipe.vqvae, x, steps=vq.steps, batch_size=vq.batch_size, lr=vq.lr, seed=cfg.seed,
+                           ckpt_dir=work / "muse" / "vq", warmup=vq.warmup, progress=progress)
+    tr_losses = M.train_transformer(pipe, x, caps, steps=tr.steps, batch_size=tr.batch_size, lr=tr.lr, seed=cfg.seed,
+                                    ckpt_dir=work / "muse" / "transformer", warmup=tr.warmup,
+                                    weight_decay=tr.weight_decay, progress=progress)
+    M.save(pipe, stage)
+    return {"vq_final_loss": float(np.mean(vq_losses[-50:])), "transformer_final_loss": float(np.mean(tr_losses[-50:])),
+            "params": M.param_counts(pipe)}
+
+
+def build_clip(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from . import clip as C
+    from .evaluate import zero_shot_classifier, zero_shot_eval
+    from .world.text import clip_templates
+
+    x, caps = _pool(world, cfg)
+    torch.manual_seed(cfg.seed)
+    model, _, tok = C.create()
+    c = cfg.clip
+    stats = C.train_clip(model, x, caps, tok, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
+                         weight_decay=c.weight_decay, warmup=c.warmup, seed=cfg.seed, ckpt_dir=work / "clip",
+                         progress=progress)
+    C.save(model, stage)
+    xv, yv = world.split("val")
+    zs = zero_shot_eval(model, C.to_tensor(xv, model), yv, zero_shot_classifier(model, tok, world.classes, clip_templates(80)))
+    keep = ("steps", "final_loss", "logit_scale", "images_per_s", "resumed_from")
+    return {**{k: stats[k] for k in keep}, "val_zero_shot_top1": zs["top1"],
+            "params": sum(p.numel() for p in model.parameters())}
+
+
 def _drop_fast_tokenizer(folder: Path) -> None:
     """The slow files (vocab.json + merges.txt) rebuild the tokenizer; the 3.6 MB tokenizer.json is redundant."""
     for f in Path(folder).rglob("tokenizer.json"):
         f.unlink()
 
 
-BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd, "if": build_if}
+BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd, "if": build_if,
+                                             "muse": build_muse, "clip": build_clip}
 
 
 def build(out: Path, cfg: BuildConfig, work: Path, components: tuple[str, ...] = COMPONENTS, force: bool = False,

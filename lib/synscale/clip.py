@@ -17,6 +17,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,8 +34,8 @@ from tqdm.auto import tqdm
 
 MINI_NAME = "synscale-mini-clip"
 
-#: open_clip model-config JSON for the mini world's CLIP (about 5.3M parameters, 3.2M of them the token table).
-#: Patch 8 on 32×32 (a 4×4 grid + CLS) and a 32-token context: at patch 4 / 77 tokens a step costs ~4× more on
+#: open_clip model-config JSON for the mini world's CLIP (4.2M parameters, 3.2M of them the token table).
+#: Patch 8 on 32×32 (a 4×4 grid + CLS) and a 32-token context: at patch 4 / 77 tokens a step costs ~3× more on
 #: CPU while the world's captions and prompts are all under 25 BPE tokens (longer text is truncated, EOT kept).
 MINI_CONFIG: dict[str, Any] = {
     "embed_dim": 128,
@@ -121,8 +122,13 @@ def _norm_stats(model: torch.nn.Module | None) -> tuple[tuple[float, ...], tuple
 
 
 def _as_nchw(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, H, W]`` (grey -> 3 channels) or ``[N, H, W, 3]`` -> uint8 ``[N, 3, H, W]`` (a view where possible)."""
-    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    """uint8 ``[N, H, W]`` (grey -> 3 channels) or ``[N, H, W, 3]`` -> uint8 ``[N, 3, H, W]`` (a view if possible)."""
+    if isinstance(images, torch.Tensor):
+        x = images
+    else:
+        with warnings.catch_warnings():  # the world's arrays are read-only; nothing here writes to them
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            x = torch.from_numpy(np.ascontiguousarray(images))
     if x.dtype != torch.uint8:
         raise TypeError(f"images must be uint8, got {x.dtype}")
     if x.ndim == 3:
@@ -153,7 +159,7 @@ def to_tensor(images: np.ndarray | torch.Tensor, model: torch.nn.Module | None =
 
 
 def save(model: torch.nn.Module, path: str | Path, half: bool = True, model_name: str | None = None) -> Path:
-    """Write ``open_clip_model.safetensors`` (fp16 unless ``half=False``) and ``open_clip_config.json``.
+    """Write ``open_clip_model.safetensors`` (weight matrices fp16 unless ``half=False``) and ``open_clip_config.json``.
 
     ``path`` is a folder (created) or a ``.safetensors`` file path. Load with ``create(name, pretrained=path)``
     (or ``open_clip.create_model("local-dir:<folder>")``). Returns the weights file.
@@ -164,8 +170,8 @@ def save(model: torch.nn.Module, path: str | Path, half: bool = True, model_name
     weights = path if path.suffix == ".safetensors" else path / WEIGHTS_FILE
     weights.parent.mkdir(parents=True, exist_ok=True)
     name = model_name or getattr(model, "synscale_model_name", MINI_NAME)
-    sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-          for k, v in model.state_dict().items()}
+    sd = {k: (v.half() if half and v.is_floating_point() and v.ndim >= 2 else v).detach().cpu().contiguous()
+          for k, v in model.state_dict().items()}  # matrices in fp16; biases, norms and logit_scale stay exact
     tmp = weights.with_name(f".{weights.name}.tmp")
     save_file(sd, str(tmp), metadata={"model_name": name, "format": "pt"})
     os.replace(tmp, weights)
@@ -328,7 +334,7 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
             model.logit_scale.clamp_(0, math.log(100))
         last_losses = (last_losses + [loss.item()])[-log_every:]
         done = step + 1
-        if done % log_every == 0 or done == end:
+        if done % log_every == 0 or done == steps:
             history.append({"step": done, "loss": float(np.mean(last_losses)), "lr": opt.param_groups[0]["lr"],
                             "logit_scale": float(model.logit_scale.detach().exp())})
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
@@ -338,7 +344,9 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     bar.close()
     model.eval()
     seconds = time.perf_counter() - t0
-    return {"steps": max(start, end), "final_loss": float(np.mean(last_losses)) if last_losses else float("nan"),
-            "last_loss": last_losses[-1] if last_losses else float("nan"),
-            "logit_scale": float(model.logit_scale.detach().exp()), "images_per_s": (end - start) * batch_size / seconds
-            if end > start else 0.0, "seconds": seconds, "resumed_from": start, "history": history}
+    trained = max(0, end - start)
+    return {"steps": max(start, end), "final_loss": float(np.mean(last_losses)) if last_losses else math.nan,
+            "last_loss": last_losses[-1] if last_losses else math.nan,
+            "logit_scale": float(model.logit_scale.detach().exp()),
+            "images_per_s": trained * batch_size / seconds if trained else 0.0, "seconds": seconds,
+            "resumed_from": start, "history": history}

@@ -65,7 +65,7 @@ def train_classifier(model, images_uint8: np.ndarray, labels: np.ndarray, cfg: T
     """Cross-entropy training with crop/flip augmentation; resumable, data order a function of (seed, step)."""
     x_all = to_input(images_uint8)
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     sched = ckpt.warmup_cosine(opt, cfg, floor=0.0)
 
     def step_fn(step: int) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 Parts (the same classes as the real ``amused/amused-256``, only tiny):
 
-* ``VQModel`` — 1-channel 32×32 images in [0, 1] → an 8×8 grid of codebook ids (3 encoder blocks = 2 downsamplings;
-  ``lookup_from_codebook=True`` so the pipeline can decode ids directly). Trained by :func:`train_vq` with MSE
+* ``VQModel`` — 1-channel 32×32 images in [0, 1] → an 8×8 grid of codebook ids (3 encoder blocks = 2
+  downsamplings; ``lookup_from_codebook=True`` so the pipeline can decode ids directly). Trained by :func:`train_vq` with MSE
   reconstruction + the quantizer's codebook/commitment loss, plus dead-code restarts (unused codes are re-seeded
   from encoder outputs of the current batch), which tiny codebooks need to avoid collapse.
 * ``UVit2DModel`` — predicts logits over the codebook for every token of the grid; its embedding has one more row
@@ -36,7 +36,7 @@ import copy
 import hashlib
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -54,11 +54,11 @@ _CKPT_KEEP = 2
 class VQConfig:
     """The tiny ``VQModel``: ``len(block_out_channels) - 1`` downsamplings (3 blocks: 32×32 → 8×8 tokens)."""
 
-    block_out_channels: tuple[int, ...] = (16, 32, 64)
+    block_out_channels: tuple[int, ...] = (8, 16, 32)  # (16, 32, 64) costs ~2.3x per step on CPU
     layers_per_block: int = 1
     latent_channels: int = 4  # = codebook vector dim (the pipeline's decode reshapes ids to latent_channels)
     num_vq_embeddings: int = 256
-    norm_num_groups: int = 8
+    norm_num_groups: int = 4
     mid_block_add_attention: bool = False
 
 
@@ -74,7 +74,7 @@ class TransformerConfig:
     block_out_channels: int = 64  # conv/attention width of the down/up blocks around the transformer
     num_res_blocks: int = 1
     block_num_heads: int = 2
-    downsample: bool = False  # True: the transformer layers run on a 4×4 grid (cheaper, coarser)
+    downsample: bool = True  # as amused-256: the transformer layers run on a 4×4 grid (False: 8×8, ~1.5x slower)
     micro_cond_encode_dim: int = 16
 
 
@@ -82,17 +82,10 @@ class TransformerConfig:
 class TextConfig:
     """The tiny CLIP text encoder (full 49,408-id vocabulary, 77 positions): see ``textenc.text_config``."""
 
-    width: int = 64
+    width: int = 32  # 64 doubles the (embedding-dominated) size: 3.3M vs 1.6M params
     layers: int = 2
-    heads: int = 2
-    projection_dim: int = 64
-
-
-@dataclass
-class MuseConfig:
-    vq: VQConfig = field(default_factory=VQConfig)
-    transformer: TransformerConfig = field(default_factory=TransformerConfig)
-    text: TextConfig = field(default_factory=TextConfig)
+    heads: int = 1
+    projection_dim: int = 32
 
 
 def _as(cls, cfg):
@@ -269,7 +262,7 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 
 
 def _images_to_tensor(images_uint8: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N, 32, 32]`` (or ``[N, 1, 32, 32]``) → float ``[N, 1, 32, 32]`` in [0, 1] (kept uint8 until batching)."""
+    """uint8 ``[N, 32, 32]`` (or ``[N, 1, 32, 32]``) → uint8 tensor ``[N, 1, 32, 32]`` (floats made per batch)."""
     x = torch.from_numpy(np.ascontiguousarray(images_uint8))
     if x.ndim == 3:
         x = x[:, None]
@@ -307,7 +300,7 @@ def _autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
-def vq_encode(vq, x: torch.Tensor, autocast: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def vq_encode(vq, x: torch.Tensor, autocast: bool = False) -> tuple[torch.Tensor, ...]:
     """Encode + quantise float images ``[B, 1, 32, 32]``.
 
     Returns (pre-quantisation latents ``[B, D, h, w]``, straight-through quantised latents, codebook+commitment
@@ -353,11 +346,11 @@ def train_vq(
     vq,
     images_uint8: np.ndarray,
     steps: int,
-    batch_size: int = 128,
+    batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
     ckpt_dir: str | Path | None = None,
-    ckpt_every: int = 200,
+    ckpt_every: int = 100,
     warmup: int = 50,
     restart_every: int = 25,
     autocast: bool = False,
@@ -466,12 +459,12 @@ def train_transformer(
     captions: Sequence[str],
     steps: int,
     batch_size: int = 128,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     seed: int = 0,
     ckpt_dir: str | Path | None = None,
     caption_dropout: float = 0.1,
-    ckpt_every: int = 200,
-    warmup: int = 100,
+    ckpt_every: int = 100,
+    warmup: int = 50,
     weight_decay: float = 0.01,
     min_mask_rate: float = 0.0,
     train_text_encoder: bool = True,

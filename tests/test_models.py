@@ -1,0 +1,64 @@
+"""The shipped mini world: every artifact verifies its checksums and loads through its library class."""
+import numpy as np
+import pytest
+import torch
+
+from synscale import models, train
+from synscale import world as W
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world():
+    return W.load()
+
+
+def test_manifest_lists_every_component(world):
+    from synscale.build import COMPONENTS
+
+    assert set(W.read_manifest(world.root)["components"]) == set(COMPONENTS)
+
+
+@pytest.mark.parametrize("family, cls", [("sd", "StableDiffusionPipeline"), ("if", "IFPipeline"), ("muse", "AmusedPipeline")])
+def test_text_to_image_pipelines_load_and_generate(family, cls):
+    from synscale.generate import generate_images
+
+    pipe = models.t2i(family)
+    assert type(pipe).__name__ == cls
+    imgs, stats = generate_images(pipe, ["a photo of a coat", "a dark sandal"], [0, 1], guidance_scale=3.0, steps=2)
+    assert imgs.shape == (2, 32, 32) and imgs.dtype == np.uint8 and stats["images"] == 2
+
+
+def test_oracle_is_a_timm_model_with_ten_classes(world):
+    m = models.oracle()
+    x, _ = world.split("val", 8)
+    logits, feats = train.predict(m, x)
+    assert logits.shape == (8, 10) and feats.ndim == 2
+    assert type(m).__module__.startswith("timm.")
+
+
+def test_upstream_clip_loads_through_open_clip(world):
+    from synscale import clip as C
+
+    model, _, tok = C.create(pretrained=str(world.path("clip")))
+    x, _ = world.split("val", 4)
+    with torch.no_grad():
+        img = model.encode_image(C.to_tensor(x, model))
+        txt = model.encode_text(tok(["a photo of a coat"]))
+    assert img.shape[0] == 4 and img.shape[1] == txt.shape[1]
+
+
+def test_ood_a_is_what_the_oracle_gets_wrong(world):
+    x, y = world.split("a")
+    assert 0 < len(y) < len(world.indices["a_candidates"])
+    assert (train.predict(models.oracle(), x)[0].argmax(1) != y).all()
+
+
+def test_unknown_paper_model_is_one_clear_line():
+    with pytest.raises(models.MissingModelError) as e:
+        models.t2i("sd", "nobody/no-such-model")
+    msg = str(e.value)
+    assert "\n" not in msg and "nobody/no-such-model" in msg and "Hugging Face cache" in msg
+    with pytest.raises(ValueError, match="unknown text-to-image family 'dalle'"):
+        models.t2i("dalle")
