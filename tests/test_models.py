@@ -30,6 +30,17 @@ def test_text_to_image_pipelines_load_and_generate(family, cls):
     assert imgs.shape == (2, 32, 32) and imgs.dtype == np.uint8 and stats["images"] == 2
 
 
+@pytest.mark.parametrize("family", ["sd", "if", "muse"])
+def test_shipped_tokenizers_encode_like_open_clip(family):
+    """A pipeline saved without its vocabulary reloads a tokenizer that maps every word to one id."""
+    import open_clip
+
+    pipe = models.t2i(family)
+    text = "a photo of a dark ankle boot"
+    want = [i for i in open_clip.get_tokenizer("ViT-B-32")([text])[0].tolist() if i]
+    assert pipe.tokenizer(text).input_ids == want
+
+
 def test_oracle_is_a_timm_model_with_ten_classes(world):
     m = models.oracle()
     x, _ = world.split("val", 8)

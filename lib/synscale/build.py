@@ -39,7 +39,7 @@ class BuildConfig:
     oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=128, lr=2.0e-3, warmup=100, weight_decay=0.05))
     vae: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3, warmup=50))
     sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=700, batch_size=128, lr=5.0e-4))
-    if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500, batch_size=64, lr=5.0e-4))
+    if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=350, batch_size=64, lr=5.0e-4))
     muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=400, batch_size=64, lr=2.0e-3, warmup=50))
     muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=650, batch_size=128, lr=2.0e-3, warmup=50))
     clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50, weight_decay=0.1))
@@ -62,6 +62,12 @@ def _write_component(out: Path, name: str, src: Path, info: dict[str, Any]) -> N
     if dst.exists():
         shutil.rmtree(dst)
     shutil.move(str(src), str(dst))
+    record_component(out, name, info)
+
+
+def record_component(out: Path, name: str, info: dict[str, Any]) -> None:
+    """(Re)write ``name``'s manifest entry: sha256 of every file under ``out/name``, total bytes, ``info``."""
+    dst = out / name
     files = {str(p.relative_to(out)): sha256(p) for p in sorted(dst.rglob("*")) if p.is_file()}
     man = read_manifest(out)
     man["components"][name] = {"files": files, "bytes": sum((out / f).stat().st_size for f in files), **info}
@@ -116,7 +122,7 @@ def build_sd(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
     s_unet = D.train_denoiser(unet, te, tok, lat, caps, cfg.sd, work / "sd", train_text=True, progress=progress)
     pipe = D.sd_pipeline(vae, unet, te, tok)
     pipe.to(torch.float16).save_pretrained(str(stage))
-    _drop_fast_tokenizer(stage)
+    save_tokenizer_files(stage)
     return {"vae": s_vae, "unet": s_unet, "params": {k: D.n_params(m) for k, m in
             (("vae", vae), ("unet", unet), ("text_encoder", te))}}
 
@@ -134,7 +140,7 @@ def build_if(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
                              train_text=False, progress=progress, name="pixel_unet")
     pipe = D.if_pipeline(unet, sd.text_encoder, sd.tokenizer)
     pipe.to(torch.float16).save_pretrained(str(stage))
-    _drop_fast_tokenizer(stage)
+    save_tokenizer_files(stage)
     return {"unet": stats, "params": {"unet": D.n_params(unet)}}
 
 
@@ -174,10 +180,14 @@ def build_clip(world: World, cfg: BuildConfig, work: Path, stage: Path, progress
             "params": sum(p.numel() for p in model.parameters())}
 
 
-def _drop_fast_tokenizer(folder: Path) -> None:
-    """The slow files (vocab.json + merges.txt) rebuild the tokenizer; the 3.6 MB tokenizer.json is redundant."""
-    for f in Path(folder).rglob("tokenizer.json"):
-        f.unlink()
+def save_tokenizer_files(pipeline_dir: Path) -> None:
+    """transformers 5 saves a CLIPTokenizer as tokenizer.json only (3.6 MB per pipeline); write the small
+    vocab.json + merges.txt it loads from instead (identical across pipelines, so git stores them once)."""
+    from .world.textenc import write_tokenizer_files
+
+    tok_dir = Path(pipeline_dir) / "tokenizer"
+    write_tokenizer_files(tok_dir)
+    (tok_dir / "tokenizer.json").unlink(missing_ok=True)
 
 
 BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd, "if": build_if,
