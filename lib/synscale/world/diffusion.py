@@ -14,7 +14,6 @@ scheduler with a variance type). Both are trained with the DDPM epsilon objectiv
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +170,3 @@ def train_denoiser(unet, text_encoder, tokenizer, x0: torch.Tensor, captions: li
 
 def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def timed(fn, *a, **k):
-    t = time.perf_counter()
-    out = fn(*a, **k)
-    return out, time.perf_counter() - t
