@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,13 +47,6 @@ class BuildConfig:
     pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)
     seed: int = 0
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BuildConfig":
-        cfg = cls()
-        for k, v in d.items():
-            cur = getattr(cfg, k)
-            setattr(cfg, k, TrainConfig(**{**asdict(cur), **v}) if isinstance(cur, TrainConfig) else v)
-        return cfg
 
 
 def _write_component(out: Path, name: str, src: Path, info: dict[str, Any]) -> None:

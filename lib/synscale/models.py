@@ -20,6 +20,10 @@ from pathlib import Path
 from .world import default_dir, verify
 
 PIPELINES = {"sd": "StableDiffusionPipeline", "if": "IFPipeline", "muse": "AmusedPipeline"}
+NO_SAFETY_PARTS = {
+    "sd": {"safety_checker": None, "requires_safety_checker": False},
+    "if": {"safety_checker": None, "watermarker": None, "requires_safety_checker": False},
+}
 PAPER_T2I = {"sd": "runwayml/stable-diffusion-v1-5", "if": "DeepFloyd/IF-I-XL-v1.0", "muse": "amused/amused-256"}
 
 
@@ -62,9 +66,7 @@ def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
         raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
     path = locate(name, family)
     cls = getattr(diffusers, PIPELINES[family])
-    kwargs = {"safety_checker": None, "requires_safety_checker": False} if family in ("sd",) else {}
-    if family == "if":
-        kwargs = {"safety_checker": None, "watermarker": None, "requires_safety_checker": False}
+    kwargs = NO_SAFETY_PARTS.get(family, {})  # the mini pipelines ship no safety checker / watermarker
     pipe = cls.from_pretrained(str(path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

@@ -166,7 +166,8 @@ def collect(stem: str, profile: str, outputs: Path | None = None, write: bool = 
     import yaml
 
     rows = []
-    for d in finished_runs(stem, profile, outputs):
+    runs = finished_runs(stem, profile, outputs)
+    for d in runs:
         params = yaml.safe_load((d / PARAMS).read_text()) or {}
         prov = read_json(d / PROVENANCE)
         row = {"run": d.name, "duration_s": prov.get("duration_s"), "git_sha": prov.get("git_sha")}
@@ -175,7 +176,7 @@ def collect(stem: str, profile: str, outputs: Path | None = None, write: bool = 
         rows.append(row)
     df = pd.DataFrame(rows)
     if write and rows:
-        df.to_csv(finished_runs(stem, profile, outputs)[0].parent / SUMMARY, index=False)
+        df.to_csv(runs[0].parent / SUMMARY, index=False)
     return df
 
 
