@@ -28,3 +28,58 @@ def test_diversity_is_per_dimension_std_averaged_then_over_classes():
     # class 0: std per dim = [1, 2] -> 1.5 ; class 1: 0
     assert np.allclose(per_class_diversity(feats, labels, 2), [1.5, 0.0])
     assert np.isclose(diversity(feats, labels, 2)[0], 0.75)
+
+
+# ---------------------------------------------------------------------------------------------- FID and LPIPS
+def _fid_by_hand(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import linalg
+
+    m1, m2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_matches_the_frechet_formula_on_small_feature_sets():
+    from synscale.metrics import feature_fid
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 4))
+    b = rng.normal(loc=0.5, scale=1.5, size=(150, 4))
+    assert np.isclose(feature_fid(a, b), _fid_by_hand(a, b), rtol=1e-4)
+    assert feature_fid(a, a) < 1e-3
+
+
+def test_pair_indices_are_distinct_same_class_pairs_and_seeded():
+    from synscale.metrics import pair_indices
+
+    labels = np.repeat(np.arange(3), 5)
+    p = pair_indices(labels, 250, seed=1)
+    assert set(p) == {0, 1, 2}
+    for c, ij in p.items():
+        assert ij.shape == (250, 2) and (ij[:, 0] != ij[:, 1]).all() and (labels[ij] == c).all()
+    assert all((p[c] == pair_indices(labels, 250, seed=1)[c]).all() for c in p)
+
+
+def test_lpips_formula_by_hand():
+    import torch
+
+    from synscale.metrics import lpips_from_features
+
+    f0 = torch.zeros(1, 2, 1, 2)
+    f1 = torch.zeros(1, 2, 1, 2)
+    f0[0, 0] = 1.0   # unit vector e0 at both positions
+    f1[0, 1, 0, 0] = 3.0  # e1 at position 0 (after normalisation), e0 at position 1
+    f1[0, 0, 0, 1] = 5.0
+    # position 0: |e0 - e1|^2 = 2 ; position 1: 0 -> spatial mean 1; two identical stages -> 2
+    assert torch.allclose(lpips_from_features([f0, f0], [f1, f1]), torch.tensor([2.0]), atol=1e-6)
+
+
+def test_lpips_per_class_averages_pairs_then_classes():
+    from synscale.metrics import lpips_per_class
+
+    images = np.array([0, 0, 0, 10, 20, 30], dtype=float)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    mean, per = lpips_per_class(lambda a, b: np.abs(a - b), images, labels, 2, pairs=2000, seed=0)
+    assert per[0] == 0.0 and abs(per[1] - 40 / 3) < 0.6  # |Δ| over distinct pairs of {10,20,30}: (10+20+10)/3
+    assert np.isclose(mean, np.mean(per))

@@ -1,19 +1,41 @@
-"""Image generation with diffusers pipelines, one seed per sample.
+"""Image generation with diffusers pipelines: one seed per sample, written once as webdataset shards.
 
-``generate_images`` is the in-memory core (uint8 greyscale/RGB arrays); every sample ``i`` is drawn with its own
-``torch.Generator`` seeded by ``seeds[i]``, so an image does not depend on batch size, order or rank. Pipelines
-that take one generator per image (SD, IF) are batched; ``AmusedPipeline`` takes a single generator, so it runs
-one sample per call to keep that guarantee.
+- ``generate_images`` is the in-memory core (uint8 greyscale/RGB arrays). Sample ``i`` is drawn with its own
+  ``torch.Generator`` seeded by ``seeds[i]``, so an image does not depend on batch size, order, shard or rank.
+  SD and IF pipelines take a list of generators natively. ``AmusedPipeline`` hands its generator to the scheduler
+  only, so :func:`per_sample_scheduler` swaps in an ``AmusedScheduler`` whose ``step`` accepts one generator per
+  sample (each sample's token draws are exactly those of a batch-of-one call); Muse is batched too.
+- ``generate_dataset`` writes a prompt set's images as webdataset shards (``shard-00000.tar`` …; per sample:
+  ``png`` image, ``cls`` label, ``txt`` prompt, ``json`` with the seed). Shard ``j`` holds samples
+  ``[j·S, (j+1)·S)`` and belongs to rank ``j mod world_size``, so several processes (torchrun / accelerate set
+  ``RANK`` and ``WORLD_SIZE``) split the work without talking to each other. Finished shards are skipped, a
+  partial shard is redone from scratch (it is written to a temp name and renamed when complete), and the tar
+  entries carry a fixed mtime, so a resumed data set is byte-identical to an uninterrupted one.
+- ``dataset_dir`` is the stable cache path of a data set, keyed by family, model fingerprint, prompt config,
+  guidance, steps, seed and count; later notebooks reuse what earlier ones generated.
+
+``python -m synscale.generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on GPUs).
 """
 from __future__ import annotations
 
+import argparse
+import functools
+import hashlib
+import json
+import math
+import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-ONE_GENERATOR_ONLY = ("AmusedPipeline",)
+from .paths import cache_dir
+
+INDEX = "index.json"
+SHARD = "shard-{:05d}.tar"
 
 
 def _call(pipe, prompts: list[str], gens: list[torch.Generator], guidance_scale: float, steps: int) -> np.ndarray:
@@ -35,17 +57,251 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a data set generated with ``seed`` (independent of batching and sharding)."""
+    return int(seed) * 1_000_000_007 + int(index)
+
+
 @torch.no_grad()
 def generate_images(pipe, prompts: list[str], seeds: list[int], guidance_scale: float, steps: int,
-                    batch_size: int = 64) -> tuple[np.ndarray, dict[str, float]]:
+                    batch_size: int = 64, progress=None) -> tuple[np.ndarray, dict[str, float]]:
     """Images for ``prompts`` (one per prompt, sample i from ``seeds[i]``) and throughput stats."""
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
-    bs = 1 if type(pipe).__name__ in ONE_GENERATOR_ONLY else batch_size
+    bs = batch_size
+    if type(pipe).__name__ == "AmusedPipeline" and not isinstance(pipe.scheduler, _per_sample_amused()):
+        pipe.scheduler = per_sample_scheduler(pipe.scheduler)
     t0 = time.perf_counter()
     chunks = []
     for i in range(0, len(prompts), bs):
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds[i : i + bs]]
+        gens = [torch.Generator(getattr(pipe, "device", "cpu")).manual_seed(int(s)) for s in seeds[i : i + bs]]
         chunks.append(to_uint8(_call(pipe, prompts[i : i + bs], gens, guidance_scale, steps)))
+        if progress is not None:
+            progress.update(len(gens))
     dt = time.perf_counter() - t0
     return np.concatenate(chunks), {"images": len(prompts), "seconds": dt, "images_per_s": len(prompts) / dt}
+
+
+@functools.lru_cache(maxsize=None)
+def _per_sample_amused():
+    from diffusers import AmusedScheduler
+    from diffusers.schedulers.scheduling_amused import AmusedSchedulerOutput
+
+    class PerSampleAmusedScheduler(AmusedScheduler):
+        """``AmusedScheduler`` whose ``step`` takes one generator per sample (diffusers' convention for lists)."""
+
+        def step(self, model_output, timestep, sample, starting_mask_ratio=1.0, generator=None, return_dict=True):
+            if not isinstance(generator, (list, tuple)):
+                return super().step(model_output, timestep, sample, starting_mask_ratio, generator, return_dict)
+            if len(generator) != len(sample):
+                raise ValueError(f"{len(generator)} generators for a batch of {len(sample)}")
+            outs = [super(PerSampleAmusedScheduler, self).step(model_output[i : i + 1], timestep, sample[i : i + 1],
+                                                               starting_mask_ratio, g, return_dict=False)
+                    for i, g in enumerate(generator)]
+            prev, orig = (torch.cat([o[k] for o in outs]) for k in (0, 1))
+            return AmusedSchedulerOutput(prev, orig) if return_dict else (prev, orig)
+
+    return PerSampleAmusedScheduler
+
+
+def per_sample_scheduler(scheduler):
+    """The same Amused scheduler (config and state) accepting a list of per-sample generators."""
+    return _per_sample_amused().from_config(scheduler.config)
+
+
+def resize(images: np.ndarray, size: int | None) -> np.ndarray:
+    """Store-time resize (paper: generated at 512, stored at 256) with PIL's bicubic filter; ``None`` keeps size."""
+    if size is None or images.shape[1] == size:
+        return images
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BICUBIC)) for im in images])
+
+
+# --------------------------------------------------------------------------------------------------- data sets
+@dataclass(frozen=True)
+class Synthetic:
+    """A generated data set read back from its shards, in sample order."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    prompts: list[str]
+    seeds: np.ndarray
+    index: dict[str, Any]
+
+
+def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, steps: int, seed: int,
+                root: Path | None = None) -> Path:
+    """``<cache>/synthetic/<family>@<weights>/<prompt config>/cfg<g>_steps<s>_seed<seed>_n<per class>_p<prompts>``.
+
+    ``<weights>`` fingerprints the model's files and ``<prompts>`` the exact prompt list, so a rebuilt model or a
+    different caption source never reuses another data set.
+    """
+    n_per_class = len(prompts) // max(1, len(prompts.classes))
+    phash = hashlib.sha256("\n".join(prompts.prompts).encode()).hexdigest()[:8]
+    return ((root or cache_dir() / "synthetic") / f"{family}@{fingerprint}" / prompts.config
+            / f"cfg{guidance_scale:g}_steps{steps}_seed{seed}_n{n_per_class}_p{phash}")
+
+
+def dist_env() -> tuple[int, int]:
+    """``(rank, world_size)`` from torchrun / accelerate environment variables (``(0, 1)`` when unset)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} is not in [0, WORLD_SIZE={world}): fix the launcher's environment")
+    return rank, world
+
+
+def is_complete(out: Path) -> bool:
+    return (Path(out) / INDEX).exists()
+
+
+def _write_shard(path: Path, images: np.ndarray, labels: np.ndarray, prompts: list[str], seeds: list[int],
+                 first: int) -> None:
+    import webdataset as wds
+
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with wds.TarWriter(str(tmp), mtime=0.0) as w:
+        for k, (im, y, p, s) in enumerate(zip(images, labels, prompts, seeds)):
+            w.write({"__key__": f"{first + k:08d}", "png": im, "cls": int(y), "txt": p,
+                     "json": {"seed": int(s), "label": int(y)}})
+    os.replace(tmp, path)
+
+
+def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, steps: int, seed: int,
+                     shard_size: int = 1000, batch_size: int = 64, store_size: int | None = None,
+                     rank: int | None = None, world_size: int | None = None, info: dict | None = None,
+                     progress: bool = True) -> Path:
+    """Generate ``prompts`` (a :class:`synscale.prompts.PromptSet`) into webdataset shards under ``out``.
+
+    ``pipe`` may be a pipeline or a zero-argument function returning one (loaded only if there is work left).
+    Returns ``out``; ``out/index.json`` exists once every shard does (written by whichever rank finishes last).
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if is_complete(out):
+        return out
+    if rank is None or world_size is None:
+        rank, world_size = dist_env()
+    n = len(prompts.prompts)
+    n_shards = math.ceil(n / shard_size)
+    out.mkdir(parents=True, exist_ok=True)
+    owned = [j for j in range(n_shards) if j % world_size == rank]
+    for j in owned:  # partial shards of an interrupted run (only this rank writes them): redone from scratch
+        for stale in out.glob(SHARD.format(j) + ".tmp-*"):
+            stale.unlink(missing_ok=True)
+    mine = [j for j in owned if not (out / SHARD.format(j)).exists()]
+    todo = sum(min(shard_size, n - j * shard_size) for j in mine)
+    seconds = 0.0
+    if mine:
+        pipe = pipe() if callable(pipe) and not hasattr(pipe, "components") else pipe
+        bar = tqdm(total=todo, desc=f"generate {out.parent.name}/{out.name}", unit="img", disable=not progress,
+                   mininterval=5)
+        for j in mine:
+            lo, hi = j * shard_size, min(n, (j + 1) * shard_size)
+            seeds = [sample_seed(seed, i) for i in range(lo, hi)]
+            imgs, stats = generate_images(pipe, list(prompts.prompts[lo:hi]), seeds, guidance_scale, steps,
+                                          batch_size, progress=bar)
+            seconds += stats["seconds"]
+            _write_shard(out / SHARD.format(j), resize(imgs, store_size), prompts.labels[lo:hi],
+                         list(prompts.prompts[lo:hi]), seeds, lo)
+            bar.set_postfix(img_per_s=f"{(bar.n / seconds) if seconds else 0:.2f}")
+        bar.close()
+    if all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+        index = {"images": n, "shards": n_shards, "shard_size": shard_size, "classes": list(prompts.classes),
+                 "prompt_config": prompts.config, "guidance_scale": guidance_scale, "steps": steps, "seed": seed,
+                 "store_size": store_size, "images_per_s_last_rank": (todo / seconds) if seconds else None,
+                 **(info or {})}
+        tmp = out / f"{INDEX}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(index, indent=1))
+        os.replace(tmp, out / INDEX)
+        prompts.save(out / "prompts.tsv")
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def pipeline(family: str, model: str = "mini", device: str = "cpu"):
+    """A loaded text-to-image pipeline, kept for reuse across data sets (four at most)."""
+    from . import models
+
+    dtype = torch.float16 if device.startswith("cuda") else None
+    return models.t2i(family, model, device=device, dtype=dtype)
+
+
+def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: int, model: str = "mini",
+               device: str = "cpu", root: Path | None = None, **kwargs) -> Path:
+    """The cached data set of (family/weights, prompts, guidance, steps, seed): generated once, then reused."""
+    from .models import fingerprint
+
+    fp = fingerprint(family, model)
+    out = dataset_dir(family, fp, prompts, guidance_scale, steps, seed, root)
+    info = {"family": family, "model": model, "fingerprint": fp}
+    return generate_dataset(lambda: pipeline(family, model, device), prompts, out, guidance_scale, steps, seed,
+                            info=info, **kwargs)
+
+
+def shard_urls(out: Path | str) -> list[str]:
+    out = Path(out)
+    if not is_complete(out):
+        raise FileNotFoundError(f"{out}: data set incomplete (no {INDEX}); run generate_dataset to finish it")
+    n = json.loads((out / INDEX).read_text())["shards"]
+    return [str(out / SHARD.format(j)) for j in range(n)]
+
+
+def read_dataset(out: Path | str) -> Synthetic:
+    """All samples of a finished data set, in sample order (webdataset reader, images decoded to uint8)."""
+    import webdataset as wds
+
+    urls = shard_urls(out)
+    index = json.loads((Path(out) / INDEX).read_text())
+    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode("l8" if _is_grey(urls[0]) else "rgb8")
+    images, labels, prompts, seeds = [], [], [], []
+    for s in ds:
+        images.append(s["png"])
+        labels.append(int(s["cls"]))
+        prompts.append(s["txt"])
+        seeds.append(int(s["json"]["seed"]))
+    return Synthetic(np.stack(images), np.array(labels, dtype=np.int64), prompts, np.array(seeds), index)
+
+
+def _is_grey(url: str) -> bool:
+    import tarfile
+
+    from PIL import Image
+
+    with tarfile.open(url) as tf:
+        m = next(m for m in tf.getmembers() if m.name.endswith(".png"))
+        return Image.open(tf.extractfile(m)).mode == "L"
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    from . import models
+    from . import prompts as P
+    from .world import load as load_world
+
+    ap = argparse.ArgumentParser(prog="python -m synscale.generate",
+                                 description="Generate one synthetic data set into the shared cache (rank-sharded "
+                                             "under torchrun/accelerate: RANK and WORLD_SIZE are honoured).")
+    ap.add_argument("--family", required=True, choices=sorted(models.PIPELINES))
+    ap.add_argument("--model", default="mini", help="'mini' (shipped world) or a local path / cached HF id")
+    ap.add_argument("--prompts", required=True, choices=P.CONFIGS)
+    ap.add_argument("--cfg", type=float, required=True)
+    ap.add_argument("--n-per-class", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--store-size", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=64)
+    a = ap.parse_args(argv)
+    world = load_world()
+    ps = P.for_world(a.prompts, world, a.n_per_class, a.seed)
+    rank, _ = dist_env()
+    device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
+    out = ensure_set(a.family, ps, a.cfg, a.steps, a.seed, a.model, device, batch_size=a.batch_size,
+                     store_size=a.store_size, progress=rank == 0)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,11 +1,24 @@
-"""Image-set metrics from the paper's definitions (arrays in, numbers out).
+"""Image-set metrics from the paper's definitions (sec. 3.2 and appendix D).
 
-- recognizability: the oracle's predictions on N generated images per class; per-class F1, averaged over classes
-  (equals scikit-learn's macro F1 with the intended class as the label).
-- diversity: per class, the standard deviation of the oracle's features over that class's images, taken per
-  feature dimension and averaged over dimensions; then averaged over classes.
+- **recognizability**: the oracle's predictions on N generated images per class (paper N = 50); per-class F1,
+  averaged over classes — scikit-learn's macro F1 with the intended class as the label.
+- **diversity**: per class, the standard deviation of the oracle's pre-logit features over that class's images,
+  taken *per feature dimension* (population std) and averaged over dimensions; then averaged over classes. This is
+  the paper's reference [8] (Boutin et al.) read as "std on the feature space".
+- **FID** against real val images with torchmetrics' ``FrechetInceptionDistance``; the features are the oracle's
+  pre-logit features in the mini world, computed once for the real set (paper: Inception-v3 pool features,
+  torchmetrics' default network, via ``fid(None, real, fake)``).
+- **LPIPS** averaged over ``pairs`` random same-class pairs per class (paper: 250), then over classes. Paper:
+  torchmetrics' LPIPS network (AlexNet + learned linear weights). Mini: the same formula — unit-normalise each
+  stage's feature map over channels, squared difference, spatial mean, summed over stages — on the *oracle's*
+  stage outputs with uniform channel weights ("oracle-LPIPS"), since no LPIPS weights can be downloaded.
+
+Pure functions take arrays; ``image_metrics`` binds them to a timm oracle. Per-class values are returned for the
+per-class analysis.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -35,3 +48,113 @@ def per_class_diversity(features: np.ndarray, labels: np.ndarray, num_classes: i
 def diversity(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, np.ndarray]:
     d = per_class_diversity(np.asarray(features), np.asarray(labels), num_classes)
     return float(np.nanmean(d)), d
+
+
+# ------------------------------------------------------------------------------------------------------------ FID
+def fid(feature_net, real: np.ndarray, fake: np.ndarray, batch_size: int = 500) -> float:
+    """Fréchet distance between ``feature_net``'s features of two image sets (torchmetrics' implementation).
+
+    ``feature_net``: ``None`` for torchmetrics' Inception (paper; needs its weights on disk), or a module
+    mapping a batch of images to ``[B, D]`` features with an integer ``num_features`` attribute.
+    """
+    import torch
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=2048 if feature_net is None else feature_net, reset_real_features=True)
+    for arr, real_flag in ((real, True), (fake, False)):
+        for i in range(0, len(arr), batch_size):
+            metric.update(torch.as_tensor(arr[i : i + batch_size]), real=real_flag)
+    return float(metric.compute())
+
+
+# ---------------------------------------------------------------------------------------------------------- LPIPS
+def pair_indices(labels: np.ndarray, pairs: int, seed: int = 0) -> dict[int, np.ndarray]:
+    """Per class, ``pairs`` random pairs ``(i, j)`` of distinct images of that class (indices into ``labels``)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue
+        a = rng.integers(len(idx), size=pairs)
+        b = (a + rng.integers(1, len(idx), size=pairs)) % len(idx)  # uniform over the other images
+        out[int(c)] = np.stack([idx[a], idx[b]], axis=1)
+    return out
+
+
+def lpips_from_features(feats0: list, feats1: list):
+    """LPIPS's formula with uniform channel weights on per-stage feature maps ``[N, C, H, W]``: per stage,
+    normalise over channels, squared difference summed over channels, mean over space; summed over stages → [N]."""
+    import torch
+
+    total = 0
+    for f0, f1 in zip(feats0, feats1):
+        n0 = f0 / torch.sqrt(1e-8 + (f0**2).sum(1, keepdim=True))  # as torchmetrics' _normalize_tensor
+        n1 = f1 / torch.sqrt(1e-8 + (f1**2).sum(1, keepdim=True))
+        total = total + ((n0 - n1) ** 2).sum(1).mean((1, 2))
+    return total
+
+
+def lpips_per_class(distance: Callable[[np.ndarray, np.ndarray], np.ndarray], images: np.ndarray,
+                    labels: np.ndarray, num_classes: int, pairs: int = 250, seed: int = 0
+                    ) -> tuple[float, np.ndarray]:
+    """Mean over classes of the mean ``distance`` over ``pairs`` random same-class pairs (and per-class values)."""
+    per = np.full(num_classes, np.nan)
+    for c, ij in pair_indices(labels, pairs, seed).items():
+        per[c] = float(np.mean(distance(images[ij[:, 0]], images[ij[:, 1]])))
+    return float(np.nanmean(per)), per
+
+
+# --------------------------------------------------------------------------------------------- bound to an oracle
+def _identity_net(dim: int):
+    import torch
+
+    class Features(torch.nn.Module):
+        """Inputs that already are features: FID of precomputed features through torchmetrics."""
+
+        num_features = dim
+
+        def forward(self, x):
+            return x.double()
+
+    return Features()
+
+
+def feature_fid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
+    """FID of precomputed features (torchmetrics' Fréchet distance; e.g. the oracle's features of both sets)."""
+    return fid(_identity_net(real_features.shape[1]), real_features, fake_features)
+
+
+def oracle_lpips(oracle) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``distance(a, b)`` = oracle-LPIPS per pair of uint8 images (the oracle's stage outputs as LPIPS layers)."""
+    import torch
+
+    from .train import to_input
+
+    oracle.eval()
+
+    @torch.no_grad()
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        fa = oracle.forward_intermediates(to_input(a), intermediates_only=True)
+        fb = oracle.forward_intermediates(to_input(b), intermediates_only=True)
+        return lpips_from_features(fa, fb).numpy()
+
+    return distance
+
+
+def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features: np.ndarray, num_classes: int,
+                  lpips_pairs: int = 250, seed: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Recognizability, diversity, FID and LPIPS of a generated set through the oracle.
+
+    ``real_features``: the oracle's pre-logit features of the real reference set (``train.predict(oracle, x)[1]``,
+    computed once per notebook). Returns ``({metric: value}, {metric: per-class values})``.
+    """
+    from .train import predict
+
+    logits, feats = predict(oracle, images)
+    rec, rec_c = recognizability(logits.argmax(1), labels, num_classes)
+    div, div_c = diversity(feats, labels, num_classes)
+    f = feature_fid(real_features, feats)
+    lp, lp_c = lpips_per_class(oracle_lpips(oracle), images, labels, num_classes, lpips_pairs, seed)
+    return ({"recognizability": rec, "diversity": div, "fid": f, "lpips": lp},
+            {"recognizability": rec_c, "diversity": div_c, "lpips": lp_c})

@@ -72,6 +72,24 @@ def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
     return pipe.to(device)
 
 
+def fingerprint(what: str, name: str = "mini") -> str:
+    """8 hex digits naming the exact weights of ``name``: the shipped files' sha256 for ``mini``, else the resolved
+    path (cached data sets made with other weights then never collide with these)."""
+    import hashlib
+    import json
+
+    from .world import read_manifest
+
+    if name == "mini":
+        files = read_manifest(default_dir())["components"].get(what, {}).get("files")
+        if not files:
+            raise MissingModelError(f"mini-world component '{what}' is not built: run ./run_all.sh 00 --profile rebuild")
+        key = json.dumps(files, sort_keys=True)
+    else:
+        key = str(locate(name, what).resolve())
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
 def oracle(name: str = "mini"):
     """The recognizability/diversity classifier (timm)."""
     from .train import load

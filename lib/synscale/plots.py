@@ -4,25 +4,35 @@ from __future__ import annotations
 import numpy as np
 
 
+def mosaic(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int, pad: int = 1) -> np.ndarray:
+    """One image: row c holds the first ``per_class`` images of class c (blank where a class has fewer)."""
+    h, w = images.shape[1:3]
+    shape = (num_classes * (h + pad) - pad, per_class * (w + pad) - pad) + images.shape[3:]
+    out = np.full(shape, 255, dtype=np.uint8)
+    for c in range(num_classes):
+        for j, i in enumerate(np.flatnonzero(labels == c)[:per_class]):
+            out[c * (h + pad): c * (h + pad) + h, j * (w + pad): j * (w + pad) + w] = images[i]
+    return out
+
+
 def image_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], per_class: int = 8,
-               title: str | None = None, scale: float = 0.55):
-    """Rows = classes, columns = the first ``per_class`` images of each class (uint8 grey or RGB)."""
+               title: str | None = None, scale: float = 0.55, ax=None):
+    """Rows = classes, columns = the first ``per_class`` images of each class (uint8 grey or RGB).
+
+    Draws into ``ax`` when given (several grids side by side), else into a new figure; returns the figure.
+    """
     import matplotlib.pyplot as plt
 
     n = len(class_names)
-    fig, axes = plt.subplots(n, per_class, figsize=(per_class * scale + 1.6, n * scale + 0.4), squeeze=False)
-    for c in range(n):
-        idx = np.flatnonzero(labels == c)[:per_class]
-        for j in range(per_class):
-            ax = axes[c, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if j < len(idx):
-                ax.imshow(images[idx[j]], cmap="gray", vmin=0, vmax=255)
-        axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(per_class * scale + 1.6, n * scale + 0.4))
+    img = mosaic(images, labels, n, per_class)
+    ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    h = images.shape[1]
+    ax.set_yticks([c * (h + 1) + h / 2 for c in range(n)], class_names, fontsize=8)
+    ax.set_xticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
-    return fig
+        ax.set_title(title, fontsize=10)
+    return ax.figure

@@ -1,0 +1,63 @@
+"""Measure synthetic image sets: prompts → cached generation → oracle metrics, for notebooks 01 and 02 (and later).
+
+``Sweep`` holds what stays fixed in a comparison (world, oracle, family and weights, count, steps, seed) and
+measures one prompt configuration over CFG scales, reusing cached data sets.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import generate as G
+from . import prompts as P
+from .metrics import image_metrics
+from .train import predict
+
+
+@dataclass
+class Sweep:
+    world: object
+    oracle: object
+    family: str
+    model: str = "mini"
+    n_per_class: int = 50
+    steps: int = 25
+    seed: int = 0
+    lpips_pairs: int = 250
+    batch_size: int = 64
+    real_split: str = "val"
+    paper_cfg: object = None  # mini CFG -> the paper's CFG scale (or None where no exact mapping exists)
+    _real_features: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def real_features(self) -> np.ndarray:
+        """The oracle's features of the real reference split (FID), computed once."""
+        if self._real_features is None:
+            self._real_features = predict(self.oracle, self.world.split(self.real_split)[0])[1]
+        return self._real_features
+
+    def prompts(self, config: str) -> P.PromptSet:
+        return P.for_world(config, self.world, self.n_per_class, self.seed)
+
+    def run(self, config: str, cfg_scales: list[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        """Metrics per CFG (one row each), per-class metrics (long), and the data sets by CFG."""
+        ps = self.prompts(config)
+        classes = list(self.world.classes)
+        rows, per_class, sets = [], [], {}
+        for g in cfg_scales:
+            t0 = time.perf_counter()
+            path = G.ensure_set(self.family, ps, g, self.steps, self.seed, self.model, batch_size=self.batch_size)
+            ds = G.read_dataset(path)
+            m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, len(classes),
+                                  self.lpips_pairs, self.seed)
+            rows.append({"family": self.family, "config": config, "cfg": g,
+                         "paper_cfg": self.paper_cfg(g) if self.paper_cfg else None, **m,
+                         "images_per_s": ds.index.get("images_per_s_last_rank"),
+                         "seconds": time.perf_counter() - t0})
+            per_class += [{"family": self.family, "config": config, "cfg": g, "class": classes[k],
+                           **{name: v[k] for name, v in pc.items()}} for k in range(len(classes))]
+            sets[g] = ds
+        return pd.DataFrame(rows), pd.DataFrame(per_class), sets
