@@ -1,0 +1,84 @@
+"""Scaling-law fits and schedules (Fan et al., sec. 3.3, eq. 2; appendix A.1). Arrays in, numbers out; no torch.
+
+Eq. 2 writes the power law L_D ∝ D^(−k) around the real-set size D_I:
+
+    log L_D = −k · (log D − log D_I) − (−log L_{D_I})
+
+so an OLS of log L on (log D − log D_I) has slope −k (**scaling ability** k) and intercept log L_{D_I}
+(**performance at D_I** = −log L_{D_I}). ``fit_power_law`` fits it with statsmodels over a chosen size range (the
+paper fits 0.125M–4M and shows the bend beyond) and returns both with confidence intervals.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    k: float                      # scaling ability (negative slope of log L on log D)
+    k_ci: tuple[float, float]
+    performance: float            # −log L at ref_size (performance at D_I)
+    performance_ci: tuple[float, float]
+    ref_size: float
+    n_points: int
+    r2: float
+    fit_range: tuple[float, float]
+
+    def predict_loss(self, sizes) -> np.ndarray:
+        """L(D) on the fitted line: exp(−k (log D − log D_I) − performance)."""
+        d = np.log(np.asarray(sizes, dtype=float)) - math.log(self.ref_size)
+        return np.exp(-self.k * d - self.performance)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_power_law(sizes, losses, ref_size: float, fit_range: tuple[float, float] | None = None,
+                  alpha: float = 0.05) -> PowerLawFit:
+    """OLS fit of eq. 2 on the points with ``fit_range[0] <= size <= fit_range[1]`` (all points by default).
+
+    Confidence intervals are the OLS (1 − ``alpha``) intervals of slope and intercept (t distribution); with two
+    points the line is exact and the intervals are NaN.
+    """
+    import statsmodels.api as sm
+
+    d = np.asarray(sizes, dtype=float)
+    loss = np.asarray(losses, dtype=float)
+    if d.shape != loss.shape or d.ndim != 1:
+        raise ValueError(f"sizes and losses must be 1-D and of equal length, got {d.shape} and {loss.shape}")
+    if np.any(d <= 0) or np.any(loss <= 0) or ref_size <= 0:
+        raise ValueError("sizes, losses and ref_size must be positive (the fit is in log space)")
+    lo, hi = fit_range if fit_range is not None else (d.min(), d.max())
+    keep = (d >= lo) & (d <= hi)
+    if keep.sum() < 2 or len(np.unique(d[keep])) < 2:
+        raise ValueError(f"need >= 2 distinct sizes inside fit_range {fit_range}, got {np.unique(d[keep]).tolist()}")
+    x = np.log(d[keep]) - math.log(ref_size)
+    y = np.log(loss[keep])
+    res = sm.OLS(y, sm.add_constant(x)).fit()
+    (b0, b1) = res.params
+    if keep.sum() > 2:
+        ci = res.conf_int(alpha)
+        (i_lo, i_hi), (s_lo, s_hi) = ci[0], ci[1]
+    else:
+        i_lo = i_hi = s_lo = s_hi = float("nan")
+    return PowerLawFit(k=float(-b1), k_ci=(float(-s_hi), float(-s_lo)), performance=float(-b0),
+                       performance_ci=(float(-i_hi), float(-i_lo)), ref_size=float(ref_size),
+                       n_points=int(keep.sum()), r2=float(res.rsquared) if keep.sum() > 2 else 1.0,
+                       fit_range=(float(lo), float(hi)))
+
+
+def iterations_for(size: float, base_size: float = 1.0e6, base_iters: int = 95_000, base_warmup: int = 10_000,
+                   min_fraction: float = 0.25) -> tuple[int, int]:
+    """(total, warm-up) iterations scheduled linearly in log2 of the data size (appendix A.1).
+
+    The paper gives 95k/10k at 1M, 190k/20k at 2M, 285k/30k at 4M: iterations = base · (1 + log2(D / base_size)).
+    Below ``base_size`` that line reaches zero at half the base size, and the paper does not say what it used
+    there, so the factor is floored at ``min_fraction`` (our choice).
+    """
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    f = max(min_fraction, 1.0 + math.log2(size / base_size))
+    return int(round(base_iters * f)), int(round(base_warmup * f))
