@@ -50,16 +50,19 @@ def _path(ckpt_dir: Path, name: str) -> Path:
     return Path(ckpt_dir) / f"{name}.ckpt.pt"
 
 
-def save(ckpt_dir: Path, name: str, step: int, models: dict[str, torch.nn.Module], opt, sched) -> None:
+def save(ckpt_dir: Path, name: str, step: int, models: dict[str, torch.nn.Module], opt, sched,
+         extra: dict[str, Any] | None = None) -> None:
     path = _path(ckpt_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "models": {k: m.state_dict() for k, m in models.items()},
-                "opt": opt.state_dict(), "sched": sched.state_dict()}, tmp)
+                "opt": opt.state_dict(), "sched": sched.state_dict(),
+                "extra": {k: v.state_dict() for k, v in (extra or {}).items()}}, tmp)
     os.replace(tmp, path)
 
 
-def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sched) -> int:
+def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sched,
+         extra: dict[str, Any] | None = None) -> int:
     """Restore the latest checkpoint if there is one; return the step to continue from (0 if none)."""
     path = _path(ckpt_dir, name)
     if not path.exists():
@@ -69,15 +72,22 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
         m.load_state_dict(state["models"][k])
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
+    for k, v in (extra or {}).items():
+        v.load_state_dict(state["extra"][k])
     return int(state["step"])
 
 
 def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable[[int], torch.Tensor], steps: int,
-               ckpt_dir: Path, every: int, name: str, progress: bool = True) -> dict[str, Any]:
-    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume."""
+               ckpt_dir: Path, every: int, name: str, progress: bool = True,
+               after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume.
+
+    ``after_step(step)`` runs after each optimizer step (e.g. an EMA update); ``extra`` objects with
+    ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models.
+    """
     from tqdm.auto import tqdm
 
-    start = load(ckpt_dir, name, models, opt, sched)
+    start = load(ckpt_dir, name, models, opt, sched, extra)
     for m in models.values():
         m.train()
     losses: list[float] = []
@@ -90,11 +100,13 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()
+        if after_step is not None:
+            after_step(step)
         losses.append(float(loss.detach()))
         if (step + 1) % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if (step + 1) % every == 0 or step + 1 == steps:
-            save(ckpt_dir, name, step + 1, models, opt, sched)
+            save(ckpt_dir, name, step + 1, models, opt, sched, extra)
     for m in models.values():
         m.eval()
     dt = time.perf_counter() - t0
