@@ -42,6 +42,7 @@ def denoiser_only(pipe, family: str, n: int, steps: int):
         tokens = torch.full((2 * n, res, res), pipe.scheduler.config.mask_token_id, dtype=torch.long)
         micro = torch.zeros(2 * n, 5)
 
+        @torch.no_grad()
         def run():
             for _ in range(steps):
                 pipe.transformer(tokens, micro_conds=micro, pooled_text_emb=pooled,
@@ -54,9 +55,10 @@ def denoiser_only(pipe, family: str, n: int, steps: int):
     c = unet.config
     x = torch.randn(2 * n, c.in_channels, c.sample_size, c.sample_size)
 
+    @torch.no_grad()
     def run():
         for t in range(steps):
-            unet(x, 999 - t, encoder_hidden_states=hidden)
+            unet(x, torch.full((2 * n,), 999 - t), encoder_hidden_states=hidden)
     return run
 
 
