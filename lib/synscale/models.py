@@ -74,7 +74,7 @@ def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
 
 def fingerprint(what: str, name: str = "mini") -> str:
     """8 hex digits naming the exact weights of ``name``: the shipped files' sha256 for ``mini``, else the resolved
-    path (cached data sets made with other weights then never collide with these)."""
+    path with its files' sizes and mtimes (cached data sets made with other weights never collide with these)."""
     import hashlib
     import json
 
@@ -85,8 +85,11 @@ def fingerprint(what: str, name: str = "mini") -> str:
         if not files:
             raise MissingModelError(f"mini-world component '{what}' is not built: run ./run_all.sh 00 --profile rebuild")
         key = json.dumps(files, sort_keys=True)
-    else:
-        key = str(locate(name, what).resolve())
+    else:  # the files' names, sizes and mtimes: a folder rebuilt in place gets a new fingerprint
+        path = locate(name, what).resolve()
+        files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+        key = json.dumps([str(path)] + [(str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns)
+                                        for p in files])
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
