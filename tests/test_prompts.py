@@ -88,3 +88,5 @@ def test_imagenet_classes_get_their_synsets():
     names = [n for _, n in T.imagenet_classes()]
     ps = P.make_prompts("classnames_description", names, 1)
     assert ps.prompts[0].startswith("tench, freshwater dace-like game fish")
+    sub = P.make_prompts("classnames_hypernyms", ["goldfish", "tench"], 1)  # a subset of ImageNet's classes
+    assert sub.prompts[1].startswith("tench, Tinca tinca") and "cyprinid" in sub.prompts[1]

@@ -68,14 +68,13 @@ def generate_images(pipe, prompts: list[str], seeds: list[int], guidance_scale: 
     """Images for ``prompts`` (one per prompt, sample i from ``seeds[i]``) and throughput stats."""
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
-    bs = batch_size
     if type(pipe).__name__ == "AmusedPipeline" and not isinstance(pipe.scheduler, _per_sample_amused()):
         pipe.scheduler = per_sample_scheduler(pipe.scheduler)
     t0 = time.perf_counter()
     chunks = []
-    for i in range(0, len(prompts), bs):
-        gens = [torch.Generator(getattr(pipe, "device", "cpu")).manual_seed(int(s)) for s in seeds[i : i + bs]]
-        chunks.append(to_uint8(_call(pipe, prompts[i : i + bs], gens, guidance_scale, steps)))
+    for i in range(0, len(prompts), batch_size):
+        gens = [torch.Generator(getattr(pipe, "device", "cpu")).manual_seed(int(s)) for s in seeds[i : i + batch_size]]
+        chunks.append(to_uint8(_call(pipe, prompts[i : i + batch_size], gens, guidance_scale, steps)))
         if progress is not None:
             progress.update(len(gens))
     dt = time.perf_counter() - t0

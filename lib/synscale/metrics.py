@@ -135,9 +135,12 @@ def oracle_lpips(oracle) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
     @torch.no_grad()
     def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        fa = oracle.forward_intermediates(to_input(a), intermediates_only=True)
-        fb = oracle.forward_intermediates(to_input(b), intermediates_only=True)
-        return lpips_from_features(fa, fb).numpy()
+        # each image recurs in many pairs: run the oracle once per distinct image, then gather the pairs
+        both = np.concatenate([a, b])
+        uniq, inv = np.unique(both.reshape(len(both), -1), axis=0, return_inverse=True)
+        feats = oracle.forward_intermediates(to_input(uniq.reshape((-1,) + both.shape[1:])), intermediates_only=True)
+        ia, ib = torch.as_tensor(inv[: len(a)]), torch.as_tensor(inv[len(a):])
+        return lpips_from_features([f[ia] for f in feats], [f[ib] for f in feats]).numpy()
 
     return distance
 

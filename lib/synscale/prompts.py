@@ -157,7 +157,7 @@ def make_prompts(config: str, classes: Sequence[str], n_per_class: int, seed: in
     """``n_per_class`` prompts per class in configuration ``config`` (one of :data:`CONFIGS`).
 
     ``synsets``: WordNet synset name per class (description/hypernym configs; default: the mini world's, or
-    ImageNet's via :func:`imagenet_synsets`). ``captions``: per class, captions of real training images of that
+    ImageNet's via their wnids). ``captions``: per class, captions of real training images of that
     class (``in_captions``; paper: BLIP-2 captions of ImageNet-train, mini: the world's captions of the curated
     train images). Per-image random choices (template, caption, place, sentence) come from ``seed`` alone.
     """
@@ -204,15 +204,10 @@ def _default_synsets(classes: tuple[str, ...]) -> list[str]:
     mini = T.class_synsets()
     if all(c in mini for c in classes):
         return [mini[c] for c in classes]
-    names = {n: w for w, n in T.imagenet_classes()}
-    if all(c in names for c in classes):
-        return imagenet_synsets()
+    wnids = {n: w for w, n in T.imagenet_classes()}
+    if all(c in wnids for c in classes):  # ImageNet's classes (all 1000 or a subset), via their wnids
+        return [T.imagenet_synset(wnids[c]).name() for c in classes]
     raise ValueError("no WordNet synsets known for these classes: pass synsets=[one synset name per class]")
-
-
-def imagenet_synsets() -> list[str]:
-    """ImageNet-1k synset names (``tench.n.01`` ...) in label order, from timm's wnids."""
-    return [T.imagenet_synset(w).name() for w, _ in T.imagenet_classes()]
 
 
 def class_captions(captions: Sequence[str], labels: np.ndarray, num_classes: int) -> list[list[str]]:
