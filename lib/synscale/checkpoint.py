@@ -85,7 +85,7 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
     ``after_step(step)`` runs after each optimizer step (e.g. an EMA update); ``extra`` objects with
     ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
     start = load(ckpt_dir, name, models, opt, sched, extra)
     for m in models.values():

@@ -26,7 +26,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
 # ---------------------------------------------------------------------------------------------------------------
 # The mini config

@@ -175,7 +175,7 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     ``pipe`` may be a pipeline or a zero-argument function returning one (loaded only if there is work left).
     Returns ``out``; ``out/index.json`` exists once every shard does (written by whichever rank finishes last).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
     out = Path(out)
     if is_complete(out):

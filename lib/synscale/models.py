@@ -67,7 +67,19 @@ def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
     path = locate(name, family)
     cls = getattr(diffusers, PIPELINES[family])
     kwargs = NO_SAFETY_PARTS.get(family, {})  # the mini pipelines ship no safety checker / watermarker
-    pipe = cls.from_pretrained(str(path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
+    from diffusers.utils import logging as diffusers_log
+    from transformers.utils import logging as transformers_log
+
+    bars = diffusers_log.is_progress_bar_enabled(), transformers_log.is_progress_bar_enabled()
+    diffusers_log.disable_progress_bar()  # loading bars would fill every rendered report; restored below
+    transformers_log.disable_progress_bar()
+    try:
+        pipe = cls.from_pretrained(str(path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
+    finally:
+        if bars[0]:
+            diffusers_log.enable_progress_bar()
+        if bars[1]:
+            transformers_log.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

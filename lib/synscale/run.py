@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
     from .report import write_index
 

@@ -290,7 +290,7 @@ def _save_ckpt(ckpt_dir: Path, prefix: str, step: int, state: dict) -> None:
 
 
 def _progress(total: int, initial: int, desc: str, show: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
     return tqdm(total=total, initial=initial, desc=desc, mininterval=10, disable=not show)
 
