@@ -56,3 +56,60 @@ def test_timm_folder_round_trip(tmp_path):
 def test_batches_depend_only_on_seed_and_step():
     assert np.array_equal(batch_indices(1, 5, 100, 8), batch_indices(1, 5, 100, 8))
     assert not np.array_equal(batch_indices(1, 5, 100, 8), batch_indices(1, 6, 100, 8))
+
+
+# --- the paper's recipe (Table A1) on timm -----------------------------------------------------------------------
+RECIPE = train.Recipe(arch="resnet18", model_args=ARGS, img_size=32, batch_size=8, lr=1.0e-3, randaug="rand-m9-n2",
+                      crop_scale=(0.5, 1.0), base_size=64, base_iters=6, base_warmup=2, ckpt_every=3)
+
+
+def test_recipe_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    x, y = toy()
+    full, stats = train.fit(RECIPE, x, y, 10, tmp_path / "a", progress=False)
+    assert stats["steps"] == 6 and stats["warmup"] == 2
+    real_save = ckpt.save
+
+    def save_then_die(ckpt_dir, name, step, *a):
+        real_save(ckpt_dir, name, step, *a)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(RECIPE, x, y, 10, tmp_path / "b", progress=False)
+    monkeypatch.setattr(ckpt, "save", real_save)
+    resumed, stats = train.fit(RECIPE, x, y, 10, tmp_path / "b", progress=False)
+    assert stats["resumed_from"] == 3
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_recipe_uses_timm_parts_and_the_iteration_rule():
+    paper = train.Recipe.paper()
+    assert (paper.batch_size, paper.lr, paper.weight_decay, paper.mixup, paper.randaug) == (4096, 3.0e-3, 0.1, 0.5, "rand-m15-n2")
+    assert paper.schedule(2_000_000) == (190_000, 20_000)
+    assert RECIPE.schedule(128) == (12, 4)
+    with pytest.raises(ValueError, match="unknown recipe keys"):
+        train.Recipe.from_dict({"lr": 1.0, "epochs": 3})
+    assert train.Recipe.from_dict({"betas": [0.9, 0.95]}).betas == (0.9, 0.95)
+
+
+def test_nested_subsets_are_balanced_prefixes():
+    y = np.repeat(np.arange(4), [5, 7, 6, 9])[np.random.default_rng(0).permutation(27)]
+    order = train.nested_order(y)
+    assert sorted(order) == list(range(27))
+    for n in (4, 8, 12, 20):
+        counts = np.bincount(y[order[:n]], minlength=4)
+        assert counts.max() - counts.min() <= 1
+    x = np.arange(27)[:, None]
+    small, big = train.nested_subset(x, y, 8)[0][:, 0], train.nested_subset(x, y, 16)[0][:, 0]
+    assert set(small) <= set(big)
+    with pytest.raises(ValueError, match="has 27"):
+        train.nested_subset(x, y, 28)
+
+
+def test_ensure_classifier_trains_once_and_reloads(tmp_path):
+    x, y = toy()
+    m1, s1 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
+    m2, s2 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
+    assert s1["size"] == s2["size"] == 32 and s2["data"] == "toy:a"
+    assert np.allclose(train.predict(m1, x)[0], train.predict(m2, x)[0], atol=1e-5)  # the cached model is the trained one

@@ -2,6 +2,8 @@
 
 Sections:
 
+* Supervised classifiers: cross-entropy loss and top-1 with per-class breakdowns (val and each OOD set), and
+  linear probing of frozen features on downstream tasks (Fan et al. appendix A.3).
 * Zero-shot classification with a CLIP (open_clip / CLIP_benchmark conventions; the paper's zero-shot loss,
   appendix B.3 of "Scaling Laws of Synthetic Images for Model Training").
 """
@@ -10,10 +12,54 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 Template = Callable[[str], str] | str
+
+# ---------------------------------------------------------------------------------------------------------------
+# Supervised classifiers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def classification(logits: np.ndarray | torch.Tensor, labels: np.ndarray, num_classes: int
+                   ) -> tuple[dict[str, float], pd.DataFrame]:
+    """Mean cross-entropy ``loss`` and ``top1`` of ``logits`` [N, C], and the same per class (a row per class:
+    ``class_id``, ``n``, ``loss``, ``top1``; NaN for a class without images) — what timm's ``validate`` computes
+    (``nn.CrossEntropyLoss`` on the logits, top-1 of the argmax), kept per class for the per-class analysis."""
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if z.ndim != 2 or len(z) != len(y):
+        raise ValueError(f"logits must be [N, C] with N = len(labels), got {tuple(z.shape)} and {len(y)} labels")
+    nll = F.cross_entropy(z, y, reduction="none").numpy()
+    hit = (z.argmax(1) == y).float().numpy()
+    yy = y.numpy()
+    n = np.bincount(yy, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = pd.DataFrame({"class_id": np.arange(num_classes), "n": n,
+                            "loss": np.bincount(yy, nll, num_classes) / n,
+                            "top1": np.bincount(yy, hit, num_classes) / n})
+    return {"loss": float(nll.mean()), "top1": float(hit.mean()), "n": int(len(y))}, per
+
+
+def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
+                 test_labels: np.ndarray, max_iter: int = 500, C: float = 1.0) -> dict[str, float]:
+    """Top-1 of a logistic regression (L-BFGS, ``max_iter`` 500 as appendix A.3) on frozen, un-augmented features.
+
+    Features are standardised with the train split's mean/std first (scikit-learn ``StandardScaler``) so L-BFGS
+    converges within the paper's 500 iterations; the paper does not state its regularisation, ``C`` = 1 here.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter, C=C))
+    clf.fit(np.asarray(train_features, dtype=np.float64), np.asarray(train_labels))
+    pred = clf.predict(np.asarray(test_features, dtype=np.float64))
+    return {"top1": float((pred == np.asarray(test_labels)).mean()), "n_train": int(len(train_labels)),
+            "n_test": int(len(test_labels)), "iterations": int(clf[-1].n_iter_.max())}
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Zero-shot classification (CLIP)

@@ -5,6 +5,8 @@ measures one prompt configuration over CFG scales, reusing cached data sets.
 """
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +32,7 @@ class Sweep:
     batch_size: int = 64
     real_split: str = "val"
     paper_cfg: object = None  # mini CFG -> the paper's CFG scale (or None where no exact mapping exists)
+    oracle_name: str | None = None  # names the oracle's weights: metrics are then cached beside each data set
     _real_features: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +45,26 @@ class Sweep:
     def prompts(self, config: str) -> P.PromptSet:
         return P.for_world(config, self.world, self.n_per_class, self.seed)
 
+    def metrics(self, path, ds: G.Synthetic, num_classes: int) -> tuple[dict, dict]:
+        """``image_metrics`` of a data set, read from / written to a JSON beside its shards when the oracle is named
+        (so 03 and 05 reuse what 01/02 measured on the same files)."""
+        cache = None
+        if self.oracle_name is not None:
+            from .models import fingerprint
+
+            cache = path / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"
+                            f"_world{self.world.seed}_pairs{self.lpips_pairs}_seed{self.seed}.json")
+            if cache.exists():
+                d = json.loads(cache.read_text())
+                return d["metrics"], {k: np.asarray(v) for k, v in d["per_class"].items()}
+        m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, num_classes, self.lpips_pairs,
+                              self.seed)
+        if cache is not None:
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}}))
+            os.replace(tmp, cache)
+        return m, pc
+
     def run(self, config: str, cfg_scales: list[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         """Metrics per CFG (one row each), per-class metrics (long), and the data sets by CFG."""
         ps = self.prompts(config)
@@ -51,8 +74,7 @@ class Sweep:
             t0 = time.perf_counter()
             path = G.ensure_set(self.family, ps, g, self.steps, self.seed, self.model, batch_size=self.batch_size)
             ds = G.read_dataset(path)
-            m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, len(classes),
-                                  self.lpips_pairs, self.seed)
+            m, pc = self.metrics(path, ds, len(classes))
             rows.append({"family": self.family, "config": config, "cfg": g,
                          "paper_cfg": self.paper_cfg(g) if self.paper_cfg else None, **m,
                          "images_per_s": ds.index.get("images_per_s_last_rank"),

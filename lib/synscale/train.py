@@ -7,6 +7,11 @@ checkpoint folder.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import random
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +93,212 @@ def predict(model, images_uint8: np.ndarray, batch_size: int = 1000) -> tuple[np
         feats.append(f)
         logits.append(model.get_classifier()(f))
     return torch.cat(logits).numpy(), torch.cat(feats).numpy()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The paper's supervised recipe (Fan et al., appendix A.1, Table A1) on timm
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Table A1 — ViT-B/16, batch 4096, Adam(W) lr 3e-3, wd 0.1, β (0.9, 0.999), cosine, mixup 0.5, dropout 0.1,
+    stochastic depth 0.1, RandAug(2, 15), binary cross-entropy — with iterations scheduled linearly in log data size
+    (``scaling.iterations_for``: ``base_iters``/``base_warmup`` at ``base_size``). ``paper()`` is the table; the
+    mini world scales model, batch and base schedule down (``params/0[345]_*.yaml``)."""
+
+    arch: str = "vit_base_patch16_224"
+    model_args: dict = field(default_factory=dict)
+    img_size: int = 224
+    batch_size: int = 4096
+    opt: str = "adamw"
+    lr: float = 3.0e-3
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    mixup: float = 0.5
+    drop_rate: float = 0.1
+    drop_path_rate: float = 0.1
+    randaug: str = "rand-m15-n2"
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    base_size: float = 1.0e6
+    base_iters: int = 95_000
+    base_warmup: int = 10_000
+    min_fraction: float = 0.25
+    ckpt_every: int = 1000
+
+    @classmethod
+    def paper(cls) -> "Recipe":
+        return cls()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown recipe keys {unknown}; known: {[f.name for f in fields(cls)]}")
+        tuples = {k: tuple(v) for k, v in d.items() if k in ("betas", "crop_scale")}
+        return cls(**{**d, **tuples})
+
+    def schedule(self, size: int) -> tuple[int, int]:
+        """(total, warm-up) iterations for a training set of ``size`` images (appendix A.1's rule)."""
+        from .scaling import iterations_for
+
+        return iterations_for(size, self.base_size, self.base_iters, self.base_warmup, self.min_fraction)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+    def create_model(self, num_classes: int):
+        return create(self.arch, num_classes, drop_rate=self.drop_rate,
+                      drop_path_rate=self.drop_path_rate, **self.model_args)
+
+    def transform(self):
+        """timm's training transform: RandomResizedCrop(``crop_scale``) + flip + RandAugment, normalised."""
+        from timm.data import create_transform
+
+        return create_transform(self.img_size, is_training=True, scale=self.crop_scale, hflip=0.5,
+                                color_jitter=None, auto_augment=self.randaug, interpolation="bicubic",
+                                mean=MEAN, std=STD)
+
+
+def nested_order(labels: np.ndarray) -> np.ndarray:
+    """An order of the samples whose every prefix is class-balanced and contains every shorter prefix.
+
+    Round-robin over classes in each class's own sample order, so a training set of size n is the first n of this
+    order and the sets of a scaling curve are nested (each smaller set is a subset of the larger)."""
+    labels = np.asarray(labels)
+    rank = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rank[idx] = np.arange(len(idx))
+    return np.lexsort((labels, rank))
+
+
+def nested_subset(images: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``size`` samples of :func:`nested_order` (one-line error if the set is too small)."""
+    if size > len(labels):
+        raise ValueError(f"asked for {size} training images but the set has {len(labels)}: generate more "
+                         f"(raise n_per_class) or drop that size from `sizes`")
+    idx = nested_order(labels)[:size]
+    return images[idx], np.asarray(labels)[idx]
+
+
+class _StepScheduler:
+    """timm's scheduler advanced per update (``step_update``), with the torch-style ``step()`` the loop calls."""
+
+    def __init__(self, sched):
+        self.sched, self.n = sched, 0
+
+    def step(self) -> None:
+        self.n += 1
+        self.sched.step_update(self.n)
+
+    def state_dict(self) -> dict:
+        return {"n": self.n, "sched": self.sched.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n = state["n"]
+        self.sched.load_state_dict(state["sched"])
+        self.sched.step_update(self.n)
+
+
+def _seed_step(seed: int, step: int) -> None:
+    """Seed every RNG the timm transforms and Mixup draw from (python ``random``, numpy, torch) for one step."""
+    s = (int(seed) * 1_000_003 + int(step)) % (2**32)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def make_batch(images: np.ndarray, labels: np.ndarray, idx: np.ndarray, transform) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augmented batch of uint8 images (greyscale or RGB) through a PIL transform."""
+    from PIL import Image
+
+    x = torch.stack([transform(Image.fromarray(images[i]).convert("RGB")) for i in idx])
+    return x, torch.as_tensor(np.asarray(labels)[idx], dtype=torch.long)
+
+
+def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int, ckpt_dir: Path,
+        seed: int = 0, steps: int | None = None, progress: bool = True):
+    """Train ``recipe.create_model`` on (images, labels) with the full recipe; resumable from ``ckpt_dir``.
+
+    Step s draws its batch indices, augmentations, Mixup λ and dropout masks from RNGs seeded by (seed, s), so a
+    run killed and resumed ends with the same weights as an uninterrupted one (CPU). Returns (model, stats).
+    Under torchrun each rank takes its slice of the global batch and gradients are averaged by DDP.
+    """
+    from timm.data import Mixup
+    from timm.loss import BinaryCrossEntropy
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+
+    total, warmup = recipe.schedule(len(labels))
+    total = steps if steps is not None else total
+    warmup = min(warmup, max(0, total - 1))
+    rank, world_size = _dist()
+    if recipe.batch_size % (2 * world_size):
+        raise ValueError(f"batch_size {recipe.batch_size} must be even per rank (Mixup pairs samples) over {world_size} ranks")
+    torch.manual_seed(seed)
+    model = recipe.create_model(num_classes)
+    net = _ddp(model) if world_size > 1 else model
+    opt = create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                              betas=recipe.betas)
+    sched = _StepScheduler(create_scheduler_v2(opt, "cosine", num_epochs=total, warmup_epochs=warmup,
+                                               warmup_lr=recipe.lr * 1e-3, min_lr=0.0, step_on_epochs=False,
+                                               updates_per_epoch=1)[0])
+    mixup = Mixup(mixup_alpha=recipe.mixup, label_smoothing=0.0, num_classes=num_classes) if recipe.mixup > 0 else None
+    loss_fn = BinaryCrossEntropy(smoothing=0.0 if mixup else 0.1)
+    transform = recipe.transform()
+    per_rank = recipe.batch_size // world_size
+
+    def step_fn(step: int) -> torch.Tensor:
+        idx = ckpt.batch_indices(seed, step, len(labels), recipe.batch_size)[rank * per_rank:(rank + 1) * per_rank]
+        _seed_step(seed * 7919 + rank, step)
+        x, y = make_batch(images, labels, idx, transform)
+        if mixup is not None:
+            x, y = mixup(x, y)
+        return loss_fn(net(x), y)
+
+    ckpt_dir = Path(ckpt_dir) / f"rank{rank}" if world_size > 1 else ckpt_dir  # no two ranks write one file
+    stats = ckpt.train_loop({"model": model}, opt, sched, step_fn, total, ckpt_dir, recipe.ckpt_every,
+                            "classifier", progress and rank == 0)
+    return model, {**stats, "warmup": warmup, "size": int(len(labels)), "images_per_s":
+                   round((total - stats["resumed_from"]) * recipe.batch_size / max(stats["seconds"], 1e-9), 1)}
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size) under torchrun (process group initialised on first use), else (0, 1)."""
+    import torch.distributed as dist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world_size) if world_size > 1 else (0, 1)
+
+
+def _ddp(model):
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model)
+
+
+def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: np.ndarray, num_classes: int,
+                      size: int, seed: int = 0, root: Path | None = None, progress: bool = True):
+    """The classifier trained with ``recipe`` on the first ``size`` of :func:`nested_order` of a data set, cached.
+
+    ``data_id`` names the data set (a synthetic set's cache path, or ``real:<split>``). The model lives in
+    ``<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/`` (timm folder + ``stats.json``) with its
+    training checkpoints, so notebooks 03, 04 and 05 share the models they have in common and an interrupted
+    training resumes. Returns (model, stats).
+    """
+    from .paths import cache_dir
+
+    safe = data_id.replace("/", "__").replace(":", "_")
+    out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
+    done = out / "stats.json"
+    if done.exists():
+        return load(out / "model"), {**json.loads(done.read_text()), "cached": True}
+    x, y = nested_subset(images, labels, size)
+    model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress)
+    if _dist()[0] == 0:
+        save(model, out / "model", model_args=recipe.model_args)
+        done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))
+    return model.eval(), {**stats, "cached": False}

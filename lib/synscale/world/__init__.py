@@ -106,6 +106,18 @@ class World:
         x, y = self.split(name, n)
         return build_captions(x, y, seed=self.seed * 1000 + sorted(self.indices).index(name))[0]
 
+    def downstream(self, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(train images, train labels, test images, test labels) of a linear-probe task (``world.downstream``)."""
+        from . import downstream
+
+        x, y = self._xy
+        fresh = self.indices["a_candidates"][~self.a_mask()]  # never in the `a` split, never trained on
+        half = len(fresh) // 2
+        out = []
+        for part, s in ((fresh[:half], 0), (fresh[half:], 1)):
+            out += list(downstream.make(task, x[part], y[part], seed=self.seed * 10 + s))
+        return tuple(out)
+
     def a_mask(self) -> np.ndarray:
         """ImageNet-A analog: which held-out candidates the oracle gets wrong (computed at build, shipped)."""
         verify(self.root, "ood_a")

@@ -1,0 +1,180 @@
+"""Supervised scaling experiments (Fan et al. sec. 4, notebooks 03–05): data configuration × size → classifier → metrics.
+
+A training-data configuration is written ``real`` or ``<family>/<prompt config>/<cfg>`` (e.g. ``sd/classnames/7.5``).
+Synthetic training sets grow in **chunks**: chunk k is the cached data set generated with ``seed + k`` and
+``n_per_class`` images per class (chunk 0 is exactly the set notebooks 01/02 measured), and a training set of size
+D is the first D of ``train.nested_order`` over the concatenated chunks — balanced, and nested across sizes. Real
+training sets are prefixes of the world's ``train`` split in the same order.
+
+Classifiers and their logits on every evaluation split are cached per (data, recipe, size, seed) by
+``train.ensure_classifier``, so 03 (all configurations at D_I), 04 (curves) and 05 (OOD, probes, per class) share
+what they have in common.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import evaluate, train
+from .scaling import fit_power_law
+
+FAMILIES = ("sd", "if", "muse")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    family: str                 # "real" or a text-to-image family
+    config: str | None = None   # prompt configuration (synscale.prompts.CONFIGS)
+    cfg: float | None = None    # guidance scale
+
+    @classmethod
+    def parse(cls, text: str) -> "DataSpec":
+        """``real`` or ``<family>/<prompt config>/<cfg>``; a one-line error otherwise."""
+        from .prompts import CONFIGS
+
+        if text == "real":
+            return cls("real")
+        parts = text.split("/")
+        if len(parts) != 3 or parts[0] not in FAMILIES or parts[1] not in CONFIGS:
+            raise ValueError(f"bad training-data spec {text!r}: write 'real' or '<{'|'.join(FAMILIES)}>/<prompt config>/"
+                             f"<cfg>' with a prompt config from {list(CONFIGS)}, e.g. 'sd/classnames/7.5'")
+        try:
+            return cls(parts[0], parts[1], float(parts[2]))
+        except ValueError:
+            raise ValueError(f"bad guidance scale in {text!r}: {parts[2]!r} is not a number") from None
+
+    def __str__(self) -> str:
+        return "real" if self.family == "real" else f"{self.family}/{self.config}/{self.cfg:g}"
+
+
+def check_specs(specs: list[str]) -> list[DataSpec]:
+    """Parse every spec before any work starts."""
+    return [DataSpec.parse(s) for s in specs]
+
+
+@dataclass
+class Study:
+    """What stays fixed across a study: world, recipe, generator weights, chunk size, sampler steps, seed."""
+
+    world: object
+    recipe: train.Recipe
+    model: str = "mini"
+    n_per_class: int = 20
+    gen_steps: int = 15
+    seed: int = 0
+    gen_batch_size: int = 64
+    eval_splits: tuple[str, ...] = ("val",)
+    progress: bool = False
+    _data: dict = field(default_factory=dict, repr=False)
+    _splits: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.world.classes)
+
+    def chunk_size(self) -> int:
+        return self.n_per_class * self.num_classes
+
+    def data(self, spec: DataSpec, size: int) -> tuple[str, np.ndarray, np.ndarray]:
+        """(data id, images, labels) holding at least ``size`` images, generating chunks on first use."""
+        if spec.family == "real":
+            x, y = self.world.split("train")
+            if size > len(y):
+                raise ValueError(f"real training set has {len(y)} images, asked for {size}")
+            return "real:train", x, y
+        from . import generate as G
+        from . import prompts as P
+
+        chunks = math.ceil(size / self.chunk_size())
+        ids, xs, ys = [], [], []
+        for k in range(chunks):
+            key = (str(spec), k)
+            if key not in self._data:
+                ps = P.for_world(spec.config, self.world, self.n_per_class, self.seed + k)
+                path = G.ensure_set(spec.family, ps, spec.cfg, self.gen_steps, self.seed + k, self.model,
+                                    batch_size=self.gen_batch_size)
+                ds = G.read_dataset(path)
+                self._data[key] = (str(Path(path).relative_to(Path(path).parents[2])), ds.images, ds.labels)
+            i, x, y = self._data[key]
+            ids.append(i), xs.append(x), ys.append(y)
+        return "+".join(ids), np.concatenate(xs), np.concatenate(ys)
+
+    def classifier(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None):
+        data_id, x, y = self.data(spec, size)
+        return train.ensure_classifier(recipe or self.recipe, data_id, x, y, self.num_classes, size, self.seed,
+                                       progress=self.progress)
+
+    def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None
+                 ) -> tuple[list[dict], pd.DataFrame, dict]:
+        """Rows (split, loss, top1) and per-class rows of the classifier of (spec, size) on ``eval_splits``."""
+        model, stats = self.classifier(spec, size, recipe)
+        rows, per = [], []
+        for split in self.eval_splits:
+            if split not in self._splits:  # OOD analogs are rendered on each world.split call: once is enough
+                self._splits[split] = self.world.split(split)
+            x, y = self._splits[split]
+            logits, _ = train.predict(model, x)
+            res, pc = evaluate.classification(logits, y, self.num_classes)
+            rows.append({"data": str(spec), "size": size, "split": split, **res})
+            pc.insert(0, "split", split)
+            per.append(pc.assign(data=str(spec), size=size, **{"class": [self.world.classes[i] for i in pc.class_id]}))
+        return rows, pd.concat(per, ignore_index=True), {"data": str(spec), "size": size, **stats}
+
+    def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Every (spec, size): metrics (long), per-class metrics (long), training stats."""
+        rows, per, stats = [], [], []
+        for spec in specs:
+            for size in sizes:
+                r, p, s = self.evaluate(spec, size, recipe)
+                rows += r
+                per.append(p)
+                stats.append(s)
+        return pd.DataFrame(rows), pd.concat(per, ignore_index=True), pd.DataFrame(stats)
+
+
+def features(model, images: np.ndarray) -> np.ndarray:
+    """Pre-logit features (the classification head removed), no augmentation: the linear-probe input (A.3)."""
+    return train.predict(model, images)[1]
+
+
+def probes(model, tasks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> list[dict]:
+    """Linear-probe top-1 of ``model``'s features on each task's (train, test) split (``evaluate.linear_probe``);
+    features of image arrays shared between tasks are computed once."""
+    import hashlib
+
+    cache: dict[str, np.ndarray] = {}
+
+    def feats(x: np.ndarray) -> np.ndarray:
+        key = hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()
+        if key not in cache:
+            cache[key] = features(model, x)
+        return cache[key]
+
+    return [{"task": t, **evaluate.linear_probe(feats(xtr), ytr, feats(xte), yte)}
+            for t, (xtr, ytr, xte, yte) in tasks.items()]
+
+
+def trained_seconds(stats: pd.DataFrame) -> float:
+    """Seconds spent training in this run (cached models cost nothing here)."""
+    return float(stats.loc[~stats["cached"].astype(bool), "seconds"].sum()) if len(stats) else 0.0
+
+
+def fits(metrics: pd.DataFrame, ref_size: float, by: list[str], fit_range: tuple[float, float] | None = None
+         ) -> pd.DataFrame:
+    """Power-law fit of loss vs size per group of ``by`` columns: k, performance at ``ref_size``, their CIs."""
+    rows = []
+    for key, g in metrics.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        g = g[np.isfinite(g["loss"]) & (g["loss"] > 0)]
+        if g["size"].nunique() < 2:
+            continue
+        f = fit_power_law(g["size"].to_numpy(), g["loss"].to_numpy(), ref_size, fit_range)
+        rows.append({**dict(zip(by, key)), "k": f.k, "k_lo": f.k_ci[0], "k_hi": f.k_ci[1],
+                     "performance": f.performance, "perf_lo": f.performance_ci[0], "perf_hi": f.performance_ci[1],
+                     "r2": f.r2, "n_points": f.n_points})
+    return pd.DataFrame(rows)

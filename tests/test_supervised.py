@@ -1,0 +1,44 @@
+"""Supervised-study plumbing: data specs, grouped power-law fits, linear probes with shared features."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from synscale import supervised as S
+
+
+def test_specs_parse_and_fail_in_one_line():
+    assert str(S.DataSpec.parse("sd/classnames/7.5")) == "sd/classnames/7.5"
+    assert S.DataSpec.parse("real").family == "real"
+    assert S.DataSpec.parse("muse/in_captions/3").cfg == 3.0
+    for bad, msg in (("sd/nonsense/2", "bad training-data spec"), ("gan/classnames/2", "bad training-data spec"),
+                     ("sd/classnames/high", "not a number")):
+        with pytest.raises(ValueError, match=msg) as e:
+            S.check_specs(["real", bad])
+        assert "\n" not in str(e.value)
+
+
+def test_grouped_fits_recover_each_groups_slope():
+    sizes = np.array([50, 100, 200, 400])
+    rows = [{"data": d, "class": c, "size": n, "loss": 2.0 * (n / 200) ** -k}
+            for d, k in (("real", 0.4), ("sd", 0.1)) for c in ("a", "b") for n in sizes]
+    f = S.fits(pd.DataFrame(rows), 200, ["data", "class"])
+    assert len(f) == 4
+    assert np.allclose(f.set_index(["data", "class"]).k.loc["real"], 0.4)
+    assert np.allclose(f.set_index(["data", "class"]).performance, -np.log(2.0))
+
+
+def test_probes_share_features_of_identical_images(monkeypatch):
+    calls = []
+
+    def fake_features(model, x):
+        calls.append(len(x))
+        return x.reshape(len(x), -1).astype(float)
+
+    monkeypatch.setattr(S, "features", fake_features)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    x = (y[:, None, None] * 50 + rng.integers(0, 20, (40, 2, 2))).astype(np.uint8)
+    tasks = {"t1": (x[:20], y[:20], x[20:], y[20:]), "t2": (x[:20], 1 - y[:20], x[20:], 1 - y[20:])}
+    res = S.probes(None, tasks)
+    assert [r["task"] for r in res] == ["t1", "t2"] and all(r["top1"] > 0.9 for r in res)
+    assert len(calls) == 2  # train and test images once each, though two tasks use them
