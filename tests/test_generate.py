@@ -92,3 +92,31 @@ def test_muse_batches_with_one_generator_per_sample():
     single, _ = G.generate_images(muse, prompts, seeds, 2.0, 3, batch_size=1)
     assert np.array_equal(batched, single)
     assert not np.array_equal(batched[0], G.generate_images(muse, prompts[:1], [10], 2.0, 3)[0][0])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_batched_amused_step_equals_diffusers_per_sample_steps(schedule):
+    """The vectorized per-sample step gives, sample for sample, diffusers' own ``AmusedScheduler.step`` on a batch
+    of one with that sample's generator (tokens, predictions and the generators' states after)."""
+    import torch
+    from diffusers import AmusedScheduler
+
+    stock = AmusedScheduler(mask_token_id=16, masking_schedule=schedule)
+    batched = G.per_sample_scheduler(stock)
+    for s in (stock, batched):
+        s.set_timesteps(5)
+    torch.manual_seed(0)
+    n = 4
+    for t in stock.timesteps:  # the last one (t = 0) takes the no-remasking branch
+        for start in (1.0, 0.6):
+            logits = torch.randn(n, 16, 3, 4) * 2
+            sample = torch.randint(0, 16, (n, 3, 4)).masked_fill(torch.rand(n, 3, 4) < 0.6, 16)
+            gens, ref_gens = ([torch.Generator().manual_seed(10 + i) for i in range(n)] for _ in range(2))
+            out = batched.step(logits, t, sample, start, generator=gens)
+            ref = [stock.step(logits[i : i + 1], t, sample[i : i + 1], start, generator=g, return_dict=False)
+                   for i, g in enumerate(ref_gens)]
+            assert torch.equal(out.prev_sample, torch.cat([r[0] for r in ref]))
+            assert torch.equal(out.pred_original_sample, torch.cat([r[1] for r in ref]))
+            assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(gens, ref_gens))
+    with pytest.raises(ValueError, match="generators for a batch"):
+        batched.step(logits, t, sample, generator=gens[:2])

@@ -91,6 +91,8 @@ def test_recipe_uses_timm_parts_and_the_iteration_rule():
     with pytest.raises(ValueError, match="unknown recipe keys"):
         train.Recipe.from_dict({"lr": 1.0, "epochs": 3})
     assert train.Recipe.from_dict({"betas": [0.9, 0.95]}).betas == (0.9, 0.95)
+    with pytest.raises(ValueError, match="recipe.loss"):
+        train.fit(train.Recipe.from_dict({**RECIPE.__dict__, "loss": "mse"}), *toy(), 10, "unused", progress=False)
 
 
 def test_nested_subsets_are_balanced_prefixes():

@@ -71,9 +71,10 @@ def generate_images(pipe, prompts: list[str], seeds: list[int], guidance_scale: 
     if type(pipe).__name__ == "AmusedPipeline" and not isinstance(pipe.scheduler, _per_sample_amused()):
         pipe.scheduler = per_sample_scheduler(pipe.scheduler)
     t0 = time.perf_counter()
+    device = getattr(pipe, "device", "cpu")  # once: DiffusionPipeline.device walks every module's submodules (~ms)
     chunks = []
     for i in range(0, len(prompts), batch_size):
-        gens = [torch.Generator(getattr(pipe, "device", "cpu")).manual_seed(int(s)) for s in seeds[i : i + batch_size]]
+        gens = [torch.Generator(device).manual_seed(int(s)) for s in seeds[i : i + batch_size]]
         chunks.append(to_uint8(_call(pipe, prompts[i : i + batch_size], gens, guidance_scale, steps)))
         if progress is not None:
             progress.update(len(gens))
@@ -87,20 +88,76 @@ def _per_sample_amused():
     from diffusers.schedulers.scheduling_amused import AmusedSchedulerOutput
 
     class PerSampleAmusedScheduler(AmusedScheduler):
-        """``AmusedScheduler`` whose ``step`` takes one generator per sample (diffusers' convention for lists)."""
+        """``AmusedScheduler`` whose ``step`` takes one generator per sample (diffusers' convention for lists).
+
+        One batched step: ``AmusedScheduler.step``'s arithmetic on the whole batch, only the random draws (the token
+        ``multinomial`` and the Gumbel noise of ``mask_by_random_topk``) per sample from its own generator, with the
+        same calls on the same per-sample tensors, so every sample equals a batch-of-one ``step`` bit for bit
+        (tests/test_generate.py checks this against diffusers' own step). Versus a loop of whole per-sample steps
+        this cuts a 64-image step from ~90 to ~55 ms on one CPU thread; the rest is the multinomial's exponential
+        draws, which diffusers' stock batched step makes too.
+        """
 
         def step(self, model_output, timestep, sample, starting_mask_ratio=1.0, generator=None, return_dict=True):
             if not isinstance(generator, (list, tuple)):
                 return super().step(model_output, timestep, sample, starting_mask_ratio, generator, return_dict)
             if len(generator) != len(sample):
                 raise ValueError(f"{len(generator)} generators for a batch of {len(sample)}")
-            outs = [super(PerSampleAmusedScheduler, self).step(model_output[i : i + 1], timestep, sample[i : i + 1],
-                                                               starting_mask_ratio, g, return_dict=False)
-                    for i, g in enumerate(generator)]
-            prev, orig = (torch.cat([o[k] for o in outs]) for k in (0, 1))
+            prev, orig = _amused_step(self, model_output, timestep, sample, starting_mask_ratio, list(generator))
             return AmusedSchedulerOutput(prev, orig) if return_dict else (prev, orig)
 
     return PerSampleAmusedScheduler
+
+
+def _amused_step(sched, model_output: torch.Tensor, timestep, sample: torch.Tensor, starting_mask_ratio: float,
+                 gens: list[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``AmusedScheduler.step`` (diffusers 0.42) batched, with sample ``i``'s draws from ``gens[i]``."""
+    two_dim_input = sample.ndim == 3 and model_output.ndim == 4
+    if two_dim_input:
+        batch_size, codebook_size, height, width = model_output.shape
+        sample = sample.reshape(batch_size, height * width)
+        model_output = model_output.reshape(batch_size, codebook_size, height * width).permute(0, 2, 1)
+    mask_id = sched.config.mask_token_id
+    unknown_map = sample == mask_id
+    probs = model_output.softmax(dim=-1)  # row-wise, so each sample's rows equal its batch-of-one softmax
+    device = probs.device
+
+    def multinomial(p: torch.Tensor, g: torch.Generator) -> torch.Tensor:  # diffusers' draw on a [1, L, V] slice
+        p = p.to(g.device)
+        if p.device.type == "cpu" and p.dtype != torch.float32:
+            p = p.float()  # multinomial is not implemented for cpu half precision
+        return torch.multinomial(p.reshape(-1, p.size(-1)), 1, generator=g).to(device=device)[:, 0]
+
+    pred_original_sample = torch.stack([multinomial(probs[i : i + 1], g) for i, g in enumerate(gens)])
+    pred_original_sample = torch.where(unknown_map, pred_original_sample, sample)
+    if timestep == 0:
+        prev_sample = pred_original_sample
+    else:
+        seq_len = sample.shape[1]
+        step_idx = (sched.timesteps == timestep).nonzero()
+        ratio = (step_idx + 1) / len(sched.timesteps)
+        if sched.config.masking_schedule == "cosine":
+            mask_ratio = torch.cos(ratio * math.pi / 2)
+        elif sched.config.masking_schedule == "linear":
+            mask_ratio = 1 - ratio
+        else:
+            raise ValueError(f"unknown masking schedule {sched.config.masking_schedule}")
+        mask_len = (seq_len * (starting_mask_ratio * mask_ratio)).floor()
+        mask_len = torch.min(unknown_map.sum(dim=-1, keepdim=True) - 1, mask_len)  # [B, 1], per sample
+        mask_len = torch.max(torch.tensor([1], device=model_output.device), mask_len)
+        selected_probs = torch.gather(probs, -1, pred_original_sample[:, :, None])[:, :, 0]
+        selected_probs = torch.where(unknown_map, selected_probs, torch.finfo(selected_probs.dtype).max)
+        # mask_by_random_topk with gumbel_noise's uniform draw per sample (a [1, L] tensor on the generator's device)
+        noise = torch.cat([torch.zeros_like(selected_probs[i : i + 1], device=g.device).uniform_(0, 1, generator=g)
+                           .to(device) for i, g in enumerate(gens)])
+        gumbel = -torch.log((-torch.log(noise.clamp(1e-20))).clamp(1e-20))
+        confidence = torch.log(selected_probs.clamp(1e-20)) + sched.temperatures[step_idx] * gumbel
+        cut_off = torch.gather(torch.sort(confidence, dim=-1).values, 1, mask_len.long())
+        prev_sample = torch.where(confidence < cut_off, mask_id, pred_original_sample)
+    if two_dim_input:
+        prev_sample = prev_sample.reshape(batch_size, height, width)
+        pred_original_sample = pred_original_sample.reshape(batch_size, height, width)
+    return prev_sample, pred_original_sample
 
 
 def per_sample_scheduler(scheduler):
