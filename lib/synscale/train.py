@@ -118,7 +118,9 @@ class Recipe:
     mixup: float = 0.5
     drop_rate: float = 0.1
     drop_path_rate: float = 0.1
-    randaug: str = "rand-m15-n2"
+    randaug: str = "rand-m15-n2"          # "" = no RandAugment
+    loss: str = "bce"                    # "bce" (timm BinaryCrossEntropy, the paper's) or "ce" (softmax cross-entropy)
+    label_smoothing: float = 0.1
     crop_scale: tuple[float, float] = (0.08, 1.0)
     base_size: float = 1.0e6
     base_iters: int = 95_000
@@ -156,7 +158,7 @@ class Recipe:
         from timm.data import create_transform
 
         return create_transform(self.img_size, is_training=True, scale=self.crop_scale, hflip=0.5,
-                                color_jitter=None, auto_augment=self.randaug, interpolation="bicubic",
+                                color_jitter=None, auto_augment=self.randaug or None, interpolation="bicubic",
                                 mean=MEAN, std=STD)
 
 
@@ -226,10 +228,12 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     Under torchrun each rank takes its slice of the global batch and gradients are averaged by DDP.
     """
     from timm.data import Mixup
-    from timm.loss import BinaryCrossEntropy
+    from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
 
+    if recipe.loss not in ("bce", "ce"):
+        raise ValueError(f"recipe.loss must be 'bce' or 'ce', got {recipe.loss!r}")
     total, warmup = recipe.schedule(len(labels))
     total = steps if steps is not None else total
     warmup = min(warmup, max(0, total - 1))
@@ -244,8 +248,10 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     sched = _StepScheduler(create_scheduler_v2(opt, "cosine", num_epochs=total, warmup_epochs=warmup,
                                                warmup_lr=recipe.lr * 1e-3, min_lr=0.0, step_on_epochs=False,
                                                updates_per_epoch=1)[0])
-    mixup = Mixup(mixup_alpha=recipe.mixup, label_smoothing=0.0, num_classes=num_classes) if recipe.mixup > 0 else None
-    loss_fn = BinaryCrossEntropy(smoothing=0.0 if mixup else 0.1)
+    # Mixup (λ = 1 when off) turns labels into smoothed one-hot targets for either loss
+    mixup = Mixup(mixup_alpha=recipe.mixup, prob=1.0 if recipe.mixup > 0 else 0.0, label_smoothing=recipe.label_smoothing,
+                  num_classes=num_classes)
+    loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
     transform = recipe.transform()
     per_rank = recipe.batch_size // world_size
 
@@ -253,8 +259,7 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
         idx = ckpt.batch_indices(seed, step, len(labels), recipe.batch_size)[rank * per_rank:(rank + 1) * per_rank]
         _seed_step(seed * 7919 + rank, step)
         x, y = make_batch(images, labels, idx, transform)
-        if mixup is not None:
-            x, y = mixup(x, y)
+        x, y = mixup(x, y)
         return loss_fn(net(x), y)
 
     ckpt_dir = Path(ckpt_dir) / f"rank{rank}" if world_size > 1 else ckpt_dir  # no two ranks write one file
