@@ -52,4 +52,5 @@ def test_iteration_rule_reproduces_the_papers_three_points():
     assert iterations_for(1e6) == (95_000, 10_000)
     assert iterations_for(2e6) == (190_000, 20_000)
     assert iterations_for(4e6) == (285_000, 30_000)
-    assert iterations_for(0.125e6) == (23_750, 2_500)  # floored at a quarter (the paper is silent below 1M)
+    assert iterations_for(0.125e6) == (95_000, 10_000)  # floored at the base (the paper is silent below 1M)
+    assert iterations_for(0.125e6, min_fraction=0.25) == (23_750, 2_500)

@@ -125,7 +125,7 @@ class Recipe:
     base_size: float = 1.0e6
     base_iters: int = 95_000
     base_warmup: int = 10_000
-    min_fraction: float = 0.25
+    min_fraction: float = 1.0
     ckpt_every: int = 1000
 
     @classmethod
