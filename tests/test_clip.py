@@ -164,3 +164,58 @@ def test_resume_after_a_crash_gives_identical_weights(tmp_path):
     assert done["resumed_from"] == 6 and done["steps"] == 6
     with pytest.raises(ValueError, match="ckpt_dir"):
         clip.train_clip(second, x, caps, tok, ckpt_dir=tmp_path / "crash", **{**kw, "lr": 2e-3})
+
+
+def test_mixing_picks_synthetic_with_the_configured_ratio_reproducibly():
+    idx = np.arange(4000)
+    for p in (0.0, 0.25, 0.5, 1.0):
+        pick = clip.pick_alternate(5, 7, idx, p)
+        assert pick.mean() == pytest.approx(p, abs=0.03)
+    a, b = clip.pick_alternate(5, 7, idx, 0.5), clip.pick_alternate(5, 8, idx, 0.5)
+    assert np.array_equal(a, clip.pick_alternate(5, 7, idx, 0.5)) and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        clip.pick_alternate(0, 0, idx, 1.5)
+    real, syn = np.zeros((3, 32, 32), np.uint8), np.ones((3, 32, 32), np.uint8)
+    assert clip.mode_data("real", real, syn)[0] is real and clip.mode_data("synthetic", real, syn)[0] is syn
+    x, alt, p = clip.mode_data("synthetic+real", real, syn, 0.5)
+    assert x is real and alt is syn and p == 0.5
+    with pytest.raises(ValueError, match="one synthetic image per caption"):
+        clip.mode_data("synthetic", real, syn[:2])
+    with pytest.raises(ValueError, match="data mode"):
+        clip.mode_data("mixed", real, syn)
+
+
+def test_mixed_training_uses_both_images_and_resumes_identically(tmp_path):
+    x, caps = toy(48)
+    syn = (255 - x).astype(np.uint8)  # a visibly different "synthetic" image per caption
+    kw = dict(steps=6, batch_size=16, lr=1e-3, weight_decay=0.1, warmup=2, seed=1, ckpt_every=3, progress=False,
+              alt_images=syn, p_alt=0.5)
+    model, _, tok = fresh()
+    full = clip.train_clip(model, x, caps, tok, ckpt_dir=tmp_path / "full", **kw)
+    assert 0.3 < full["alt_fraction"] < 0.7
+    first, _, _ = fresh()
+    clip.train_clip(first, x, caps, tok, ckpt_dir=tmp_path / "crash", stop_after=3, **kw)
+    second, _, _ = fresh(seed=9)
+    clip.train_clip(second, x, caps, tok, ckpt_dir=tmp_path / "crash", **kw)
+    ref = model.state_dict()
+    assert all(torch.equal(ref[k], v) for k, v in second.state_dict().items())
+    real_only, _, _ = fresh()
+    clip.train_clip(real_only, x, caps, tok, ckpt_dir=None, **{**kw, "alt_images": None, "p_alt": 0.0})
+    assert not torch.equal(real_only.visual.conv1.weight, model.visual.conv1.weight)  # the mix changed training
+    with pytest.raises(ValueError, match="ckpt_dir"):  # another mixing ratio is another run
+        clip.train_clip(second, x, caps, tok, ckpt_dir=tmp_path / "crash", **{**kw, "p_alt": 0.25})
+
+
+def test_hyper_parameter_sets_and_warmup_follow_table_a3():
+    assert clip.hparam_set(99_999_999) == "S" and clip.hparam_set(100_000_000) == "L"
+    s, l = clip.hparams_for(10_000_000), clip.hparams_for(371_000_000)
+    assert (s["batch_size"], s["lr"], s["weight_decay"], s["eps"]) == (8192, 1e-3, 0.5, 1e-8)
+    assert (l["batch_size"], l["lr"], l["weight_decay"], l["eps"]) == (32768, 5e-4, 0.2, 1e-6)
+    assert clip.hparams_for(2000, threshold=4000, batch_scale=1 / 64) == {**s, "batch_size": 128}
+    assert clip.hparams_for(10, force="L")["name"] == "L"
+    assert [clip.warmup_for_scale(n) for n in (1_000_000, 2_000_000, 4_000_000, 371_000_000)] == [600, 1200, 2000, 2000]
+    assert clip.warmup_for_scale(1000, unit=1000, table=(6, 12, 20)) == 6
+    assert clip.warmup_for_scale(1000, unit=1000, table=(6, 12, 20), hparams="L") == 20
+    assert clip.epochs_to_steps(2, 1000, 128) == 16
+    cmd = clip.paper_train_command("/data/laion/{00000..00099}.tar", 1_000_000, "real")
+    assert "open_clip_train.main" in cmd and "--lr 0.001" in cmd and "--warmup 600" in cmd and "--epochs 32" in cmd

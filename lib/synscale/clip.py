@@ -7,6 +7,14 @@ here with open_clip's ``ClipLoss`` on (image, caption) pairs. Both go through op
 Training is deterministic and resumable: the batch and augmentation of step ``s`` depend only on ``(seed, s)``,
 checkpoints (model + optimizer + step + RNG state) land in ``ckpt_dir`` and a later call resumes from the latest,
 so a killed run ends with the same weights as an uninterrupted one (CPU, same seed).
+
+Data modes (Fan et al. sec. 5.2) at a fixed caption count: ``real`` (each caption's real image), ``synthetic``
+(each caption's generated image) and ``synthetic+real`` (each step picks, per caption, its real or its synthetic
+image at random: :func:`pick_alternate`). Hyper-parameters follow Table A3: set ``S`` below a caption threshold
+(100M in the paper), ``L`` at or above it (:func:`hparam_set`), warm-up 600 / 1200 / 2000 by scale
+(:func:`warmup_for_scale`); the mini world scales thresholds, batch sizes and warm-ups with one factor.
+At paper scale the same data modes go through open_clip's own trainer (``python -m open_clip_train.main``
+under torchrun) on webdataset shards; :func:`paper_train_command` writes that command.
 """
 from __future__ import annotations
 
@@ -191,7 +199,7 @@ def _seed_for(*keys: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-_PERM, _AUG = 1, 2  # stream tags
+_PERM, _AUG, _MIX = 1, 2, 3  # stream tags
 
 
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
@@ -263,10 +271,109 @@ def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
     return path
 
 
+DATA_MODES = ("real", "synthetic", "synthetic+real")
+
+#: Fan et al. Table A3: (a) "S" for < 100M captions (after Cherti et al.), (b) "L" for >= 100M (after CLIP).
+#: 32 epochs, AdamW betas (0.9, 0.98), cosine decay; warm-up 600/1200/2000 (S, by scale) or 2000 (L).
+PAPER_HPARAMS: dict[str, dict[str, float]] = {
+    "S": {"batch_size": 8192, "lr": 1.0e-3, "weight_decay": 0.5, "eps": 1.0e-8, "epochs": 32},
+    "L": {"batch_size": 32768, "lr": 5.0e-4, "weight_decay": 0.2, "eps": 1.0e-6, "epochs": 32},
+}
+PAPER_THRESHOLD = 100_000_000  # captions: S below, L at or above
+PAPER_WARMUP = ((1_000_000, 600), (2_000_000, 1200), (4_000_000, 2000))  # (scale up to which, warm-up steps)
+
+
+def hparam_set(n_captions: int, threshold: int = PAPER_THRESHOLD) -> str:
+    """``"S"`` for fewer than ``threshold`` captions, else ``"L"`` (appendix B.1; the mini world scales it)."""
+    if n_captions <= 0:
+        raise ValueError(f"n_captions must be positive, got {n_captions}")
+    return "S" if n_captions < threshold else "L"
+
+
+def hparams_for(n_captions: int, threshold: int = PAPER_THRESHOLD, batch_scale: float = 1.0,
+                force: str | None = None) -> dict[str, float]:
+    """Table A3's set for ``n_captions`` (or ``force`` = "S"/"L"), batch size multiplied by ``batch_scale``
+    (the mini world runs the paper's sets with smaller batches: 8192 -> 128 is ``batch_scale=1/64``)."""
+    name = force or hparam_set(n_captions, threshold)
+    if name not in PAPER_HPARAMS:
+        raise ValueError(f"hyper-parameter set must be 'S' or 'L', got {name!r}")
+    hp = dict(PAPER_HPARAMS[name], name=name)
+    hp["batch_size"] = max(2, int(round(hp["batch_size"] * batch_scale)))
+    return hp
+
+
+def warmup_for_scale(n_captions: int, unit: int = 1_000_000, table: Sequence[int] = (600, 1200, 2000),
+                     hparams: str = "S") -> int:
+    """Warm-up steps by scale (appendix B.1): ``table[0]`` up to 1 ``unit`` (1M captions in the paper),
+    ``table[1]`` below 4 units (the paper's 2M), ``table[2]`` at 4 units or more and always for set ``L``."""
+    if hparams == "L" or n_captions >= 4 * unit:
+        return int(table[2])
+    return int(table[0] if n_captions < 2 * unit else table[1])
+
+
+def epochs_to_steps(epochs: float, n: int, batch_size: int) -> int:
+    """Optimizer steps for ``epochs`` passes over ``n`` pairs (at least 1)."""
+    return max(1, math.ceil(epochs * n / batch_size))
+
+
+def pick_alternate(seed: int, step: int, idx: np.ndarray, p: float) -> np.ndarray:
+    """For step ``step``'s batch (sample indices ``idx``), which captions use their alternate (synthetic) image.
+
+    Each (caption, step) draws independently with probability ``p`` from a stream seeded by ``(seed, step)``, so
+    the choice depends only on the seed and step (resumable) and every caption sees both images over training.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"mixing probability must be in [0, 1], got {p}")
+    rng = np.random.default_rng(_seed_for(seed, _MIX, step))
+    return rng.random(len(idx)) < p
+
+
+def mode_data(mode: str, real: np.ndarray, synthetic: np.ndarray | None, p_synthetic: float = 0.5
+              ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """``(images, alt_images, p_alt)`` for :func:`train_clip` in data mode ``mode`` (``DATA_MODES``).
+
+    ``real[i]`` and ``synthetic[i]`` are caption ``i``'s real and generated images (same count)."""
+    if mode not in DATA_MODES:
+        raise ValueError(f"data mode must be one of {DATA_MODES}, got {mode!r}")
+    if mode != "real" and (synthetic is None or len(synthetic) != len(real)):
+        raise ValueError(f"mode {mode!r} needs one synthetic image per caption: got "
+                         f"{None if synthetic is None else len(synthetic)} for {len(real)} captions")
+    if mode == "real":
+        return real, None, 0.0
+    if mode == "synthetic":
+        return synthetic, None, 0.0
+    return real, synthetic, float(p_synthetic)
+
+
+def paper_train_command(train_shards: str, n_samples: int, mode: str, model: str = "ViT-B-16",
+                        nproc: int = 8, logs: str = "outputs/06_clip_mixing/paper/open_clip",
+                        threshold: int = PAPER_THRESHOLD) -> str:
+    """The ``torchrun ... -m open_clip_train.main`` command of one paper-scale run (Table A3 settings).
+
+    ``train_shards`` is a webdataset brace pattern of (jpg, txt) pairs; for ``synthetic+real`` give the two
+    sources joined with ``::`` and open_clip's ``--train-data-upsampling-factors 1::1`` samples them evenly
+    (a per-sample choice between the two images of one caption needs both in one shard, which open_clip's
+    loader does not read: that is a difference from sec. 5.2, named here).
+    """
+    if mode not in DATA_MODES:
+        raise ValueError(f"data mode must be one of {DATA_MODES}, got {mode!r}")
+    hp = hparams_for(n_samples, threshold)
+    per_gpu = max(1, hp["batch_size"] // nproc)
+    warm = warmup_for_scale(n_samples, hparams=hp["name"])
+    extra = " --dataset-resampled --train-data-upsampling-factors 1::1" if mode == "synthetic+real" else ""
+    return (f"torchrun --nproc-per-node {nproc} -m open_clip_train.main --model {model} "
+            f"--train-data '{train_shards}' --dataset-type webdataset --train-num-samples {n_samples} "
+            f"--batch-size {per_gpu} --lr {hp['lr']} --wd {hp['weight_decay']} --eps {hp['eps']} "
+            f"--beta1 0.9 --beta2 0.98 --warmup {warm} --epochs {hp['epochs']} --lr-scheduler cosine "
+            f"--precision amp --local-loss --gather-with-grad --save-frequency 1 --resume latest "
+            f"--logs {logs} --name {mode.replace('+', '_')}_{n_samples}{extra}")
+
+
 def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[str], tokenizer: Callable, *,
                steps: int, batch_size: int, lr: float, weight_decay: float = 0.1, warmup: int = 100, seed: int = 0,
                ckpt_dir: str | Path | None = None, ckpt_every: int = 200, log_every: int = 50, crop_pad: int = 2,
-               keep_last: int = 2, stop_after: int | None = None, progress: bool = True) -> dict[str, Any]:
+               keep_last: int = 2, stop_after: int | None = None, progress: bool = True,
+               alt_images: np.ndarray | None = None, p_alt: float = 0.0, eps: float = 1e-6) -> dict[str, Any]:
     """Contrastive training (open_clip ``ClipLoss``, AdamW, warm-up + cosine) on ``(images, captions)``.
 
     ``images`` uint8 ``[N, H, W]`` / ``[N, H, W, 3]``; ``captions[i]`` describes ``images[i]``. Step ``s`` trains
@@ -274,7 +381,11 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     Every ``ckpt_every`` steps and at the end, model + optimizer + step + RNG state go to ``ckpt_dir``; a call
     finding a checkpoint there resumes from the latest (its hyper-parameters must match). ``stop_after`` ends the
     call after that many total steps, as if killed after a checkpoint. AdamW betas/eps and the clamp of
-    ``logit_scale`` to ``ln 100`` follow open_clip's training code.
+    ``logit_scale`` to ``ln 100`` follow open_clip's training code (``eps`` 1e-6; Table A3's S set uses 1e-8).
+
+    ``alt_images`` (same shape as ``images``) with ``p_alt`` > 0 is the synthetic+real mode: at each step every
+    caption in the batch uses its ``alt_images`` row with probability ``p_alt`` (:func:`pick_alternate`), else its
+    ``images`` row (see :func:`mode_data`).
 
     Returns ``steps`` (done so far), ``final_loss`` (mean of the last ``log_every`` steps), ``last_loss``,
     ``logit_scale`` (exp), ``images_per_s`` and ``seconds`` (this call), ``resumed_from`` and ``history``
@@ -286,7 +397,14 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
                "seed": seed, "crop_pad": crop_pad, "n": len(images)}
     if len(captions) != len(images):
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
-    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6,
+    if alt_images is not None:
+        if np.shape(alt_images) != np.shape(images):
+            raise ValueError(f"alt_images must match images: {np.shape(alt_images)} vs {np.shape(images)}")
+        hparams.update(p_alt=float(p_alt))  # only in mixed runs, so older checkpoints keep their key
+        pick_alternate(seed, 0, np.zeros(1, dtype=np.int64), p_alt)  # validates p_alt
+    if eps != 1e-6:
+        hparams.update(eps=eps)
+    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=eps,
                             fused=device.type in ("cpu", "cuda"))  # fused: ~20x faster step on CPU (token table)
     start, history, last_losses = 0, [], []
     latest = _ckpt_files(ckpt_dir)[-1:] if ckpt_dir is not None and ckpt_dir.exists() else []
@@ -303,6 +421,8 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     end = steps if stop_after is None else min(steps, stop_after)
     tokens, cap_row = tokenize_captions(captions, tokenizer) if start < end else (None, None)
     x_all = _as_nchw(images)
+    x_alt = _as_nchw(alt_images) if alt_images is not None else None
+    n_alt = 0
     loss_fn = ClipLoss()
 
     def checkpoint(step: int) -> None:
@@ -318,6 +438,12 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
         idx = batch_indices(seed, step, len(images), batch_size)
         g = torch.Generator().manual_seed(_seed_for(seed, _AUG, step))
         x = x_all[torch.from_numpy(idx)]
+        if x_alt is not None and p_alt > 0:
+            alt = pick_alternate(seed, step, idx, p_alt)
+            if alt.any():
+                x = x.clone()
+                x[torch.from_numpy(alt)] = x_alt[torch.from_numpy(idx[alt])]
+            n_alt += int(alt.sum())
         if crop_pad:
             x = random_crop(x, crop_pad, g)
         x = _normalize(x, model).to(device)
@@ -349,4 +475,15 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
             "last_loss": last_losses[-1] if last_losses else math.nan,
             "logit_scale": float(model.logit_scale.detach().exp()),
             "images_per_s": trained * batch_size / seconds if trained else 0.0, "seconds": seconds,
-            "resumed_from": start, "history": history}
+            "resumed_from": start, "history": history,
+            "alt_fraction": n_alt / (trained * batch_size) if trained and x_alt is not None else 0.0}
+
+
+def train_new(images: np.ndarray, captions: Sequence[str], *, model_name: str = MINI_NAME, init_seed: int = 0,
+              **train_kw) -> tuple[torch.nn.Module, Callable, dict[str, Any]]:
+    """A fresh model (weights drawn from ``init_seed``) trained by :func:`train_clip` with ``train_kw``:
+    ``(model, tokenizer, stats)``; the model is in eval mode."""
+    torch.manual_seed(init_seed)
+    model, _, tokenizer = create(model_name)
+    stats = train_clip(model, images, captions, tokenizer, **train_kw)
+    return model, tokenizer, stats

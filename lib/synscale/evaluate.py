@@ -6,6 +6,7 @@ Sections:
   linear probing of frozen features on downstream tasks (Fan et al. appendix A.3).
 * Zero-shot classification with a CLIP (open_clip / CLIP_benchmark conventions; the paper's zero-shot loss,
   appendix B.3 of "Scaling Laws of Synthetic Images for Model Training").
+* SynthCLIP's tasks: frozen features, N-way K-shot prototypes, image↔text retrieval recall@k (CLIP_benchmark).
 """
 from __future__ import annotations
 
@@ -141,3 +142,132 @@ def zero_shot_eval(model: torch.nn.Module, images: torch.Tensor | np.ndarray, la
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     return {"top1": float((logits.argmax(dim=1) == y).float().mean()), "loss": zero_shot_loss(logits, y),
             "n": int(len(y))}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SynthCLIP's tasks: frozen features, few-shot prototypes, image<->text retrieval
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def image_features(model: torch.nn.Module, images: torch.Tensor | np.ndarray, batch_size: int = 512,
+                   normalize: bool = True) -> torch.Tensor:
+    """``encode_image`` of the world's uint8 images (or preprocessed tensors), ``[N, D]`` float on the CPU."""
+    raw = isinstance(images, np.ndarray) or images.dtype == torch.uint8
+    if raw:
+        from .clip import to_tensor
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        x = to_tensor(x, model) if raw else x
+        f = model.encode_image(x.to(_device(model))).float()
+        out.append((F.normalize(f, dim=-1) if normalize else f).cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.no_grad()
+def text_features(model: torch.nn.Module, tokenizer: Callable, texts: Sequence[str], batch_size: int = 1024,
+                  normalize: bool = True) -> torch.Tensor:
+    """``encode_text`` of ``texts``, ``[N, D]`` float on the CPU (L2-normalized unless ``normalize=False``)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(texts), batch_size):
+        f = model.encode_text(tokenizer(list(texts[i:i + batch_size])).to(_device(model))).float()
+        out.append((F.normalize(f, dim=-1) if normalize else f).cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def few_shot(features: np.ndarray | torch.Tensor, labels: np.ndarray, n_way: int = 5, k_shot: int = 5,
+             n_query: int = 15, episodes: int = 200, seed: int = 0) -> dict[str, float]:
+    """N-way K-shot accuracy with class prototypes (nearest-centroid on frozen features, as SynthCLIP's few-shot).
+
+    Each episode draws ``n_way`` classes, then ``k_shot`` support and ``n_query`` query images per class (without
+    overlap); a class prototype is the mean of its L2-normalized support features, renormalized; a query goes to the
+    prototype of highest cosine similarity. Returns mean ``top1`` over episodes, its 95% half-width ``ci95`` and
+    the settings. Episodes depend only on ``seed``.
+    """
+    z = F.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=-1)
+    y = np.asarray(labels)
+    classes, counts = np.unique(y, return_counts=True)
+    ok = classes[counts >= k_shot + n_query]
+    if len(ok) < n_way:
+        raise ValueError(f"{n_way}-way {k_shot}-shot with {n_query} queries needs {n_way} classes with >= "
+                         f"{k_shot + n_query} images; only {len(ok)} have that: lower n_way/k_shot/n_query")
+    rng = np.random.default_rng(seed)
+    by_class = {c: np.flatnonzero(y == c) for c in ok}
+    acc = []
+    for _ in range(episodes):
+        chosen = rng.choice(ok, n_way, replace=False)
+        protos, queries = [], []
+        for j, c in enumerate(chosen):
+            idx = rng.choice(by_class[c], k_shot + n_query, replace=False)
+            protos.append(F.normalize(z[idx[:k_shot]].mean(0), dim=0))
+            queries.append((idx[k_shot:], j))
+        p = torch.stack(protos)
+        qi = np.concatenate([q for q, _ in queries])
+        qy = torch.as_tensor(np.concatenate([np.full(len(q), j) for q, j in queries]))
+        acc.append(float(((z[qi] @ p.T).argmax(1) == qy).float().mean()))
+    a = np.asarray(acc)
+    return {"top1": float(a.mean()), "ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0,
+            "n_way": n_way, "k_shot": k_shot, "n_query": n_query, "episodes": episodes}
+
+
+def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndarray | torch.Tensor,
+                     text_to_image: Sequence[int] | np.ndarray | None = None, ks: Sequence[int] = (1, 5, 10)
+                     ) -> dict[str, float]:
+    """Image↔text retrieval recall@k with CLIP_benchmark's definitions (``zeroshot_retrieval.evaluate``).
+
+    ``text_to_image[t]`` is the image text ``t`` describes (default: text ``i`` ↔ image ``i``; an image may have
+    several texts). Scores are cosine similarities ``text @ image.T``. ``image_retrieval_recall@k``: per text query,
+    1 if one of its images is in the top ``k`` images, averaged over texts; ``text_retrieval_recall@k``: per image
+    query, 1 if one of its texts is in the top ``k`` texts, averaged over images. Values in [0, 1].
+    """
+    zi = F.normalize(torch.as_tensor(np.asarray(image_feats), dtype=torch.float32), dim=-1)
+    zt = F.normalize(torch.as_tensor(np.asarray(text_feats), dtype=torch.float32), dim=-1)
+    t2i = np.arange(len(zt)) if text_to_image is None else np.asarray(text_to_image, dtype=np.int64)
+    if len(t2i) != len(zt) or (len(t2i) and (t2i.min() < 0 or t2i.max() >= len(zi))):
+        raise ValueError(f"text_to_image must give one image index in [0, {len(zi)}) per text ({len(zt)} texts)")
+    scores = zt @ zi.T  # [T, I]
+    positive = torch.zeros_like(scores, dtype=torch.bool)
+    positive[torch.arange(len(zt)), torch.as_tensor(t2i)] = True
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"image_retrieval_recall@{k}"] = _recall_at_k(scores, positive, k)
+        out[f"text_retrieval_recall@{k}"] = _recall_at_k(scores.T, positive.T, k)
+    return out
+
+
+def _recall_at_k(scores: torch.Tensor, positive: torch.Tensor, k: int) -> float:
+    """CLIP_benchmark's ``recall_at_k(...) > 0`` averaged over queries (rows): any positive among the top k."""
+    k = min(k, scores.shape[1])
+    topk = scores.topk(k, dim=1).indices
+    hit = positive.gather(1, topk).any(dim=1)
+    return float(hit.float().mean())
+
+
+def retrieval_eval(model: torch.nn.Module, tokenizer: Callable, images: np.ndarray | torch.Tensor,
+                   texts: Sequence[str], text_to_image: Sequence[int] | None = None, ks: Sequence[int] = (1, 5, 10)
+                   ) -> dict[str, float]:
+    """:func:`retrieval_recall` of a CLIP's image and text features."""
+    return retrieval_recall(image_features(model, images), text_features(model, tokenizer, texts), text_to_image, ks)
+
+
+def zero_shot_benchmark(model: torch.nn.Module, tokenizer: Callable,
+                        sets: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]],
+                        templates: Sequence[Template]) -> pd.DataFrame:
+    """Zero-shot ``top1`` and ``loss`` of a CLIP on several labelled sets (Fan et al. Tables 1/A10–A12 shape).
+
+    ``sets`` maps a data-set name to ``(uint8 images, labels, class names)``; one row per set (``dataset``, ``top1``,
+    ``loss``, ``n_images``), each with a template-ensembled classifier over its own class names.
+    """
+    rows = []
+    for name, (images, labels, classnames) in sets.items():
+        clf = zero_shot_classifier(model, tokenizer, list(classnames), templates)
+        r = zero_shot_eval(model, images, labels, clf)
+        rows.append({"dataset": name, "top1": r["top1"], "loss": r["loss"], "n_images": r["n"]})
+    return pd.DataFrame(rows)

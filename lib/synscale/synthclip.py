@@ -1,0 +1,445 @@
+"""SynthCLIP (Hammoud et al.): concept bank -> LLM captions -> MetaCLIP balanced sampling -> images -> CLIP.
+
+* **Concept bank** :func:`concept_bank`: the paper uses MetaCLIP's ``metadata.json`` (500k entries: WordNet synsets
+  and Wikipedia uni/bigrams and titles), read by path with :func:`load_metadata`; offline and in the mini world it
+  is built from every WordNet 3.0 lemma (~148k entries) plus the world's own garment vocabulary.
+* **Captions** :class:`LLMCaptioner` runs an instruction LLM through ``transformers`` with the exact prompt of
+  sec. 3.1 (:data:`PROMPT`; Mistral-7B-Instruct-v0.2, temperature 0.7, top-p 0.95, one caption per concept per
+  pass). :class:`StandInCaptioner` is the mini world's offline stand-in: it writes one concept-conditioned caption
+  (<= 15 words) placing the concept in a scene with a garment the mini text-to-image models can draw, and, like an
+  LLM, it over-produces some garments (a Zipf prior) -- the imbalance balanced sampling exists to correct.
+* **Balanced sampling** (MetaCLIP, as SynthCLIP applies it): :func:`match_entries` is MetaCLIP's
+  ``substr_matching`` (an entry matches when `` entry `` is a substring of the caption with punctuation spaced
+  out, i.e. whole words, case-sensitive); :func:`entry_counts` counts matches over the pool;
+  :func:`balance_probs` gives ``p_e = t / max(count_e, t)``; :func:`keep_probs` ``1 - prod_e (1 - p_e)`` over a
+  caption's matched entries (0 for unmatched captions); :func:`t_for_size` picks ``t`` so the expected kept count
+  hits a target; :func:`balanced_sample` draws the kept set, reproducibly by seed. :func:`random_sample` is the
+  ablation's plain random subset (Table 3a).
+* **Images and training** reuse :func:`synscale.generate.ensure_set` (one image per caption) and
+  :func:`synscale.clip.train_clip`; :func:`five_tasks` evaluates SynthCLIP's five tasks in the mini world.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+#: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
+PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
+          "Your concept is {concept}. Output one single grammatically correct caption that is no longer than 15 "
+          "words. Do not output any notes, word counts, facts, etc. Output one single sentence only.")
+
+#: Sampling settings of sec. 4 (Mistral-7B-Instruct v0.2). The paper also sets vLLM-style presence and frequency
+#: penalties of 1, which ``transformers.generate`` does not have (its ``repetition_penalty`` is another formula).
+LLM_SETTINGS = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 40}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Concept bank
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_metadata(path: str | Path) -> list[str]:
+    """MetaCLIP's concept list (``metadata.json``: a JSON list of strings), by path (the paper's bank)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"MetaCLIP metadata file {p} not found: download metadata.json from "
+                                "facebookresearch/MetaCLIP and pass its path (or use the offline WordNet bank)")
+    entries = json.loads(p.read_text())
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ValueError(f"{p} is not a JSON list of strings (MetaCLIP's metadata.json format)")
+    return entries
+
+
+def world_vocabulary() -> list[str]:
+    """The mini world's garment nouns and attribute words (all class names and synonyms)."""
+    from .world.captions import CUT, PATTERN, TONE
+    from .world.classes import SYNONYMS
+
+    words = [w for syn in SYNONYMS for w in syn]
+    words += [w for d in (TONE, PATTERN, CUT) for ws in d.values() for w in ws]
+    return list(dict.fromkeys(words))
+
+
+def wordnet_lemmas(pos: str | None = None) -> list[str]:
+    """Every WordNet 3.0 lemma name, readable (``_`` -> space), sorted: the first field of each ``index.<pos>`` line
+    of the Debian WordNet files (what nltk's ``all_lemma_names`` returns, without loading the whole database)."""
+    from .world.text import _wordnet_source
+
+    files = {"n": "index.noun", "v": "index.verb", "a": "index.adj", "r": "index.adv"}
+    if pos is not None and pos not in files:
+        raise ValueError(f"pos must be one of {list(files)} or None, got {pos!r}")
+    names: set[str] = set()
+    for key, f in files.items():
+        if pos is None or pos == key:
+            with open(_wordnet_source() / f, encoding="utf-8") as fh:
+                names.update(line.split(" ", 1)[0].replace("_", " ") for line in fh if not line.startswith(" "))
+    return sorted(names)
+
+
+def concept_bank(extra: Iterable[str] = (), pos: str | None = None) -> list[str]:
+    """The offline concept bank: every WordNet 3.0 lemma (:func:`wordnet_lemmas`, ~147k), in a fixed order, then
+    ``extra`` entries not already there. ``pos`` restricts to one part of speech ("n", "v", "a", "r")."""
+    names = wordnet_lemmas(pos)
+    seen = set(names)
+    return names + [e for e in dict.fromkeys(extra) if e not in seen]
+
+
+def subset_bank(bank: Sequence[str], keep: Iterable[str] | None = None, n: int | None = None, seed: int = 0
+                ) -> list[str]:
+    """A sub-bank (Table 4): entries in ``keep`` (the C_CC3M analog: concepts found in a real caption set), or,
+    with ``n``, ``n`` entries drawn at random (C_rand), in bank order."""
+    if (keep is None) == (n is None):
+        raise ValueError("give exactly one of keep (a concept set) or n (a random subset size)")
+    if keep is not None:
+        k = set(keep)
+        return [e for e in bank if e in k]
+    if not 0 < n <= len(bank):
+        raise ValueError(f"n must be in [1, {len(bank)}], got {n}")
+    idx = np.sort(np.random.default_rng(seed).choice(len(bank), n, replace=False))
+    return [bank[i] for i in idx]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class LLMCaptioner:
+    """Captions from an instruction LLM through ``transformers`` (paper: Mistral-7B-Instruct-v0.2 by local path).
+
+    One caption per concept per call of :meth:`__call__`, with :data:`PROMPT` as the user turn of the model's chat
+    template, sampled with :data:`LLM_SETTINGS`; the first line of the answer, stripped of quotes, is the caption.
+    """
+
+    def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,
+                 **settings):
+        p = Path(model_path).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"LLM weights {p} not found: download mistralai/Mistral-7B-Instruct-v0.2 and "
+                                    "pass its folder (nothing is downloaded here)")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(p, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(p, torch_dtype="auto").to(device).eval()
+        self.settings = {**LLM_SETTINGS, **settings}
+        self.batch_size, self.seed = batch_size, seed
+
+    def __call__(self, concepts: Sequence[str]) -> list[str]:
+        import torch
+
+        torch.manual_seed(self.seed)
+        out = []
+        for i in range(0, len(concepts), self.batch_size):
+            chats = [[{"role": "user", "content": PROMPT.format(concept=c)}] for c in concepts[i:i + self.batch_size]]
+            enc = self.tokenizer.apply_chat_template(chats, add_generation_prompt=True, return_tensors="pt",
+                                                     padding=True, return_dict=True).to(self.model.device)
+            with torch.no_grad():
+                gen = self.model.generate(**enc, do_sample=True, temperature=self.settings["temperature"],
+                                          top_p=self.settings["top_p"],
+                                          max_new_tokens=self.settings["max_new_tokens"],
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            texts = self.tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out += [clean_caption(t) for t in texts]
+        return out
+
+
+def clean_caption(text: str) -> str:
+    """First non-empty line of an LLM answer, without surrounding quotes and whitespace."""
+    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    return line.strip().strip('"').strip("'").strip()
+
+
+STAND_IN_TEMPLATES = (
+    "a {tone} {noun} next to a {concept}",
+    "a {concept} beside a {cut} {pattern} {noun}",
+    "photo of a {tone} {pattern} {noun} near the {concept}",
+    "a {cut} {noun} with a {concept} print, {tone}",
+    "{concept} and a {tone} {noun} on display",
+    "a {tone} {noun} lying on a {concept}",
+    "someone holds a {concept} and wears a {cut} {tone} {noun}",
+)
+#: Used when the concept is itself a garment word of the world (the caption is about that garment).
+GARMENT_TEMPLATES = ("a {tone} {noun}, {pattern}", "photo of a {cut} {tone} {noun}", "a {pattern} {noun} on a table",
+                     "a {cut} {noun} in {tone} on a black background")
+
+
+@dataclass
+class StandInCaptioner:
+    """The mini world's offline stand-in for the caption LLM (documented in notebook 08).
+
+    For concept ``c`` it writes a one-sentence caption (<= 15 words, one of :data:`STAND_IN_TEMPLATES`) that places
+    ``c`` in a scene with a garment the mini text-to-image models know. If ``c`` is itself a garment word of the
+    world, the garment is ``c``'s class and the noun is ``c``; otherwise the garment class is drawn from a Zipf
+    prior over the ten classes (``zipf`` exponent; class order shuffled once by ``seed``), like an LLM that keeps
+    returning to the same few objects. Tone, pattern and cut words are uniform. ``labels`` of the last call give
+    each caption's garment class. Deterministic given ``seed`` and the concept list.
+    """
+
+    seed: int = 0
+    zipf: float = 1.2
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+
+    def class_prior(self) -> np.ndarray:
+        from .world.classes import NAMES
+
+        order = np.random.default_rng(self.seed).permutation(len(NAMES))
+        p = np.empty(len(NAMES))
+        p[order] = 1.0 / np.arange(1, len(NAMES) + 1) ** self.zipf
+        return p / p.sum()
+
+    def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
+        from .world.captions import CUT, PATTERN, TONE
+        from .world.classes import SYNONYMS
+
+        garment = {w: k for k, syn in enumerate(SYNONYMS) for w in syn}
+        prior = self.class_prior()
+        rng = np.random.default_rng([self.seed, pass_index])
+        tones, pats, cuts = ([w for ws in d.values() for w in ws] for d in (TONE, PATTERN, CUT))
+        out, labels = [], []
+        for c in concepts:
+            k = garment.get(c.lower())
+            if k is None:
+                k = int(rng.choice(len(prior), p=prior))
+                noun = SYNONYMS[k][0] if rng.random() < 0.6 else SYNONYMS[k][int(rng.integers(len(SYNONYMS[k])))]
+                pool = STAND_IN_TEMPLATES
+            else:
+                noun, pool = c.lower(), GARMENT_TEMPLATES
+            t = pool[int(rng.integers(len(pool)))]
+            out.append(t.format(concept=c, noun=noun, tone=tones[int(rng.integers(len(tones)))],
+                                pattern=pats[int(rng.integers(len(pats)))], cut=cuts[int(rng.integers(len(cuts)))]))
+            labels.append(k)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        return out
+
+
+def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int = 1
+                      ) -> tuple[list[str], np.ndarray]:
+    """``passes`` captions per concept (one per concept per pass, sec. 3.1): ``(captions, concept index)``.
+    A :class:`StandInCaptioner`'s ``labels`` then hold the garment class of every caption of every pass."""
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
+    caps, idx, labels = [], [], []
+    stand_in = isinstance(captioner, StandInCaptioner)
+    for p in range(passes):
+        caps += captioner(concepts, p) if stand_in else captioner(concepts)
+        idx.append(np.arange(len(concepts)))
+        if stand_in:
+            labels.append(captioner.labels)
+    if stand_in:  # the stand-in's garment class of every caption, all passes
+        captioner.labels = np.concatenate(labels)
+    return caps, np.concatenate(idx)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MetaCLIP balanced sampling
+# ---------------------------------------------------------------------------------------------------------------
+
+_PUNCTS = (",", ".", ";", ":", "?", "!", "`")
+
+
+def spacing(text: str) -> str:
+    """MetaCLIP's ``spacing``: pad with spaces, put spaces around punctuation, tabs/newlines -> spaces."""
+    s = f" {text} "
+    for p in _PUNCTS:
+        s = s.replace(p, f" {p} ")
+    for c in ("\t", "\n", "\r"):
+        s = s.replace(c, " ")
+    return s
+
+
+class EntryIndex:
+    """Fast exact equivalent of MetaCLIP's ``substr_matching``: `` entry `` in ``spacing(text)``.
+
+    The spaced text split on single spaces gives tokens; an entry matches iff it equals consecutive tokens joined
+    by single spaces. Word-level prefixes stop the scan early, so matching costs ~(tokens x longest prefix run).
+    """
+
+    def __init__(self, entries: Sequence[str]):
+        self.entries = list(entries)
+        self.ids: dict[str, int] = {}
+        for i, e in enumerate(self.entries):
+            self.ids.setdefault(e, i)  # duplicates: the first id
+        self.prefixes: set[str] = set()
+        for e in self.ids:
+            words = e.split(" ")
+            for n in range(1, len(words)):
+                self.prefixes.add(" ".join(words[:n]))
+
+    def match(self, text: str) -> list[int]:
+        toks = spacing(text).split(" ")
+        found: dict[int, None] = {}
+        for i in range(len(toks)):
+            if not toks[i]:
+                continue
+            s = toks[i]
+            j = i + 1
+            while True:
+                e = self.ids.get(s)
+                if e is not None:
+                    found[e] = None
+                if s not in self.prefixes or j >= len(toks) or not toks[j]:
+                    break
+                s = f"{s} {toks[j]}"
+                j += 1
+        return sorted(found)
+
+
+def match_entries(texts: Sequence[str], entries: Sequence[str] | EntryIndex) -> list[list[int]]:
+    """Per text, the ids of the entries it matches (MetaCLIP substring matching, see :class:`EntryIndex`)."""
+    index = entries if isinstance(entries, EntryIndex) else EntryIndex(entries)
+    return [index.match(t) for t in texts]
+
+
+def entry_counts(matches: Sequence[Sequence[int]], n_entries: int) -> np.ndarray:
+    """How many texts match each entry (``[n_entries]``)."""
+    flat = np.fromiter((e for m in matches for e in m), dtype=np.int64)
+    return np.bincount(flat, minlength=n_entries).astype(np.int64)
+
+
+def balance_probs(counts: np.ndarray, t: float) -> np.ndarray:
+    """MetaCLIP's per-entry probability ``p_e = t / max(count_e, t)`` (1 for tail entries)."""
+    if t <= 0:
+        raise ValueError(f"t must be positive, got {t}")
+    c = np.asarray(counts, dtype=np.float64)
+    return t / np.maximum(c, t)
+
+
+def keep_probs(matches: Sequence[Sequence[int]], counts: np.ndarray, t: float) -> np.ndarray:
+    """Per text, ``1 - prod_e (1 - p_e)`` over its matched entries (0 for a text that matches nothing)."""
+    p = balance_probs(counts, t)
+    out = np.zeros(len(matches))
+    for i, m in enumerate(matches):
+        if len(m):
+            out[i] = 1.0 - np.prod(1.0 - p[np.asarray(m)])
+    return out
+
+
+def t_for_size(matches: Sequence[Sequence[int]], counts: np.ndarray, target: int, iters: int = 60) -> float:
+    """The ``t`` whose expected kept count ``sum keep_probs`` equals ``target`` (bisection on ``log t``).
+
+    One-line error if the target exceeds the matched texts (the most balanced sampling can keep)."""
+    matched = sum(1 for m in matches if len(m))
+    if not 0 < target <= matched:
+        raise ValueError(f"target {target} must be in [1, {matched}] (the texts that match any entry); "
+                         "generate more captions or lower the target")
+    lo, hi = 1e-6, float(max(1, np.max(counts)))
+    if keep_probs(matches, counts, hi).sum() <= target:
+        return hi
+    for _ in range(iters):
+        mid = float(np.sqrt(lo * hi))
+        if keep_probs(matches, counts, mid).sum() < target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def balanced_sample(matches: Sequence[Sequence[int]], counts: np.ndarray | None = None, t: float | None = None,
+                    target: int | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Indices of the kept texts and the ``t`` used: each text is kept with :func:`keep_probs` (one uniform draw
+    per text from ``seed``; unmatched texts never kept). Give ``t``, or ``target`` to choose ``t`` by
+    :func:`t_for_size`; ``counts`` defaults to :func:`entry_counts` over ``matches`` (the pool)."""
+    if counts is None:
+        counts = entry_counts(matches, 1 + max((e for m in matches for e in m), default=0))
+    if (t is None) == (target is None):
+        raise ValueError("give exactly one of t or target")
+    if t is None:
+        t = t_for_size(matches, counts, int(target))
+    p = keep_probs(matches, counts, t)
+    u = np.random.default_rng(seed).random(len(p))
+    return np.flatnonzero(u < p), float(t)
+
+
+def random_sample(n_pool: int, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` indices drawn uniformly without replacement from ``n_pool`` (sorted): the random-sampling ablation."""
+    if not 0 < n <= n_pool:
+        raise ValueError(f"n must be in [1, {n_pool}], got {n}")
+    return np.sort(np.random.default_rng(seed).choice(n_pool, n, replace=False))
+
+
+def concept_balance(labels: np.ndarray, num_classes: int) -> dict[str, float]:
+    """How balanced a caption set is over classes: normalised entropy (1 = uniform) and max/min class share."""
+    c = np.bincount(np.asarray(labels)[np.asarray(labels) >= 0], minlength=num_classes).astype(float)
+    p = c / max(c.sum(), 1)
+    nz = p[p > 0]
+    return {"entropy": float(-(nz * np.log(nz)).sum() / np.log(num_classes)),
+            "max_over_min": float(c.max() / max(c.min(), 1))}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images and the five tasks
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def caption_prompts(captions: Sequence[str], classes: Sequence[str], labels: Sequence[int] | None = None,
+                    config: str = "synthclip"):
+    """A :class:`synscale.prompts.PromptSet` whose prompts are the captions (one image each), for ``ensure_set``.
+    ``labels`` (e.g. the stand-in's garment class, or a real image's class) are stored with the images; -1 when
+    unknown."""
+    from .prompts import PromptSet
+
+    y = np.full(len(captions), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    if len(y) != len(captions):
+        raise ValueError(f"{len(captions)} captions but {len(y)} labels")
+    return PromptSet(config, tuple(classes), y, tuple(captions))
+
+
+def five_tasks(model, tokenizer, world, tasks: Sequence[str] | None = None, templates: int = 7,
+               zero_shot_n: int = 2000, retrieval_split: str = "v2", retrieval_n: int = 1000,
+               downstream_n: int | None = None, few_shot_kw: dict | None = None) -> dict[str, float]:
+    """SynthCLIP's five tasks in the mini world, in percent.
+
+    ``linear_probing`` / ``few_shot``: mean over the world's downstream tasks (``world.downstream``; the analog of
+    the nine vision data sets) of linear-probe top-1 and 5-way 5-shot prototype accuracy on frozen image features;
+    ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition) on ``retrieval_n`` real images
+    of ``retrieval_split`` with their web-like captions (the MS-COCO/Flickr analog); ``zero_shot``: top-1 on
+    ``zero_shot_n`` val images with ``templates`` CLIP templates (the ImageNet analog). Per-task values too.
+    ``downstream_n`` caps the train and the test images per downstream task (all when None).
+    """
+    from . import evaluate as E
+    from .world.downstream import TASKS
+    from .world.text import clip_templates
+
+    tasks = list(tasks or TASKS)
+    out: dict[str, float] = {}
+    lp, fs = [], []
+    for task in tasks:
+        xtr, ytr, xte, yte = (a[:downstream_n] for a in world.downstream(task))
+        ftr, fte = E.image_features(model, xtr).numpy(), E.image_features(model, xte).numpy()
+        lp.append(100 * E.linear_probe(ftr, ytr, fte, yte)["top1"])
+        kw = {"k_shot": 5, "n_query": 15, "episodes": 100, **(few_shot_kw or {})}
+        _, cnt = np.unique(yte, return_counts=True)  # 5-way, or fewer when fewer classes have enough images
+        kw.setdefault("n_way", int(min(5, max(2, (cnt >= kw["k_shot"] + kw["n_query"]).sum()))))
+        fs.append(100 * E.few_shot(fte, yte, **kw)["top1"])
+        out[f"linear_probing.{task}"], out[f"few_shot.{task}"] = lp[-1], fs[-1]
+    out["linear_probing"], out["few_shot"] = float(np.mean(lp)), float(np.mean(fs))
+    xr, _ = world.split(retrieval_split, retrieval_n)
+    r = E.retrieval_eval(model, tokenizer, xr, world.captions(retrieval_split, retrieval_n), ks=(1, 5))
+    out["image_retrieval"], out["text_retrieval"] = 100 * r["image_retrieval_recall@1"], 100 * r["text_retrieval_recall@1"]
+    out["image_retrieval@5"], out["text_retrieval@5"] = 100 * r["image_retrieval_recall@5"], 100 * r["text_retrieval_recall@5"]
+    xv, yv = world.split("val", zero_shot_n)
+    clf = E.zero_shot_classifier(model, tokenizer, world.classes, clip_templates(templates))
+    z = E.zero_shot_eval(model, xv, yv, clf)
+    out["zero_shot"], out["zero_shot_loss"] = 100 * z["top1"], z["loss"]
+    return out
+
+
+def train_and_evaluate(images: np.ndarray, captions: Sequence[str], world, *, epochs: float, batch_size: int,
+                       lr: float, weight_decay: float, warmup: int, seed: int = 0, ckpt_dir=None,
+                       **task_kw) -> tuple[dict[str, float], dict[str, float]]:
+    """A fresh mini CLIP trained ``epochs`` on the pairs (:func:`synscale.clip.train_new`), then :func:`five_tasks`
+    (``task_kw``): ``(scores, run info: pairs, steps, seconds, images_per_s)``."""
+    from . import clip
+
+    steps = clip.epochs_to_steps(epochs, len(images), batch_size)
+    model, tok, st = clip.train_new(images, captions, init_seed=seed, steps=steps, batch_size=batch_size, lr=lr,
+                                    weight_decay=weight_decay, warmup=warmup, seed=seed, ckpt_dir=ckpt_dir,
+                                    progress=False)
+    info = {"pairs": len(images), "steps": steps, "seconds": st["seconds"], "images_per_s": st["images_per_s"],
+            "final_loss": st["final_loss"]}
+    return five_tasks(model, tok, world, **task_kw), info

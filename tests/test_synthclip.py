@@ -1,0 +1,130 @@
+"""SynthCLIP pipeline pieces: MetaCLIP matching, balanced sampling, the stand-in captioner, few-shot and retrieval."""
+import numpy as np
+import pytest
+import torch
+
+from synscale import evaluate, synthclip as S
+
+
+def test_matching_is_metaclips_spaced_substring_rule():
+    entries = ["cat", "black cat", "at", "New York", "dog", "sat."]
+    texts = ["A black cat sat.", "category of dogs", "Seen in New York, twice", "new york", "cat,dog"]
+    got = S.match_entries(texts, entries)
+
+    def metaclip(text):  # MetaCLIP's substr_matching, verbatim logic
+        sp = S.spacing(text)
+        return sorted(i for i, e in enumerate(entries) if f" {e} " in sp)
+
+    assert got == [metaclip(t) for t in texts]
+    assert got[0] == [0, 1] and got[1] == [] and got[2] == [3] and got[3] == [] and got[4] == [0, 4]
+
+
+def _toy_corpus(seed=0):
+    """Entry 0 in 900 texts, entry 1 in 90, entry 2 in 10; 200 texts match nothing."""
+    entries = ["head", "body", "tail"]
+    texts = ["a head"] * 900 + ["a body"] * 90 + ["a tail"] * 10 + ["nothing here"] * 200
+    return entries, texts
+
+
+def test_balanced_sampling_keeps_min_count_t_over_count_and_never_unmatched():
+    entries, texts = _toy_corpus()
+    m = S.match_entries(texts, entries)
+    counts = S.entry_counts(m, len(entries))
+    assert counts.tolist() == [900, 90, 10]
+    t = 50.0
+    assert S.balance_probs(counts, t).tolist() == pytest.approx([50 / 900, 50 / 90, 1.0])
+    rates = np.zeros(3)
+    reps = 40
+    for seed in range(reps):
+        keep, t_used = S.balanced_sample(m, counts, t=t, seed=seed)
+        assert t_used == t
+        assert not np.any(keep >= 1000)  # unmatched texts are never kept
+        for e, (lo, hi) in enumerate(((0, 900), (900, 990), (990, 1000))):
+            rates[e] += ((keep >= lo) & (keep < hi)).sum() / (hi - lo)
+    rates /= reps
+    expected = np.minimum(counts, t) / counts
+    assert rates == pytest.approx(expected, abs=0.02)
+    a, _ = S.balanced_sample(m, counts, t=t, seed=7)
+    b, _ = S.balanced_sample(m, counts, t=t, seed=7)
+    c, _ = S.balanced_sample(m, counts, t=t, seed=8)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_keep_probability_combines_entries_and_t_hits_a_target():
+    m = [[0, 1], [0], [], [1]]
+    counts = np.array([4, 2])
+    p = S.keep_probs(m, counts, t=1.0)  # p_0 = 1/4, p_1 = 1/2
+    assert p.tolist() == pytest.approx([1 - 0.75 * 0.5, 0.25, 0.0, 0.5])
+    entries, texts = _toy_corpus()
+    mm = S.match_entries(texts, entries)
+    cnt = S.entry_counts(mm, 3)
+    t = S.t_for_size(mm, cnt, 300)
+    assert S.keep_probs(mm, cnt, t).sum() == pytest.approx(300, rel=1e-3)
+    keep, _ = S.balanced_sample(mm, cnt, target=300, seed=0)
+    assert abs(len(keep) - 300) < 40
+    with pytest.raises(ValueError, match="must be in"):
+        S.t_for_size(mm, cnt, 1100)  # more than the 1000 matched texts
+
+
+def test_stand_in_captioner_is_concept_conditioned_short_and_seeded():
+    concepts = ["harbor", "violin", "coat", "bicycle"] * 50
+    cap = S.StandInCaptioner(seed=3)
+    a, idx = S.generate_captions(cap, concepts, passes=2)
+    assert len(a) == 400 and idx.tolist() == list(range(200)) * 2 and len(cap.labels) == 400
+    assert all(c.split()[0] in t or c in t for c, t in zip(concepts * 2, a))  # the concept is in its caption
+    assert max(len(t.split()) for t in a) <= 15
+    assert S.StandInCaptioner(seed=3)(concepts) == a[:200]
+    labels = S.StandInCaptioner(seed=3)
+    labels(concepts)
+    assert set(labels.labels[2::4].tolist()) == {4}  # "coat" concepts are coat captions
+    prior = cap.class_prior()
+    assert prior.max() / prior.min() > 5  # an LLM-like over-production of some garments
+
+
+def test_subset_bank_and_prompt_format():
+    bank = [f"c{i}" for i in range(100)]
+    assert S.subset_bank(bank, keep={"c3", "c50", "zz"}) == ["c3", "c50"]
+    r = S.subset_bank(bank, n=10, seed=1)
+    assert len(r) == 10 and r == sorted(r, key=bank.index) and r == S.subset_bank(bank, n=10, seed=1)
+    assert S.PROMPT.format(concept="cat").startswith("Your task is to write me an image caption")
+    assert "Your concept is cat." in S.PROMPT.format(concept="cat")
+    ps = S.caption_prompts(["a", "b"], ["x"], None)
+    assert ps.labels.tolist() == [-1, -1] and ps.prompts == ("a", "b")
+
+
+def test_few_shot_prototypes_hand_case():
+    # two well separated classes plus a third; prototypes classify queries perfectly
+    rng = np.random.default_rng(0)
+    centers = np.eye(3) * 10
+    y = np.repeat(np.arange(3), 30)
+    z = centers[y] + rng.normal(0, 0.5, (90, 3))
+    out = evaluate.few_shot(z, y, n_way=3, k_shot=2, n_query=5, episodes=20, seed=0)
+    assert out["top1"] == 1.0
+    noise = rng.normal(size=(90, 3))
+    low = evaluate.few_shot(noise, y, n_way=3, k_shot=2, n_query=5, episodes=200, seed=0)
+    assert 0.2 < low["top1"] < 0.5  # chance is 1/3
+    with pytest.raises(ValueError, match="needs 4 classes"):
+        evaluate.few_shot(z, y, n_way=4, k_shot=2, n_query=5)
+
+
+def test_retrieval_recall_matches_clip_benchmark_definition():
+    img = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    txt = torch.tensor([[1.0, 0.1], [1.0, 0.0], [0.2, 1.0], [1.0, 0.9]])
+    t2i = [0, 1, 1, 2]  # image 1 has two captions
+    out = evaluate.retrieval_recall(img, txt, t2i, ks=(1, 2))
+    # text queries: t0 -> top image 0 (hit); t1 -> 0 (miss, wants 1); t2 -> 1 (hit); t3 -> 2 (hit)
+    assert out["image_retrieval_recall@1"] == pytest.approx(3 / 4)
+    # image queries: i0 -> top text 1 (miss: i0's text is t0); i1 -> t2 (hit); i2 -> t3 (hit)
+    assert out["text_retrieval_recall@1"] == pytest.approx(2 / 3)
+    # top-2: t1's images are 0 and 2 (cos 1, .71) -> still a miss; image 0's top-2 texts are t1, t0 -> a hit
+    assert out["image_retrieval_recall@2"] == pytest.approx(3 / 4) and out["text_retrieval_recall@2"] == 1.0
+    with pytest.raises(ValueError, match="text_to_image"):
+        evaluate.retrieval_recall(img, txt, [0, 1, 5, 2])
+
+
+def test_offline_concept_bank_is_all_wordnet_lemmas_plus_world_words():
+    bank = S.concept_bank(extra=S.world_vocabulary())
+    assert len(bank) > 140_000 and len(set(bank)) == len(bank)
+    assert {"gym shoe", "dress", "Paris", "harbor"} <= set(bank) or {"gym shoe", "dress", "paris", "harbor"} <= set(bank)
+    assert "ankle boot" in bank and bank.index("ankle boot") > 140_000  # a world word WordNet lacks, appended
+    assert S.wordnet_lemmas("r") == sorted(S.wordnet_lemmas("r")) and len(S.wordnet_lemmas("r")) > 4000
