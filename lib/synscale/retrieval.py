@@ -1,0 +1,410 @@
+"""The retrieval baseline of Geng et al., *Training with Real instead of Synthetic Generated Images Still Performs
+Better*: targeted real images retrieved from the generator's own upstream pool vs targeted synthetic images, both
+used to adapt the upstream CLIP to a downstream class list.
+
+Sections:
+
+* **Retrieval** (their sec. 3 and appendix A.2). :func:`match` keeps the pool captions that contain a class name and
+  labels each by the matched class, in two semantics: ``"substring"`` (the paper's definition, ``c ∈ t``) and
+  ``"token"`` (what an SQLite FTS5 index with its default ``unicode61`` tokenizer matches: the name's tokens as a
+  contiguous phrase of the caption's tokens, so ``sandal`` does not match ``sandals`` and ``coat`` not
+  ``overcoat``). :func:`domain_scores` is the CLIP cosine similarity of each image with a domain text ("a photo of
+  clothing"); :func:`filter_scores` keeps ``score > tau``; :func:`retrievable` adds the optional per-class cap;
+  :func:`per_class_subset` draws a seeded, nested subset of at most ``k`` per class (the cap, and the equal-size
+  subsets of the comparison).
+* **Targeted synthetic captions** (appendix A.1, after SynCLR): :func:`targeted_captions` writes captions in the
+  three forms ``c → caption``, ``c, background → caption`` and ``c, relation → caption``. The paper prompts
+  LLaMA-2 7B with three in-context examples per form; here an offline grammar stands in (:func:`offline_writer`),
+  and any callable with its signature (e.g. a local LLM) can replace it.
+* **Adaptation** (appendix B): :class:`ZeroShotHeadClassifier` is the CLIP image encoder with a linear head
+  initialised from the zero-shot text classifier (weights = ``logit_scale.exp() ×`` the ``[D, C]`` classifier of
+  :func:`synscale.evaluate.zero_shot_classifier`, bias 0, on L2-normalised image features), so before finetuning
+  its logits *are* the zero-shot logits. :func:`finetune` trains it end to end with cross-entropy (AdamW
+  β = (0.9, 0.95), weight decay, linear warm-up, cosine decay) through :func:`synscale.checkpoint.train_loop`:
+  deterministic by seed and resumable from its checkpoint folder. :func:`image_features` gives frozen features;
+  :func:`assess` scores a (possibly adapted) CLIP as the paper does: linear probing on a real downstream train split
+  (:func:`synscale.evaluate.linear_probe`) and zero-shot accuracy against the text classifier, from one encoding.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MODES = ("substring", "token")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Retrieval
+# ---------------------------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W_]+")  # FTS5 unicode61: runs of letters and digits; everything else separates
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased tokens as SQLite FTS5's ``unicode61`` tokenizer splits them (``"T-shirt"`` -> ``["t", "shirt"]``;
+    diacritics are kept here, unicode61 folds them)."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Retrieved pool items: ``index[i]`` is a position in the caption list (= the pool), ``labels[i]`` its class."""
+
+    index: np.ndarray
+    labels: np.ndarray
+    mode: str
+    n_ambiguous: int = 0  # captions that named two or more classes (dropped)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def counts(self, num_classes: int) -> np.ndarray:
+        """Items per class (the paper's "found only 341k targeted samples", per class)."""
+        return np.bincount(self.labels, minlength=num_classes)
+
+    def subset(self, keep: np.ndarray) -> "Candidates":
+        """The items at positions (or boolean mask) ``keep``, in their original order."""
+        keep = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.sort(np.asarray(keep, dtype=np.int64))
+        return Candidates(self.index[keep], self.labels[keep], self.mode, self.n_ambiguous)
+
+
+def _spans(text: str, toks: list[str], query: str, qtoks: list[str], mode: str) -> list[tuple[int, int]]:
+    """Every occurrence of ``query`` in a caption as ``(start, end)``: characters (substring) or tokens (token)."""
+    if mode == "substring":
+        out, i = [], text.find(query)
+        while i >= 0:
+            out.append((i, i + len(query)))
+            i = text.find(query, i + 1)
+        return out
+    k = len(qtoks)
+    return [(i, i + k) for i in range(len(toks) - k + 1) if k and toks[i:i + k] == qtoks]
+
+
+def match(captions: Sequence[str], classnames: Sequence[str], mode: str = "substring",
+          queries: Sequence[Sequence[str]] | None = None) -> Candidates:
+    """Captions that contain a class name (case-insensitive), each labelled by the matched class.
+
+    ``mode="substring"``: ``c`` occurs anywhere in the caption (the paper's ``c ∈ t``); ``mode="token"``: ``c``'s
+    tokens occur as a contiguous run of the caption's tokens (:func:`tokens`; SQLite FTS5 phrase semantics).
+    ``queries[c]`` replaces class ``c``'s single query (its name) by several strings (e.g. synonyms).
+
+    A caption matching several classes keeps the match that *contains* the others (``"t-shirt"`` over the
+    ``"shirt"`` inside it); if two or more classes remain (a caption naming two classes) it is dropped and counted
+    in ``n_ambiguous``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"match mode must be one of {MODES}, got {mode!r}")
+    if not classnames:
+        raise ValueError("need at least one class name")
+    queries = [[c] for c in classnames] if queries is None else queries
+    if len(queries) != len(classnames) or any(not q for q in queries):
+        raise ValueError(f"queries needs a non-empty list of strings for each of the {len(classnames)} classes")
+    qs = [(c, q.lower(), tokens(q)) for c, qq in enumerate(queries) for q in qq]
+    index, labels, ambiguous = [], [], 0
+    for i, cap in enumerate(captions):
+        text = cap.lower()
+        toks = tokens(text) if mode == "token" else []
+        hits = [(s, e, c) for c, q, qt in qs for s, e in _spans(text, toks, q, qt, mode)]
+        if not hits:
+            continue
+        outer = {c for s, e, c in hits
+                 if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in hits)}
+        if len(outer) == 1:
+            index.append(i)
+            labels.append(outer.pop())
+        else:
+            ambiguous += 1
+    return Candidates(np.asarray(index, dtype=np.int64), np.asarray(labels, dtype=np.int64), mode, ambiguous)
+
+
+@torch.no_grad()
+def domain_scores(model: torch.nn.Module, tokenizer: Callable, images: np.ndarray,
+                  domain_text: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """CLIP cosine similarity of each uint8 image with the domain text (several texts: their normalised mean).
+
+    The paper's ``CLIP(x_i, domain text)`` of the filter ``> tau`` (0.19–0.21 on OpenCLIP ViT-B/16's scale).
+    """
+    from .clip import to_tensor
+
+    texts = [domain_text] if isinstance(domain_text, str) else list(domain_text)
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    t = F.normalize(F.normalize(model.encode_text(tokenizer(texts).to(dev)).float(), dim=-1).mean(0), dim=0)
+    out = [F.normalize(model.encode_image(to_tensor(images[i:i + batch_size], model).to(dev)).float(), dim=-1) @ t
+           for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
+
+
+def filter_scores(candidates: Candidates, scores: np.ndarray, tau: float) -> Candidates:
+    """The candidates whose domain score (``scores[i]`` belongs to ``candidates.index[i]``) exceeds ``tau``."""
+    scores = np.asarray(scores)
+    if len(scores) != len(candidates):
+        raise ValueError(f"{len(scores)} scores for {len(candidates)} candidates: score exactly the candidates")
+    return candidates.subset(scores > tau)
+
+
+def retrievable(candidates: Candidates, scores: np.ndarray, tau: float, cap_per_class: int = 0,
+                seed: int = 0) -> Candidates:
+    """The targeted retrieved data set: candidates with domain score above ``tau``, then at most ``cap_per_class``
+    per class (0 = no cap; a seeded draw, nested in the cap)."""
+    kept = filter_scores(candidates, scores, tau)
+    return kept if not cap_per_class else kept.subset(per_class_subset(kept.labels, cap_per_class, seed))
+
+
+def per_class_subset(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of at most ``k`` items per class, drawn in one seeded order: the subset for ``k`` is
+    contained in the subset for any larger ``k`` (nested sizes, as a growing data set)."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    labels = np.asarray(labels)
+    order = np.random.default_rng([seed, 7]).permutation(len(labels))
+    rank = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+    return np.flatnonzero(rank < k)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Targeted synthetic captions (three forms, after SynCLR)
+# ---------------------------------------------------------------------------------------------------------------
+
+FORMS = ("caption", "background", "relation")
+#: Background attributes for a clothing domain (paper: written per domain by GPT-4, e.g. garden/meadow for flowers).
+CLOTHING_BACKGROUNDS = ("in a boutique", "in a closet", "in a dressing room", "on a bed", "on a clothes rail",
+                        "in a shop window", "on a wooden floor", "at a street market", "on a runway",
+                        "in a laundry room")
+#: Domain-invariant spatial relations and the objects they relate to (SynCLR: "next to", "below", "besides", ...).
+RELATIONS = ("next to", "below", "beside", "above", "in front of", "behind", "on top of", "near")
+OBJECTS = ("a chair", "a table", "a lamp", "a plant", "a mirror", "a box", "a shelf", "a suitcase", "a hat", "a dog")
+
+Writer = Callable[[str, str, "str | None", np.random.Generator], str]
+
+
+def offline_writer(form: str, classname: str, attribute: str | None, rng: np.random.Generator) -> str:
+    """The offline stand-in for the paper's LLM: a web-like caption of ``classname`` (the mini world's alt-text
+    grammar, attribute words drawn at random), followed by the background or ``relation object`` attribute."""
+    from .world import captions as W
+
+    words = {k: v[rng.integers(len(v))] for k, v in (("tone", W.TONE[("dark", "mid", "light")[rng.integers(3)]]),
+                                                     ("pattern", W.PATTERN[("patterned", "plain")[rng.integers(2)]]),
+                                                     ("cut", W.CUT[("wide", "slim", "regular")[rng.integers(3)]]))}
+    caption = W.TEMPLATES[rng.integers(len(W.TEMPLATES))].format(noun=classname, **words)
+    return caption if form == "caption" else f"{caption} {attribute}"
+
+
+def targeted_captions(classes: Sequence[str], n_per_class: int, seed: int = 0,
+                      backgrounds: Sequence[str] = CLOTHING_BACKGROUNDS, relations: Sequence[str] = RELATIONS,
+                      objects: Sequence[str] = OBJECTS, writer: Writer = offline_writer):
+    """``n_per_class`` captions per class (label order), each in one of :data:`FORMS` drawn uniformly: ``c ->
+    caption``; ``c, background -> caption`` (a background drawn from ``backgrounds``); ``c, relation -> caption``
+    (``"<relation> <object>"`` drawn from ``relations`` × ``objects``). Returns a
+    :class:`synscale.prompts.PromptSet` (config ``geng_targeted``) for :func:`synscale.generate.ensure_set`;
+    every draw comes from ``seed``."""
+    from .prompts import PromptSet
+
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    if not backgrounds or not relations or not objects:
+        raise ValueError("backgrounds, relations and objects must each hold at least one entry")
+    rng = np.random.default_rng([seed, 1207])
+    prompts = []
+    for c in classes:
+        for _ in range(n_per_class):
+            form = FORMS[rng.integers(len(FORMS))]
+            attr = (None if form == "caption" else backgrounds[rng.integers(len(backgrounds))] if form == "background"
+                    else f"{relations[rng.integers(len(relations))]} {objects[rng.integers(len(objects))]}")
+            prompts.append(writer(form, c, attr, rng))
+    labels = np.repeat(np.arange(len(classes)), n_per_class)
+    return PromptSet("geng_targeted", tuple(classes), labels, tuple(prompts))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Adaptation: zero-shot-initialised head, end-to-end finetuning, features
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class ZeroShotHeadClassifier(torch.nn.Module):
+    """``head(normalize(clip.encode_image(x)))`` with ``head`` initialised to ``logit_scale.exp() · classifierᵀ``
+    and bias 0: before training its logits equal :func:`synscale.evaluate.zero_shot_logits` of the same classifier
+    (WiSE-FT's and the paper's initialisation). ``clip`` is a deep copy; the given model is never changed."""
+
+    def __init__(self, clip_model: torch.nn.Module, classifier: torch.Tensor):
+        super().__init__()
+        self.clip = copy.deepcopy(clip_model)
+        d, c = classifier.shape
+        self.head = torch.nn.Linear(d, c)
+        with torch.no_grad():
+            scale = self.clip.logit_scale.exp().float()
+            self.head.weight.copy_(scale * classifier.detach().float().T)
+            self.head.bias.zero_()
+        for p in self.clip.parameters():  # only the image tower and the head train
+            p.requires_grad_(False)
+        for p in self.clip.visual.parameters():
+            p.requires_grad_(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.normalize(self.clip.encode_image(x).float(), dim=-1))
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Appendix B.2 of the paper: batch 512, lr 1e-5, 500 warm-up steps, cosine decay, weight decay 0.1, AdamW
+    β = (0.9, 0.95); 30 epochs (sec. 4). ``crop_pad`` > 0 adds random crops (pad, then crop back; 0 = none)."""
+
+    epochs: float = 30
+    batch_size: int = 512
+    lr: float = 1.0e-5
+    warmup: int = 500
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    crop_pad: int = 0
+    seed: int = 0
+    ckpt_every: int = 500
+
+    def schedule(self, n: int) -> tuple[int, int, int]:
+        """``(batch, steps, warmup)`` for ``n`` images: batch ``min(batch_size, n)``, ``ceil(epochs·n/batch)``
+        steps, and warm-up ``min(warmup, steps // 5)`` so that small sets still spend most steps at the peak."""
+        batch = min(self.batch_size, n)
+        steps = max(1, math.ceil(self.epochs * n / batch))
+        return batch, steps, min(self.warmup, steps // 5)
+
+
+def _crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
+    """Random crops of uint8 ``[N, H, W]`` / ``[N, H, W, 3]`` images after zero padding (the CLIP's pretraining
+    augmentation, :func:`synscale.clip.random_crop`)."""
+    from .clip import random_crop
+
+    if x.ndim == 3:
+        return random_crop(x.unsqueeze(1), pad, g).squeeze(1)
+    return random_crop(x.permute(0, 3, 1, 2), pad, g).permute(0, 2, 3, 1)
+
+
+def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.ndarray, labels: np.ndarray,
+             config: FinetuneConfig = FinetuneConfig(), ckpt_dir: str | Path | None = None,
+             progress: bool = False) -> tuple[ZeroShotHeadClassifier, dict]:
+    """Finetune a :class:`ZeroShotHeadClassifier` end to end on uint8 ``images`` with cross-entropy on ``labels``.
+
+    Step ``s`` trains on :func:`synscale.clip.batch_indices` ``(seed, s)`` (a seeded shuffle per epoch) with crops
+    drawn from ``(seed, s)``; weight decay applies to matrices only (not biases, norms, embeddings' gains). Through
+    :func:`synscale.checkpoint.train_loop`: checkpoints go to ``ckpt_dir`` (a temp dir when None), and a call
+    finding one there resumes from it (a finished one: no training); the folder is tied to its settings.
+    Returns the trained model (eval mode) and ``{n, batch, steps, warmup, seconds, first_loss, final_loss,
+    resumed_from}``.
+    """
+    from .checkpoint import TrainConfig, train_loop, torch_generator, warmup_cosine
+    from .clip import batch_indices, to_tensor
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"need as many labels as images (> 0), got {len(images)} images and {len(labels)} labels")
+    if labels.min() < 0 or labels.max() >= classifier.shape[1]:
+        raise ValueError(f"labels must lie in [0, {classifier.shape[1]}) (one column of the classifier per class)")
+    torch.manual_seed(config.seed)
+    model = ZeroShotHeadClassifier(clip_model, classifier)
+    batch, steps, warmup = config.schedule(len(images))
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for _, p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+                             {"params": [p for _, p in params if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=config.lr, betas=config.betas, fused=True)  # fused: ~3x faster step on CPU
+    sched = warmup_cosine(opt, TrainConfig(steps=steps, lr=config.lr, warmup=max(1, warmup)), floor=0.0)
+    raw = torch.from_numpy(np.ascontiguousarray(images))
+    y_all = torch.from_numpy(labels)
+    tmp = tempfile.TemporaryDirectory() if ckpt_dir is None else None
+    ckpt = Path(tmp.name if tmp else ckpt_dir)
+    settings = {**asdict(config), "n": len(images), "classes": int(classifier.shape[1]),
+                "data": hashlib.sha1(np.ascontiguousarray(images).tobytes() + labels.tobytes()).hexdigest()[:16]}
+    _tie(ckpt, settings)
+
+    def step_fn(step: int) -> torch.Tensor:
+        idx = torch.from_numpy(batch_indices(config.seed, step, len(images), batch))
+        x = raw[idx]
+        if config.crop_pad:
+            x = _crop(x, config.crop_pad, torch_generator(config.seed, step))
+        return F.cross_entropy(model(to_tensor(x, model.clip)), y_all[idx])
+
+    info = train_loop({"visual": model.clip.visual, "head": model.head}, opt, sched, step_fn, steps, ckpt,
+                      every=config.ckpt_every, name="finetune", progress=progress)
+    if tmp is not None:
+        tmp.cleanup()
+    model.eval()
+    return model, {"n": len(images), "batch": batch, "steps": steps, "warmup": warmup, "seconds": info["seconds"],
+                   "first_loss": info["first_loss"], "final_loss": info["final_loss"],
+                   "resumed_from": info["resumed_from"]}
+
+
+def _tie(ckpt_dir: Path, settings: dict) -> None:
+    """Write ``settings.json`` into a checkpoint folder, or check that a folder in use was made with the same."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    path = ckpt_dir / "settings.json"
+    text = json.dumps(settings, sort_keys=True, default=list)
+    if path.exists() and path.read_text() != text:
+        raise ValueError(f"{ckpt_dir} holds a finetuning run with other settings ({path.read_text()}): "
+                         "use another ckpt_dir for these settings")
+    path.write_text(text)
+
+
+@torch.no_grad()
+def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Frozen ``encode_image`` features ``[N, D]`` (float32) of uint8 images, for linear probing. ``model`` is a
+    CLIP or a :class:`ZeroShotHeadClassifier` (its adapted image tower)."""
+    from .clip import to_tensor
+
+    clip_model = model.clip if isinstance(model, ZeroShotHeadClassifier) else model
+    was_training = clip_model.training
+    clip_model.eval()
+    dev = next(clip_model.parameters()).device
+    out = [clip_model.encode_image(to_tensor(images[i:i + batch_size], clip_model).to(dev)).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    clip_model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+@torch.no_grad()
+def head_logits(model: ZeroShotHeadClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The classifier's logits ``[N, C]`` on uint8 images (before finetuning: the zero-shot logits)."""
+    from .clip import to_tensor
+
+    model.eval()
+    dev = next(model.parameters()).device
+    out = [model(to_tensor(images[i:i + batch_size], model.clip).to(dev)).cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.head.out_features), dtype=np.float32)
+
+
+@torch.no_grad()
+def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.ndarray, np.ndarray],
+           test: tuple[np.ndarray, np.ndarray], batch_size: int = 256) -> dict[str, float]:
+    """How good a CLIP's image tower is for the downstream task, from one encoding of ``train`` and ``test``
+    (uint8 images, labels):
+
+    * ``lp_top1``: linear probe (:func:`synscale.evaluate.linear_probe`) fit on ``train``'s frozen features;
+    * ``zs_top1``, ``zs_loss``: zero-shot accuracy and loss of ``test`` against ``classifier`` (the frozen text
+      tower's class embeddings, ``[D, C]``) at the CLIP's temperature, as :func:`synscale.evaluate.zero_shot_eval`;
+    * ``head_top1`` (a :class:`ZeroShotHeadClassifier` only): its own finetuned head's accuracy on ``test``.
+    """
+    from .evaluate import linear_probe, zero_shot_loss
+
+    (x_tr, y_tr), (x_te, y_te) = train, test
+    f_tr, f_te = image_features(model, x_tr, batch_size), image_features(model, x_te, batch_size)
+    clip_model = model.clip if isinstance(model, ZeroShotHeadClassifier) else model
+    z = F.normalize(torch.from_numpy(f_te), dim=-1)
+    zs = clip_model.logit_scale.exp().float().cpu() * z @ classifier.float().cpu()
+    y = torch.as_tensor(np.asarray(y_te), dtype=torch.long)
+    out = {"lp_top1": linear_probe(f_tr, y_tr, f_te, y_te)["top1"],
+           "zs_top1": float((zs.argmax(1) == y).float().mean()), "zs_loss": zero_shot_loss(zs, y)}
+    if isinstance(model, ZeroShotHeadClassifier):
+        out["head_top1"] = float((model.head(z).argmax(1) == y).float().mean())
+    return out

@@ -1,0 +1,140 @@
+"""The retrieval baseline (synscale.retrieval): caption matching in substring vs token semantics with labels, the
+CLIP-score filter, nested per-class subsets, the three caption forms, and the zero-shot-initialised head."""
+import numpy as np
+import pytest
+import torch
+
+from synscale import clip, evaluate, retrieval as R
+
+CLASSES = ["t-shirt", "shirt", "sandal", "coat", "ankle boot"]
+CAPTIONS = [
+    "a dark T-shirt for sale",        # 0: t-shirt (the "shirt" inside it is not a second class)
+    "men's plain shirt, navy",        # 1: shirt
+    "summer sandals - free shipping",  # 2: substring only ("sandal" is not a token of "sandals")
+    "grey overcoat",                  # 3: substring only
+    "classic coat",                   # 4: coat
+    "IMG_1234.jpg",                   # 5: nothing
+    "a coat and a shirt",             # 6: two classes -> ambiguous, dropped
+    "ANKLE BOOT, black",              # 7: ankle boot (case-insensitive, two-word phrase)
+    "ankle, boot",                    # 8: token phrase matches across punctuation; substring does not
+    "tee shirt",                      # 9: shirt (a synonym of t-shirt: the kind of false positive the filter keeps)
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def as_dict(c):
+    return dict(zip(c.index.tolist(), c.labels.tolist()))
+
+
+def test_tokens_follow_fts5_unicode61():
+    assert R.tokens("A dark T-shirt, size_m!") == ["a", "dark", "t", "shirt", "size", "m"]
+
+
+def test_substring_match_labels_by_matched_class():
+    c = R.match(CAPTIONS, CLASSES, "substring")
+    assert as_dict(c) == {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 7: 4, 9: 1}
+    assert c.n_ambiguous == 1 and c.mode == "substring"
+    assert c.counts(len(CLASSES)).tolist() == [1, 2, 1, 2, 1]
+
+
+def test_token_match_differs_from_substring_where_fts_would():
+    c = R.match(CAPTIONS, CLASSES, "token")
+    assert as_dict(c) == {0: 0, 1: 1, 4: 3, 7: 4, 8: 4, 9: 1}  # no sandals / overcoat; "ankle, boot" matches
+    assert c.n_ambiguous == 1
+
+
+def test_queries_add_synonyms_and_bad_input_is_named():
+    c = R.match(["a tee", "a jacket"], ["t-shirt", "coat"], "token", queries=[["t-shirt", "tee"], ["coat", "jacket"]])
+    assert as_dict(c) == {0: 0, 1: 1}
+    with pytest.raises(ValueError, match="match mode"):
+        R.match(CAPTIONS, CLASSES, "fuzzy")
+    with pytest.raises(ValueError, match="queries"):
+        R.match(CAPTIONS, CLASSES, queries=[["x"]])
+
+
+def test_score_filter_is_monotone_in_tau():
+    rng = np.random.default_rng(0)
+    c = R.Candidates(np.arange(200) * 3, rng.integers(0, 4, 200), "substring")
+    s = rng.normal(0.4, 0.05, 200)
+    kept = [R.filter_scores(c, s, t) for t in (0.3, 0.38, 0.4, 0.42, 0.5)]
+    sizes = [len(k) for k in kept]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    for a, b in zip(kept, kept[1:]):
+        assert set(b.index) <= set(a.index)  # a higher threshold keeps a subset
+    assert set(kept[2].index) == set(c.index[s > 0.4])
+    with pytest.raises(ValueError, match="scores"):
+        R.filter_scores(c, s[:10], 0.4)
+
+
+def test_per_class_subset_caps_and_nests():
+    labels = np.repeat(np.arange(3), [5, 20, 40])
+    small, big = R.per_class_subset(labels, 4, seed=1), R.per_class_subset(labels, 10, seed=1)
+    assert np.bincount(labels[small]).tolist() == [4, 4, 4]
+    assert np.bincount(labels[big]).tolist() == [5, 10, 10]  # a class with fewer keeps all it has
+    assert set(small) <= set(big)
+    assert not np.array_equal(small, R.per_class_subset(labels, 4, seed=2))
+
+
+def test_targeted_captions_three_forms_deterministic():
+    p = R.targeted_captions(["coat", "bag"], 30, seed=3)
+    assert p.labels.tolist() == [0] * 30 + [1] * 30 and p.config == "geng_targeted"
+    assert all("coat" in s for s in p.for_class(0)) and all("bag" in s for s in p.for_class(1))
+    assert any(any(b in s for b in R.CLOTHING_BACKGROUNDS) for s in p.prompts)
+    assert any(any(f" {r} {o}" in s for r in R.RELATIONS for o in R.OBJECTS) for s in p.prompts)
+    assert p.prompts == R.targeted_captions(["coat", "bag"], 30, seed=3).prompts
+    assert p.prompts != R.targeted_captions(["coat", "bag"], 30, seed=4).prompts
+
+
+def test_domain_scores_are_cosine_similarities():
+    torch.manual_seed(0)
+    model, _, tok = clip.create()
+    x = np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8)
+    s = R.domain_scores(model, tok, x, "a photo of clothing", batch_size=2)
+    with torch.no_grad():
+        i = torch.nn.functional.normalize(model.encode_image(clip.to_tensor(x, model)), dim=-1)
+        t = torch.nn.functional.normalize(model.encode_text(tok(["a photo of clothing"])), dim=-1)[0]
+    np.testing.assert_allclose(s, (i @ t).numpy(), atol=1e-5)
+
+
+def test_head_starts_as_the_zero_shot_classifier_and_finetuning_resumes(tmp_path):
+    torch.manual_seed(0)
+    model, _, tok = clip.create()
+    names = ["bag", "coat", "dress"]
+    classifier = evaluate.zero_shot_classifier(model, tok, names, ["a photo of a {}.", "a {}"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 32, 32), dtype=np.uint8)
+    y = rng.integers(0, 3, 12)
+    head = R.ZeroShotHeadClassifier(model, classifier)
+    zs = evaluate.zero_shot_logits(model, x, classifier)
+    np.testing.assert_allclose(R.head_logits(head, x), zs.numpy(), rtol=1e-4, atol=1e-4)
+    assert (R.head_logits(head, x).argmax(1) == zs.argmax(1).numpy()).all()
+
+    cfg = R.FinetuneConfig(epochs=2, batch_size=4, lr=1.0e-3, warmup=1, crop_pad=2, seed=1, ckpt_every=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tuned, info = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a")
+    assert info["steps"] == 6 and info["batch"] == 4 and info["resumed_from"] == 0
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the given CLIP is untouched
+    assert not torch.equal(tuned.head.weight, head.head.weight)
+    assert torch.equal(tuned.clip.transformer.resblocks[0].mlp.c_fc.weight,
+                       model.transformer.resblocks[0].mlp.c_fc.weight)  # the text tower is frozen
+    again, info2 = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a")
+    assert info2["resumed_from"] == 6  # finished: loaded, not retrained
+    np.testing.assert_array_equal(R.head_logits(again, x), R.head_logits(tuned, x))
+    fresh, _ = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "b")  # same seed, same weights
+    np.testing.assert_array_equal(R.head_logits(fresh, x), R.head_logits(tuned, x))
+    assert R.image_features(tuned, x).shape == (12, clip.MINI_CONFIG["embed_dim"])
+    base, adapted = R.assess(model, classifier, (x, y), (x, y)), R.assess(tuned, classifier, (x, y), (x, y))
+    ref = evaluate.zero_shot_eval(model, x, y, classifier)
+    assert base["zs_top1"] == pytest.approx(ref["top1"]) and base["zs_loss"] == pytest.approx(ref["loss"], rel=1e-4)
+    assert "head_top1" not in base and 0 <= adapted["head_top1"] <= 1 and 0 <= adapted["lp_top1"] <= 1
+    with pytest.raises(ValueError, match="other settings"):
+        R.finetune(model, classifier, x, y, R.FinetuneConfig(epochs=3, batch_size=4), ckpt_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="labels"):
+        R.finetune(model, classifier, x, y + 3, cfg)
