@@ -25,7 +25,7 @@ def bare_loop(recipe, images: np.ndarray, labels: np.ndarray, steps: int) -> flo
     """Images/s of the plain loop: DataLoader(transform) → Mixup → model → BCE → AdamW step → scheduler."""
     from PIL import Image
     from timm.data import Mixup
-    from timm.loss import BinaryCrossEntropy
+    from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
 
@@ -43,8 +43,9 @@ def bare_loop(recipe, images: np.ndarray, labels: np.ndarray, steps: int) -> flo
     opt = create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=recipe.betas)
     sched, _ = create_scheduler_v2(opt, "cosine", num_epochs=steps, warmup_epochs=min(10, steps - 1),
                                    step_on_epochs=False, updates_per_epoch=1)
-    mixup = Mixup(mixup_alpha=recipe.mixup, label_smoothing=0.0, num_classes=10)
-    loss_fn = BinaryCrossEntropy(smoothing=0.0)
+    mixup = Mixup(mixup_alpha=recipe.mixup, prob=1.0 if recipe.mixup > 0 else 0.0,
+                  label_smoothing=recipe.label_smoothing, num_classes=10)
+    loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
     t0, n, it = time.perf_counter(), 0, iter(loader)
     for step in range(steps):
         try:

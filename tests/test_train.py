@@ -115,3 +115,20 @@ def test_ensure_classifier_trains_once_and_reloads(tmp_path):
     m2, s2 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
     assert s1["size"] == s2["size"] == 32 and s2["data"] == "toy:a"
     assert np.allclose(train.predict(m1, x)[0], train.predict(m2, x)[0], atol=1e-5)  # the cached model is the trained one
+
+
+def test_fit_under_torchrun_keeps_the_ranks_in_step(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "fixtures" / "ddp_fit.py"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script)],
+                         env={**os.environ, "DDP_CKPT": str(tmp_path), "OMP_NUM_THREADS": "1"},
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    sums = dict(re.findall(r"rank (\d) steps 4 param-sum (\S+)", res.stdout))
+    assert set(sums) == {"0", "1"} and sums["0"] == sums["1"]  # DDP averaged the same gradients on both ranks
+    assert (tmp_path / "rank0").is_dir() and (tmp_path / "rank1").is_dir()
