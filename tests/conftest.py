@@ -21,3 +21,15 @@ def toy_world(tmp_path, monkeypatch):
     out = tmp_path / "outputs"
     monkeypatch.setenv("SYNSCALE_OUTPUTS", str(out))
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one torch thread is as fast and does not stall when other processes share the cores.
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
