@@ -6,9 +6,9 @@ Synthetic training sets grow in **chunks**: chunk k is the cached data set gener
 D is the first D of ``train.nested_order`` over the concatenated chunks — balanced, and nested across sizes. Real
 training sets are prefixes of the world's ``train`` split in the same order.
 
-Classifiers and their logits on every evaluation split are cached per (data, recipe, size, seed) by
-``train.ensure_classifier``, so 03 (all configurations at D_I), 04 (curves) and 05 (OOD, probes, per class) share
-what they have in common.
+Classifiers are cached per (data, recipe, size, seed) by ``train.ensure_classifier``, so 03 (all configurations at
+D_I), 04 (curves) and 05 (OOD, probes, per class) share what they have in common; their evaluation is recomputed
+(05 spends most of its time there).
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate, train
+from .models import PIPELINES
 from .scaling import fit_power_law
 
-FAMILIES = ("sd", "if", "muse")
+FAMILIES = tuple(PIPELINES)  # the text-to-image families
 
 
 @dataclass(frozen=True)
