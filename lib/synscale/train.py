@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -273,10 +272,12 @@ def _dist() -> tuple[int, int]:
     """(rank, world size) under torchrun (process group initialised on first use), else (0, 1)."""
     import torch.distributed as dist
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    from .generate import dist_env
+
+    rank, world_size = dist_env()
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world_size) if world_size > 1 else (0, 1)
+    return rank, world_size
 
 
 def _ddp(model):
