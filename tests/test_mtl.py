@@ -24,6 +24,11 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(ValueError, match="baseline value is 0"):
         mtl.delta_mtl([1.0], [0.0])
     assert np.isnan(mtl.delta_mtl([1.0], [0.0], zero="nan"))
+    # skip: the mean over the tasks with a nonzero baseline (+50% and -50% here), NaN when none is left
+    base = {"a": 2.0, "b": 0.0, "c": 4.0}
+    assert mtl.delta_mtl({"a": 3.0, "b": 1.0, "c": 2.0}, base, zero="skip") == pytest.approx(0.0)
+    assert mtl.delta_mtl({"a": 3.0, "c": 4.0}, base, zero="skip") == pytest.approx(25.0)
+    assert mtl.zero_tasks(base) == ["b"] and np.isnan(mtl.delta_mtl([1.0], [0.0], zero="skip"))
     with pytest.raises(ValueError, match="same length"):
         mtl.delta_mtl([1.0, 2.0], [1.0])
 

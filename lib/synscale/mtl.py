@@ -26,7 +26,9 @@ def delta_mtl(metrics: Mapping[str, float] | Sequence[float], baseline: Mapping[
     ``metrics`` and ``baseline`` are mappings task -> value (the tasks of ``metrics`` are used; each must be in
     ``baseline``) or equal-length sequences. ``higher_is_better`` is one bool for all tasks, a mapping task -> bool
     or a sequence aligned with the tasks. Units cancel (percent or fractions, as long as both sides agree).
-    A baseline of 0 makes Δ_i undefined: ``zero="raise"`` (default) raises, ``zero="nan"`` returns NaN.
+    A baseline of 0 makes Δ_i undefined: ``zero="raise"`` (default) raises, ``zero="nan"`` returns NaN and
+    ``zero="skip"`` averages over the other tasks only (NaN when every baseline is 0) — the caller names the tasks
+    left out (``zero_tasks``).
     """
     if isinstance(metrics, Mapping):
         if not isinstance(baseline, Mapping):
@@ -48,14 +50,23 @@ def delta_mtl(metrics: Mapping[str, float] | Sequence[float], baseline: Mapping[
         hib = np.broadcast_to(np.asarray(higher_is_better, dtype=bool), m.shape)
     if len(m) == 0:
         raise ValueError("no tasks: give at least one metric")
-    if zero not in ("raise", "nan"):
-        raise ValueError(f"zero must be 'raise' or 'nan', got {zero!r}")
+    if zero not in ("raise", "nan", "skip"):
+        raise ValueError(f"zero must be 'raise', 'nan' or 'skip', got {zero!r}")
     if np.any(b == 0):
-        if zero == "nan":
+        if zero == "nan" or (zero == "skip" and np.all(b == 0)):
             return float("nan")
-        raise ValueError("a baseline value is 0: the relative change is undefined (Δ_i divides by b_i)")
+        if zero == "skip":
+            keep = b != 0
+            m, b, hib = m[keep], b[keep], hib[keep]
+        else:
+            raise ValueError("a baseline value is 0: the relative change is undefined (Δ_i divides by b_i)")
     sign = np.where(hib, 1.0, -1.0)
     return float(np.mean(sign * (m - b) / b) * 100.0)
+
+
+def zero_tasks(baseline: Mapping[str, float]) -> list[str]:
+    """The tasks whose baseline value is 0 (left out of ``delta_mtl(..., zero="skip")``)."""
+    return [k for k, v in baseline.items() if float(v) == 0]
 
 
 def delta_mtl_table(scores: pd.DataFrame, baseline: str, model_col: str = "model",
