@@ -201,3 +201,35 @@ def test_plan_orders_runs_and_keys_match_params_module(toy_world):
     runs = plan(["toy"], "mini")
     again = P.load(toy_world.parent / "params" / "toy.yaml", toy_world.parent / "notebooks" / "toy.ipynb")
     assert [r.key for r in runs] == [r.key for r in again.runs("mini", P.code_source(toy_world.parent / "notebooks" / "toy.ipynb"))]
+
+
+def test_ready_respects_after_and_plan_order():
+    from synscale.run import ready
+
+    mk = lambda stem, after=(): P.Run(stem, "mini", {}, stem, stem, {}, after)
+    a, b1, b2, c = mk("a"), mk("b", ("a",)), mk("b", ("a",)), mk("c")
+    assert ready([b1, c], {"a", "b", "c"}) is c            # b waits for a's runs
+    assert ready([b1, b2, c], {"b", "c"}) is b1            # a finished: plan order again
+    assert ready([b2], {"b"}) is b2                        # runs of one notebook never wait for each other
+    assert ready([], set()) is None and ready([b1], {"a", "b"}) is None
+
+
+def test_parallel_jobs_finish_every_run_like_the_serial_runner(toy_world, capsys):
+    out = toy_world
+    assert main(["toy", "--profile", "smoke", "--jobs", "2"]) == 0
+    dirs = runs_of(out)
+    assert [d.name.split("__")[0] for d in dirs] == ["x=1", "x=2"] and all(prov(d)["status"] == "done" for d in dirs)
+    assert json.loads((dirs[1] / "metrics.json").read_text()) == {"y": 2.0, "label": "a"}
+    assert (out / "index.html").exists() and not list((out / "toy" / "smoke").glob(".tmp-*"))
+    assert main(["toy", "--profile", "fail", "--jobs", "2"]) == 1  # a failed run is reported as in serial mode
+    assert "1 run(s) failed" in capsys.readouterr().err
+
+
+def test_after_names_existing_notebooks(toy_world, capsys):
+    pfile = os.environ["SYNSCALE_PARAMS"] + "/toy.yaml"
+    raw = yaml.safe_load(open(pfile).read())
+    raw["after"] = ["nonexistent_nb"]
+    open(pfile, "w").write(yaml.safe_dump(raw))
+    assert main(["toy", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "after: no notebook named nonexistent_nb" in err and len(err.strip().splitlines()) == 1

@@ -196,7 +196,8 @@ def build(out: Path, cfg: BuildConfig, work: Path, components: tuple[str, ...] =
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
     world = World(out, seed=seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # every core, unless the runner shares them between parallel runs (it sets OMP_NUM_THREADS per run)
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)))
     report: dict[str, dict] = {}
     for name in components:
         done = read_manifest(out)["components"].get(name)

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-TOP_KEYS = ("description", "defaults", "grid", "profiles")
+TOP_KEYS = ("description", "after", "defaults", "grid", "profiles")
 PROFILE_KEYS = ("grid", "requires")  # reserved keys inside a profile; the rest are parameter values
 
 
@@ -48,6 +48,7 @@ class Run:
     name: str
     key: str
     requires: dict[str, str] = field(default_factory=dict)
+    after: tuple[str, ...] = ()  # notebooks to finish first when runs execute in parallel (ParamsFile.after)
 
     def dir(self, outputs: Path) -> Path:
         return Path(outputs) / self.stem / self.profile / self.name
@@ -132,6 +133,9 @@ class ParamsFile:
     allowed: dict[str, str]  # parameter -> inferred type
     nb_defaults: dict[str, Any] = field(default_factory=dict)  # the parameters cell's literals
     has_grid: bool = False
+    # notebooks whose cached data/models this one reuses: with ``--jobs`` > 1 its runs start after theirs (alone it
+    # runs without them, recomputing what they would have cached)
+    after: list[str] = field(default_factory=list)
 
     @property
     def stem(self) -> str:
@@ -215,7 +219,7 @@ class ParamsFile:
                 phash = digest(pjson)[:8]
                 label = "__".join(f"{k}={fmt_value(params.get(k))}" for k in axes)
                 name = f"{label}__{phash}" if label else f"run__{phash}"
-                out.append(Run(self.stem, profile, params, name, digest(pjson, code), requires))
+                out.append(Run(self.stem, profile, params, name, digest(pjson, code), requires, tuple(self.after)))
         return out
 
 
@@ -270,5 +274,8 @@ def load(path: Path, notebook: Path | None = None) -> ParamsFile:
         allowed={k: t for k, (t, _) in info.items()},
         nb_defaults={k: v for k, (_, v) in info.items() if v is not _NO_DEFAULT},
         has_grid="grid" in raw,
+        after=raw.get("after") or [],
     )
+    if not isinstance(pf.after, list) or not all(isinstance(a, str) for a in pf.after):
+        raise ParamsError(f"{path}: after: expected a list of notebook stems, got {pf.after!r}")
     return pf.validate()

@@ -4,6 +4,10 @@ Expands each notebook's params grid, executes every run with papermill and a nam
 ``outputs/<stem>/<profile>/<k=v>__…__<hash8>/`` and skips runs already finished with the same run key
 (hash of the resolved params and the notebook's code cells). Runs execute in a hidden temporary
 directory that is renamed on success; failures are kept, marked failed, and listed at the end.
+
+``--jobs N`` executes N runs at once, each in its own process with ``cores / N`` threads: small-model work keeps
+a core busy with one thread, so two notebooks side by side finish sooner than one after the other. A run starts
+once the runs of the notebooks its params file lists under ``after:`` (whose caches it reuses) have finished.
 """
 from __future__ import annotations
 
@@ -58,6 +62,11 @@ def plan(stems: list[str], profile: str) -> list[P.Run]:
         if not pfile.exists():
             raise RunnerError(f"{nb}: no params file {pfile}; every notebook needs params/<stem>.yaml")
         runs += P.load(pfile, nb).runs(profile, P.code_source(nb))
+    every = {p.stem for p in notebooks_dir().glob("*.ipynb")}
+    for r in runs:
+        if set(r.after) - every:
+            raise RunnerError(f"params/{r.stem}.yaml: after: no notebook named {', '.join(sorted(set(r.after) - every))}; "
+                              f"available: {', '.join(sorted(every))}")
     return runs
 
 
@@ -233,6 +242,42 @@ def _env_once() -> dict:
     return _ENV_CACHE
 
 
+# -- parallel execution ---------------------------------------------------------------------------------
+def ready(pending: list[P.Run], unfinished: set[str]) -> P.Run | None:
+    """The first pending run (plan order) none of whose ``after`` notebooks still has unfinished runs."""
+    for run in pending:
+        if not set(run.after) & (unfinished - {run.stem}):
+            return run
+    return None
+
+
+def _execute_with_threads(run: P.Run, outputs: Path, kernel: str, html: bool, threads: int) -> Result:
+    """``execute`` in a worker process whose kernels get ``threads`` BLAS/OpenMP threads."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    return execute(run, outputs, kernel, html)
+
+
+def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs: int, on_done) -> None:
+    """Every run of ``todo``, ``jobs`` at a time in worker processes, honouring ``after``; ``on_done(result)``
+    as each finishes (a failed run does not hold back the runs after it: they run without its cache)."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pending, running = list(todo), {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while pending or running:
+            unfinished = {r.stem for r in pending} | {r.stem for r in running.values()}
+            while pending and len(running) < jobs and (run := ready(pending, unfinished)) is not None:
+                pending.remove(run)
+                running[pool.submit(_execute_with_threads, run, outputs, kernel, html, threads)] = run
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                running.pop(fut)
+                on_done(fut.result())
+
+
 # -- CLI ------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m synscale.run", description=__doc__.split("\n\n")[0])
@@ -244,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--outputs", type=Path, help="outputs root (default: $SYNSCALE_OUTPUTS or ./outputs)")
     ap.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SYNSCALE_JOBS", "1")),
+                    help="runs executed at once, each with cores/jobs threads (default: $SYNSCALE_JOBS or 1)")
     return ap
 
 
@@ -264,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"profile '{args.profile}' needs files that are absent: {'; '.join(sorted(missing))}; "
                 "put them there or point the variables named in params/<stem>.yaml at them"
             )
+        if args.jobs < 1:
+            raise RunnerError(f"--jobs {args.jobs}: give a number of runs at once >= 1")
         if todo:
             check_kernel(args.kernel)
     except (P.ParamsError, RunnerError) as e:
@@ -280,14 +329,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs in plan, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"(profile {args.profile}, outputs {outputs})", file=sys.stderr)
     failed: list[Result] = []
-    bar = tqdm(todo, desc="runs", unit="run", file=sys.stderr, disable=not todo)
-    for run in bar:
-        bar.set_postfix_str(f"{run.stem}/{run.name}"[:60])
-        res = execute(run, outputs, args.kernel, html=not args.no_html)
+    bar = tqdm(total=len(todo), desc="runs", unit="run", file=sys.stderr, disable=not todo)
+
+    def done(res: Result) -> None:
         tag = "ok    " if res.ok else "FAILED"
         bar.write(f"{tag} {res.duration_s:7.1f}s  {res.path.relative_to(outputs)}", file=sys.stderr)
+        bar.update(1)
         if not res.ok:
             failed.append(res)
+
+    if args.jobs > 1 and len(todo) > 1:
+        execute_all(todo, outputs, args.kernel, not args.no_html, args.jobs, done)
+    else:
+        for run in todo:
+            bar.set_postfix_str(f"{run.stem}/{run.name}"[:60])
+            done(execute(run, outputs, args.kernel, html=not args.no_html))
     bar.close()
     for stem in dict.fromkeys(r.stem for r in runs):
         R.collect(stem, args.profile, outputs)
