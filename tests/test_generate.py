@@ -120,3 +120,11 @@ def test_batched_amused_step_equals_diffusers_per_sample_steps(schedule):
             assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(gens, ref_gens))
     with pytest.raises(ValueError, match="generators for a batch"):
         batched.step(logits, t, sample, generator=gens[:2])
+
+
+def test_steps_per_family_or_one_number_for_all():
+    assert G.steps_for(15, "if") == 15
+    assert G.steps_for({"sd": 10, "if": 15}, "sd") == 10
+    with pytest.raises(ValueError, match="no entry for family 'muse'") as e:
+        G.steps_for({"sd": 10}, "muse")
+    assert "\n" not in str(e.value)

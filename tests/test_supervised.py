@@ -42,3 +42,25 @@ def test_probes_share_features_of_identical_images(monkeypatch):
     res = S.probes(None, tasks)
     assert [r["task"] for r in res] == ["t1", "t2"] and all(r["top1"] > 0.9 for r in res)
     assert len(calls) == 2  # train and test images once each, though two tasks use them
+
+
+def test_logits_are_cached_per_model_dir_and_images(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_predict(model, x):
+        calls.append(len(x))
+        return x.reshape(len(x), -1)[:, :3].astype(np.float32) * model, None
+
+    monkeypatch.setattr(S.train, "predict", fake_predict)
+    x = np.arange(48, dtype=np.uint8).reshape(4, 3, 4)
+    first = S.cached_logits(2.0, tmp_path, x)
+    assert np.array_equal(S.cached_logits(2.0, tmp_path, x), first) and calls == [4]  # second call reads the file
+    other = S.cached_logits(2.0, tmp_path, x[:2] + 1)  # other images: a new entry, not the stale one
+    assert calls == [4, 2] and np.array_equal(other, fake_predict(2.0, x[:2] + 1)[0])
+    assert len(list(tmp_path.glob("logits_*.npy"))) == 2 and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_specs_are_checked_against_the_steps_mapping_before_any_work():
+    assert len(S.check_specs(["real", "sd/classnames/2"], {"sd": 10})) == 2
+    with pytest.raises(ValueError, match="no entry for family 'if'"):
+        S.check_specs(["real", "if/classnames/2"], {"sd": 10})

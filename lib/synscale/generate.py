@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -282,6 +282,17 @@ def pipeline(family: str, model: str = "mini", device: str = "cpu"):
 
     dtype = torch.float16 if device.startswith("cuda") else None
     return models.t2i(family, model, device=device, dtype=dtype)
+
+
+def steps_for(steps: int | Mapping[str, int], family: str) -> int:
+    """Sampler steps of ``family``: one number for every family, or a mapping family -> steps (each family's sampler
+    converges at its own rate: DDIM in few steps, DDPM and masked-token decoding in more)."""
+    if isinstance(steps, Mapping):
+        if family not in steps:
+            raise ValueError(f"gen_steps has no entry for family '{family}' (it has {sorted(steps)}): add one, "
+                             f"e.g. {{..., '{family}': 15}}")
+        return int(steps[family])
+    return int(steps)
 
 
 def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: int, model: str = "mini",

@@ -26,7 +26,7 @@ class Sweep:
     family: str
     model: str = "mini"
     n_per_class: int = 50
-    steps: int = 25
+    steps: int | dict = 25  # sampler steps, or a mapping family -> steps (generate.steps_for)
     seed: int = 0
     lpips_pairs: int = 250
     batch_size: int = 64
@@ -72,7 +72,8 @@ class Sweep:
         rows, per_class, sets = [], [], {}
         for g in cfg_scales:
             t0 = time.perf_counter()
-            path = G.ensure_set(self.family, ps, g, self.steps, self.seed, self.model, batch_size=self.batch_size)
+            path = G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
+                                batch_size=self.batch_size)
             ds = G.read_dataset(path)
             m, pc = self.metrics(path, ds, len(classes))
             rows.append({"family": self.family, "config": config, "cfg": g,

@@ -7,12 +7,13 @@ D is the first D of ``train.nested_order`` over the concatenated chunks — bala
 training sets are prefixes of the world's ``train`` split in the same order.
 
 Classifiers are cached per (data, recipe, size, seed) by ``train.ensure_classifier``, so 03 (all configurations at
-D_I), 04 (curves) and 05 (OOD, probes, per class) share what they have in common; their evaluation is recomputed
-(05 spends most of its time there).
+D_I), 04 (curves) and 05 (OOD, probes, per class) share what they have in common; each model's logits on an
+evaluation split are cached beside it, keyed by the split images' hash, so 05 re-reads 04's evaluation on val.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +53,15 @@ class DataSpec:
         return "real" if self.family == "real" else f"{self.family}/{self.config}/{self.cfg:g}"
 
 
-def check_specs(specs: list[str]) -> list[DataSpec]:
-    """Parse every spec before any work starts."""
-    return [DataSpec.parse(s) for s in specs]
+def check_specs(specs: list[str], gen_steps: int | dict | None = None) -> list[DataSpec]:
+    """Parse every spec (and find each synthetic one's sampler steps in ``gen_steps``) before any work starts."""
+    from .generate import steps_for
+
+    parsed = [DataSpec.parse(s) for s in specs]
+    for s in parsed:
+        if s.family != "real" and gen_steps is not None:
+            steps_for(gen_steps, s.family)
+    return parsed
 
 
 @dataclass
@@ -65,13 +72,18 @@ class Study:
     recipe: train.Recipe
     model: str = "mini"
     n_per_class: int = 20
-    gen_steps: int = 15
+    gen_steps: int | dict = 15  # sampler steps, or a mapping family -> steps (generate.steps_for)
     seed: int = 0
     gen_batch_size: int = 64
     eval_splits: tuple[str, ...] = ("val",)
+    eval_n: int | None = None  # a prefix of each evaluation split (None: all of it)
     progress: bool = False
     _data: dict = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.eval_n is not None and self.eval_n < 1:
+            raise ValueError(f"eval_n must be a positive number of images per split (or None for all), got {self.eval_n}")
 
     @property
     def num_classes(self) -> int:
@@ -96,8 +108,8 @@ class Study:
             key = (str(spec), k)
             if key not in self._data:
                 ps = P.for_world(spec.config, self.world, self.n_per_class, self.seed + k)
-                path = G.ensure_set(spec.family, ps, spec.cfg, self.gen_steps, self.seed + k, self.model,
-                                    batch_size=self.gen_batch_size)
+                path = G.ensure_set(spec.family, ps, spec.cfg, G.steps_for(self.gen_steps, spec.family),
+                                    self.seed + k, self.model, batch_size=self.gen_batch_size)
                 ds = G.read_dataset(path)
                 self._data[key] = (str(Path(path).relative_to(Path(path).parents[2])), ds.images, ds.labels)
             i, x, y = self._data[key]
@@ -116,9 +128,9 @@ class Study:
         rows, per = [], []
         for split in self.eval_splits:
             if split not in self._splits:  # OOD analogs are rendered on each world.split call: once is enough
-                self._splits[split] = self.world.split(split)
+                self._splits[split] = self.world.split(split, self.eval_n)
             x, y = self._splits[split]
-            logits, _ = train.predict(model, x)
+            logits = cached_logits(model, stats["dir"], x)
             res, pc = evaluate.classification(logits, y, self.num_classes)
             rows.append({"data": str(spec), "size": size, "split": split, **res})
             pc.insert(0, "split", split)
@@ -138,6 +150,19 @@ class Study:
         return pd.DataFrame(rows), pd.concat(per, ignore_index=True), pd.DataFrame(stats)
 
 
+def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarray:
+    """``model``'s logits on ``images``, stored in ``model_dir`` under the images' hash (a changed split is a new
+    file, never a stale hit)."""
+    f = Path(model_dir) / f"logits_{evaluate.content_key(images)}.npy"
+    if f.exists():
+        return np.load(f)
+    logits = train.predict(model, images)[0]
+    tmp = f.with_name(f.stem + ".tmp.npy")
+    np.save(tmp, logits)
+    os.replace(tmp, f)
+    return logits
+
+
 def features(model, images: np.ndarray) -> np.ndarray:
     """Pre-logit features (the classification head removed), no augmentation: the linear-probe input (A.3)."""
     return train.predict(model, images)[1]
@@ -146,16 +171,7 @@ def features(model, images: np.ndarray) -> np.ndarray:
 def probes(model, tasks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> list[dict]:
     """Linear-probe top-1 of ``model``'s features on each task's (train, test) split (``evaluate.linear_probe``);
     features of image arrays shared between tasks are computed once."""
-    import hashlib
-
-    cache: dict[str, np.ndarray] = {}
-
-    def feats(x: np.ndarray) -> np.ndarray:
-        key = hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()
-        if key not in cache:
-            cache[key] = features(model, x)
-        return cache[key]
-
+    feats = evaluate.FeatureCache(lambda x: features(model, x))
     return [{"task": t, **evaluate.linear_probe(feats(xtr), ytr, feats(xte), yte)}
             for t, (xtr, ytr, xte, yte) in tasks.items()]
 

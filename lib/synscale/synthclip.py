@@ -408,9 +408,10 @@ def five_tasks(model, tokenizer, world, tasks: Sequence[str] | None = None, temp
     tasks = list(tasks or TASKS)
     out: dict[str, float] = {}
     lp, fs = [], []
+    feats = E.FeatureCache(lambda x: E.image_features(model, x).numpy())  # coarse/tone/cut share their images
     for task in tasks:
         xtr, ytr, xte, yte = (a[:downstream_n] for a in world.downstream(task))
-        ftr, fte = E.image_features(model, xtr).numpy(), E.image_features(model, xte).numpy()
+        ftr, fte = feats(xtr), feats(xte)
         lp.append(100 * E.linear_probe(ftr, ytr, fte, yte)["top1"])
         kw = {"k_shot": 5, "n_query": 15, "episodes": 100, **(few_shot_kw or {})}
         _, cnt = np.unique(yte, return_counts=True)  # 5-way, or fewer when fewer classes have enough images

@@ -293,7 +293,7 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     ``data_id`` names the data set (a synthetic set's cache path, or ``real:<split>``). The model lives in
     ``<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/`` (timm folder + ``stats.json``) with its
     training checkpoints, so notebooks 03, 04 and 05 share the models they have in common and an interrupted
-    training resumes. Returns (model, stats).
+    training resumes. Returns (model, stats); ``stats["dir"]`` is that folder.
     """
     from .paths import cache_dir
 
@@ -301,10 +301,10 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
     done = out / "stats.json"
     if done.exists():
-        return load(out / "model"), {**json.loads(done.read_text()), "cached": True}
+        return load(out / "model"), {**json.loads(done.read_text()), "cached": True, "dir": str(out)}
     x, y = nested_subset(images, labels, size)
     model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress)
     if _dist()[0] == 0:
         save(model, out / "model", model_args=recipe.model_args)
         done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))
-    return model.eval(), {**stats, "cached": False}
+    return model.eval(), {**stats, "cached": False, "dir": str(out)}

@@ -68,6 +68,7 @@ class World:
     seed: int = 0
     sizes: data.SplitSizes = field(default_factory=data.SplitSizes)
     classes: list[str] = field(default_factory=lambda: list(NAMES))
+    _tasks: dict = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def _xy(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,16 +108,20 @@ class World:
         return build_captions(x, y, seed=self.seed * 1000 + sorted(self.indices).index(name))[0]
 
     def downstream(self, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(train images, train labels, test images, test labels) of a linear-probe task (``world.downstream``)."""
+        """(train images, train labels, test images, test labels) of a linear-probe task (``world.downstream``);
+        rendered once per world (every CLIP of 08 is probed on the same five tasks)."""
         from . import downstream
 
+        if task in self._tasks:
+            return self._tasks[task]
         x, y = self._xy
         fresh = self.indices["a_candidates"][~self.a_mask()]  # never in the `a` split, never trained on
         half = len(fresh) // 2
         out = []
         for part, s in ((fresh[:half], 0), (fresh[half:], 1)):
             out += list(downstream.make(task, x[part], y[part], seed=self.seed * 10 + s))
-        return tuple(out)
+        self._tasks[task] = tuple(out)
+        return self._tasks[task]
 
     def a_mask(self) -> np.ndarray:
         """ImageNet-A analog: which held-out candidates the oracle gets wrong (computed at build, shipped)."""
