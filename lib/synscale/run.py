@@ -5,9 +5,10 @@ Expands each notebook's params grid, executes every run with papermill and a nam
 (hash of the resolved params and the notebook's code cells). Runs execute in a hidden temporary
 directory that is renamed on success; failures are kept, marked failed, and listed at the end.
 
-``--jobs N`` executes N runs at once, each in its own process with ``cores / N`` threads: small-model work keeps
-a core busy with one thread, so two notebooks side by side finish sooner than one after the other. A run starts
-once the runs of the notebooks its params file lists under ``after:`` (whose caches it reuses) have finished.
+``--jobs N`` executes N runs at once, each in its own process with ``cores / N`` threads (the last run, alone, gets
+all cores): small-model work keeps a core busy with one thread, so two notebooks side by side finish sooner than one
+after the other. A run starts once the runs of the notebooks its params file lists under ``after:`` (whose caches it
+reuses) have finished.
 """
 from __future__ import annotations
 
@@ -264,13 +265,15 @@ def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = os.cpu_count() or 1
     pending, running = list(todo), {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while pending or running:
             unfinished = {r.stem for r in pending} | {r.stem for r in running.values()}
             while pending and len(running) < jobs and (run := ready(pending, unfinished)) is not None:
                 pending.remove(run)
+                alone = not pending and not running  # the last run: nothing will share the cores with it
+                threads = cores if alone else max(1, cores // jobs)
                 running[pool.submit(_execute_with_threads, run, outputs, kernel, html, threads)] = run
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:

@@ -157,7 +157,7 @@ def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarra
     if f.exists():
         return np.load(f)
     logits = train.predict(model, images)[0]
-    tmp = f.with_name(f.stem + ".tmp.npy")
+    tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")  # parallel runs never write one temporary file
     np.save(tmp, logits)
     os.replace(tmp, f)
     return logits
