@@ -126,22 +126,10 @@ def zero_shot_logits(model: torch.nn.Module, images: torch.Tensor | np.ndarray, 
     ``images`` is a preprocessed float tensor ``[N, 3, S, S]`` or the world's uint8 images (``[N, H, W]`` /
     ``[N, H, W, 3]``), converted batch by batch with :func:`synscale.clip.to_tensor`.
     """
-    raw = isinstance(images, np.ndarray) or images.dtype == torch.uint8
-    if raw:
-        from .clip import to_tensor
-    was_training = model.training
-    model.eval()
-    dev = _device(model)
-    w = classifier.to(dev, torch.float32)
-    scale = model.logit_scale.exp().float()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
-        x = to_tensor(x, model) if raw else x
-        feats = F.normalize(model.encode_image(x.to(dev)).float(), dim=-1)
-        out.append((scale * feats @ w).cpu())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, classifier.shape[1])
+    if len(images) == 0:
+        return torch.empty(0, classifier.shape[1])
+    feats = image_features(model, images, batch_size)  # normalised, on the CPU
+    return model.logit_scale.exp().float().cpu() * feats @ classifier.float().cpu()
 
 
 def zero_shot_loss(logits: torch.Tensor, labels: torch.Tensor | np.ndarray) -> float:

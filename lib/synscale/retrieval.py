@@ -134,17 +134,13 @@ def domain_scores(model: torch.nn.Module, tokenizer: Callable, images: np.ndarra
 
     The paper's ``CLIP(x_i, domain text)`` of the filter ``> tau`` (0.19–0.21 on OpenCLIP ViT-B/16's scale).
     """
-    from .clip import to_tensor
+    from . import evaluate as E
 
     texts = [domain_text] if isinstance(domain_text, str) else list(domain_text)
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    t = F.normalize(F.normalize(model.encode_text(tokenizer(texts).to(dev)).float(), dim=-1).mean(0), dim=0)
-    out = [F.normalize(model.encode_image(to_tensor(images[i:i + batch_size], model).to(dev)).float(), dim=-1) @ t
-           for i in range(0, len(images), batch_size)]
-    model.train(was_training)
-    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
+    if len(images) == 0:
+        return np.zeros(0, dtype=np.float32)
+    t = F.normalize(E.text_features(model, tokenizer, texts).mean(0), dim=0)
+    return (E.image_features(model, images, batch_size) @ t).numpy()
 
 
 def filter_scores(candidates: Candidates, scores: np.ndarray, tau: float) -> Candidates:
@@ -360,16 +356,12 @@ def _tie(ckpt_dir: Path, settings: dict) -> None:
 def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Frozen ``encode_image`` features ``[N, D]`` (float32) of uint8 images, for linear probing. ``model`` is a
     CLIP or a :class:`ZeroShotHeadClassifier` (its adapted image tower)."""
-    from .clip import to_tensor
+    from .evaluate import image_features as encode
 
+    if len(images) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
     clip_model = model.clip if isinstance(model, ZeroShotHeadClassifier) else model
-    was_training = clip_model.training
-    clip_model.eval()
-    dev = next(clip_model.parameters()).device
-    out = [clip_model.encode_image(to_tensor(images[i:i + batch_size], clip_model).to(dev)).float().cpu()
-           for i in range(0, len(images), batch_size)]
-    clip_model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+    return encode(clip_model, images, batch_size, normalize=False).numpy()
 
 
 @torch.no_grad()
