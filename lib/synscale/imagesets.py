@@ -6,7 +6,6 @@ measures one prompt configuration over CFG scales, reusing cached data sets.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ import pandas as pd
 from . import generate as G
 from . import prompts as P
 from .metrics import image_metrics
+from .results import _write_json
 from .train import predict
 
 
@@ -60,9 +60,7 @@ class Sweep:
         m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, num_classes, self.lpips_pairs,
                               self.seed)
         if cache is not None:
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}}))
-            os.replace(tmp, cache)
+            _write_json(cache, {"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}})
         return m, pc
 
     def run(self, config: str, cfg_scales: list[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

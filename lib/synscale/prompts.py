@@ -115,9 +115,9 @@ def _context_nouns() -> tuple[str, ...]:
     """Common concrete nouns from WordNet (artifact/object/plant/animal/food lexicographer files), single words.
     Scanning WordNet's sense counts takes ~20 s, so the list is kept in ``<cache>/text/`` after the first call."""
     import json
-    import os
 
     from .paths import cache_dir
+    from .results import _write_json
 
     f = cache_dir() / "text" / "word2sen_context_nouns_v1.json"
     if f.exists():
@@ -127,9 +127,7 @@ def _context_nouns() -> tuple[str, ...]:
     nouns = sorted({l.name() for s in wn.all_synsets("n") if s.lexname() in keep for l in s.lemmas()
                     if l.name().isalpha() and l.name().islower() and l.count() >= 5})
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(nouns))
-    os.replace(tmp, f)
+    _write_json(f, nouns)
     return tuple(nouns)
 
 
