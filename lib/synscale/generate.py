@@ -186,9 +186,17 @@ class Synthetic:
     index: dict[str, Any]
 
 
+def head_per_class(ds: Synthetic, k: int) -> Synthetic:
+    """The first ``k`` samples of each class of a data set (what sample grids show), in sample order."""
+    keep = np.concatenate([np.flatnonzero(ds.labels == c)[:k] for c in np.unique(ds.labels)])
+    keep.sort()
+    return Synthetic(ds.images[keep], ds.labels[keep], [ds.prompts[i] for i in keep], ds.seeds[keep], ds.index)
+
+
 def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, steps: int, seed: int,
-                root: Path | None = None) -> Path:
-    """``<cache>/synthetic/<family>@<weights>/<prompt config>/cfg<g>_steps<s>_seed<seed>_n<per class>_p<prompts>``.
+                root: Path | None = None, store_size: int | None = None) -> Path:
+    """``<cache>/synthetic/<family>@<weights>/<prompt config>/cfg<g>_steps<s>_seed<seed>_n<per class>_p<prompts>``
+    (``_s<side>`` appended when images are stored resized).
 
     ``<weights>`` fingerprints the model's files and ``<prompts>`` the exact prompt list, so a rebuilt model or a
     different caption source never reuses another data set.
@@ -196,7 +204,8 @@ def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, s
     n_per_class = len(prompts) // max(1, len(prompts.classes))
     phash = hashlib.sha256("\n".join(prompts.prompts).encode()).hexdigest()[:8]
     return ((root or cache_dir() / "synthetic") / f"{family}@{fingerprint}" / prompts.config
-            / f"cfg{guidance_scale:g}_steps{steps}_seed{seed}_n{n_per_class}_p{phash}")
+            / (f"cfg{guidance_scale:g}_steps{steps}_seed{seed}_n{n_per_class}_p{phash}"
+               + (f"_s{store_size}" if store_size else "")))
 
 
 def dist_env() -> tuple[int, int]:
@@ -301,7 +310,7 @@ def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: in
     from .models import fingerprint
 
     fp = fingerprint(family, model)
-    out = dataset_dir(family, fp, prompts, guidance_scale, steps, seed, root)
+    out = dataset_dir(family, fp, prompts, guidance_scale, steps, seed, root, kwargs.get("store_size"))
     info = {"family": family, "model": model, "fingerprint": fp}
     return generate_dataset(lambda: pipeline(family, model, device), prompts, out, guidance_scale, steps, seed,
                             info=info, **kwargs)

@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import generate as G
 from . import prompts as P
-from .metrics import image_metrics
+from .metrics import fid_network, image_metrics, lpips_network
 from .results import _write_json
-from .train import predict
+from .train import eval_preprocess, predict
 
 
 @dataclass
@@ -33,13 +34,27 @@ class Sweep:
     real_split: str = "val"
     paper_cfg: object = None  # mini CFG -> the paper's CFG scale (or None where no exact mapping exists)
     oracle_name: str | None = None  # names the oracle's weights: metrics are then cached beside each data set
+    fid_net: str = "oracle"    # FID's feature space: "oracle" (mini) or the Inception weights' path (paper)
+    lpips_net: str = "oracle"  # "oracle" (oracle-LPIPS, mini) or the LPIPS network "alex" (paper)
+    store_size: int | None = None  # generated images stored at this side (paper: 512 -> 256); None keeps them
+    keep_per_class: int | None = None  # run() returns only the first k images per class of each set (grids)
     _real_features: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self._fid = fid_network(self.fid_net)  # one-line errors for missing weights before any generation
+        self._lpips = lpips_network(self.lpips_net)
+
+    def preprocess(self, images):
+        """The oracle's input transform for images of this side (``train.eval_preprocess``)."""
+        return eval_preprocess(self.oracle, images.shape[1])
 
     @property
     def real_features(self) -> np.ndarray:
-        """The oracle's features of the real reference split (FID), computed once."""
+        """The real reference split's features in FID's feature space, computed once."""
         if self._real_features is None:
-            self._real_features = predict(self.oracle, self.world.split(self.real_split)[0])[1]
+            x = self.world.split(self.real_split)[0]
+            self._real_features = (predict(self.oracle, x, preprocess=self.preprocess(x))[1] if self._fid is None
+                                   else self._fid(x))
         return self._real_features
 
     def prompts(self, config: str) -> P.PromptSet:
@@ -52,13 +67,15 @@ class Sweep:
         if self.oracle_name is not None:
             from .models import fingerprint
 
+            nets = "".join(f"_{k}-{Path(v).name}" for k, v in (("fid", self.fid_net), ("lpips", self.lpips_net))
+                           if v != "oracle")
             cache = path / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"
-                            f"_world{self.world.seed}_pairs{self.lpips_pairs}_seed{self.seed}.json")
+                            f"_{self.world.name}_pairs{self.lpips_pairs}_seed{self.seed}{nets}.json")
             if cache.exists():
                 d = json.loads(cache.read_text())
                 return d["metrics"], {k: np.asarray(v) for k, v in d["per_class"].items()}
         m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, num_classes, self.lpips_pairs,
-                              self.seed)
+                              self.seed, self.preprocess(ds.images), self._fid, self._lpips)
         if cache is not None:
             _write_json(cache, {"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}})
         return m, pc
@@ -71,7 +88,7 @@ class Sweep:
         for g in cfg_scales:
             t0 = time.perf_counter()
             path = G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
-                                batch_size=self.batch_size)
+                                batch_size=self.batch_size, store_size=self.store_size)
             ds = G.read_dataset(path)
             m, pc = self.metrics(path, ds, len(classes))
             rows.append({"family": self.family, "config": config, "cfg": g,
@@ -80,5 +97,5 @@ class Sweep:
                          "seconds": time.perf_counter() - t0})
             per_class += [{"family": self.family, "config": config, "cfg": g, "class": classes[k],
                            **{name: v[k] for name, v in pc.items()}} for k in range(len(classes))]
-            sets[g] = ds
+            sets[g] = ds if self.keep_per_class is None else G.head_per_class(ds, self.keep_per_class)
         return pd.DataFrame(rows), pd.DataFrame(per_class), sets

@@ -7,17 +7,19 @@
   the paper's reference [8] (Boutin et al.) read as "std on the feature space".
 - **FID** against real val images with torchmetrics' ``FrechetInceptionDistance``; the features are the oracle's
   pre-logit features in the mini world, computed once for the real set (paper: Inception-v3 pool features,
-  torchmetrics' default network, via ``fid(None, real, fake)``).
+  torchmetrics' network from a local weights file, :func:`fid_network`).
 - **LPIPS** averaged over ``pairs`` random same-class pairs per class (paper: 250), then over classes. Paper:
   torchmetrics' LPIPS network (AlexNet + learned linear weights). Mini: the same formula — unit-normalise each
   stage's feature map over channels, squared difference, spatial mean, summed over stages — on the *oracle's*
-  stage outputs with uniform channel weights ("oracle-LPIPS"), since no LPIPS weights can be downloaded.
+  stage outputs with uniform channel weights ("oracle-LPIPS"), since no LPIPS weights can be downloaded
+  (:func:`lpips_network` gives the network itself where its weights are on disk).
 
 Pure functions take arrays; ``image_metrics`` binds them to a timm oracle. Per-class values are returned for the
 per-class analysis.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -125,12 +127,14 @@ def feature_fid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     return fid(_identity_net(real_features.shape[1]), real_features, fake_features)
 
 
-def oracle_lpips(oracle) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``distance(a, b)`` = oracle-LPIPS per pair of uint8 images (the oracle's stage outputs as LPIPS layers)."""
+def oracle_lpips(oracle, preprocess=None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``distance(a, b)`` = oracle-LPIPS per pair of uint8 images (the oracle's stage outputs as LPIPS layers);
+    ``preprocess`` maps images to the oracle's input (default ``train.to_input``)."""
     import torch
 
     from .train import to_input
 
+    to_input = preprocess or to_input
     oracle.eval()
 
     @torch.no_grad()
@@ -146,18 +150,86 @@ def oracle_lpips(oracle) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 
 def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features: np.ndarray, num_classes: int,
-                  lpips_pairs: int = 250, seed: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                  lpips_pairs: int = 250, seed: int = 0, preprocess=None, fid_features=None, lpips_distance=None
+                  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Recognizability, diversity, FID and LPIPS of a generated set through the oracle.
 
-    ``real_features``: the oracle's pre-logit features of the real reference set (``train.predict(oracle, x)[1]``,
-    computed once per notebook). Returns ``({metric: value}, {metric: per-class values})``.
+    ``real_features``: the real reference set's features in FID's feature space (computed once per notebook):
+    the oracle's pre-logits (``train.predict(oracle, x)[1]``, mini) or ``fid_features(x)`` when that is given
+    (:func:`fid_network`: Inception, paper). ``lpips_distance``: :func:`lpips_network`'s LPIPS network (paper),
+    default oracle-LPIPS. ``preprocess``: the oracle's input transform (``train.eval_preprocess``).
+    Returns ``({metric: value}, {metric: per-class values})``.
     """
     from .train import predict
 
-    logits, feats = predict(oracle, images)
+    logits, feats = predict(oracle, images, preprocess=preprocess)
     rec, rec_c = recognizability(logits.argmax(1), labels, num_classes)
     div, div_c = diversity(feats, labels, num_classes)
-    f = feature_fid(real_features, feats)
-    lp, lp_c = lpips_per_class(oracle_lpips(oracle), images, labels, num_classes, lpips_pairs, seed)
+    f = feature_fid(real_features, feats if fid_features is None else fid_features(images))
+    lp, lp_c = lpips_per_class(lpips_distance or oracle_lpips(oracle, preprocess), images, labels, num_classes,
+                               lpips_pairs, seed)
     return ({"recognizability": rec, "diversity": div, "fid": f, "lpips": lp},
             {"recognizability": rec_c, "diversity": div_c, "lpips": lp_c})
+
+
+# ---------------------------------------------------------------------------------- the paper's networks, offline
+def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray] | None:
+    """FID's feature space by name: ``"oracle"`` -> ``None`` (the oracle's pre-logits, mini world), or a path to
+    the FID Inception-v3 weights (``pt_inception-2015-12-05-6726825d.pth``, paper) -> ``features(images)`` with
+    torchmetrics' Inception (torch-fidelity's network, 2048-d pool features, its own resize to 299 px)."""
+    if name == "oracle":
+        return None
+    import torch
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    from .params import expand_path
+
+    path = Path(expand_path(name))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"FID Inception weights {path} not found: copy pt_inception-2015-12-05-6726825d.pth (torch-fidelity's "
+            f"release) there, or set fid_features: 'oracle'")
+    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                             feature_extractor_weights_path=str(path))
+
+    @torch.no_grad()
+    def features(images: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
+            x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+            out.append(net(x.contiguous()).reshape(len(x), -1).double())
+        return torch.cat(out).numpy()
+
+    return features
+
+
+def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """LPIPS by name: ``"oracle"`` -> ``None`` (oracle-LPIPS, mini world), or ``"alex"`` / ``"vgg"`` /
+    ``"squeeze"`` -> ``distance(a, b)`` with the LPIPS network (torchmetrics; paper: AlexNet). Its backbone's
+    ImageNet weights come from torchvision through torch's hub cache, which must already hold them."""
+    if name == "oracle":
+        return None
+    import torch
+    import torchvision
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+    backbone = {"alex": "AlexNet", "vgg": "VGG16", "squeeze": "SqueezeNet1_1"}
+    if name not in backbone:
+        raise ValueError(f"lpips_net must be 'oracle', 'alex', 'vgg' or 'squeeze', got {name!r}")
+    url = torchvision.models.get_weight(f"{backbone[name]}_Weights.DEFAULT").url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+    if not cached.exists():
+        raise FileNotFoundError(f"LPIPS-{name} needs torchvision's {backbone[name]} weights at {cached} (download "
+                                f"{url} there on a machine with internet), or set lpips_net: 'oracle'")
+    net = LearnedPerceptualImagePatchSimilarity(net_type=name, normalize=True).net.eval()
+
+    @torch.no_grad()
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        def t(x):
+            x = torch.from_numpy(np.ascontiguousarray(x)).float().div(255.0)
+            return x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
+        return net(t(a), t(b), normalize=True).reshape(len(a)).numpy()
+
+    return distance

@@ -44,7 +44,9 @@ def locate(name: str, what: str) -> Path:
     """A local path for ``name``: ``mini`` (shipped world), an existing path, or a cached HF id."""
     if name == "mini":
         return verify(default_dir(), what)
-    p = Path(os.path.expanduser(name))
+    from .params import expand_path
+
+    p = Path(expand_path(name))
     if p.exists():
         return p
     cached = _hf_cached(name) if "/" in name and not name.startswith(("/", ".", "~")) else None

@@ -231,10 +231,13 @@ def class_captions(captions: Sequence[str], labels: np.ndarray, num_classes: int
 
 
 def for_world(config: str, world, n_per_class: int, seed: int = 0) -> PromptSet:
-    """A prompt set for the mini world's classes; ``in_captions`` uses the world's captions of its curated real
-    ``train`` images (the stand-in for BLIP-2 captions of ImageNet-train)."""
+    """A prompt set for a world's classes; ``in_captions`` uses the world's captions of its curated real ``train``
+    images (mini: the world's web-like captions; a folder world: its BLIP-2 captions of ImageNet-train). A world
+    that knows its classes' synsets (``synsets()``, the folder world's wnids) gives them to the WordNet configs."""
     captions = None
     if config == "in_captions":
         _, y = world.split("train")
         captions = class_captions(world.captions("train"), y, len(world.classes))
-    return make_prompts(config, world.classes, n_per_class, seed, captions=captions)
+    needs_syn = "description" in config or "hypernyms" in config
+    synsets = world.synsets() if needs_syn and hasattr(world, "synsets") else None
+    return make_prompts(config, world.classes, n_per_class, seed, synsets=synsets, captions=captions)

@@ -7,6 +7,7 @@ checkpoint folder.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -46,11 +47,13 @@ def load(folder: Path):
     return model.eval()
 
 
-def to_input(images_uint8: np.ndarray) -> torch.Tensor:
+def to_input(images_uint8: np.ndarray, mean=MEAN, std=STD) -> torch.Tensor:
     """uint8 greyscale [N, H, W] (or RGB [N, H, W, 3]) → normalised float [N, 3, H, W]."""
     x = torch.from_numpy(np.ascontiguousarray(images_uint8)).float().div(255.0)
     x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-    return (x - 0.5) / 0.5
+    if (tuple(mean), tuple(std)) == (MEAN, STD):
+        return (x - 0.5) / 0.5
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def augment(x: torch.Tensor, g: torch.Generator, pad: int = 2) -> torch.Tensor:
@@ -81,13 +84,39 @@ def train_classifier(model, images_uint8: np.ndarray, labels: np.ndarray, cfg: T
                            progress)
 
 
+def eval_preprocess(model, image_size: int):
+    """How ``model`` sees uint8 images of side ``image_size`` at evaluation, as a function images -> tensor.
+
+    timm's own eval transform of the model's data config (resize, centre crop, its mean/std) when the model needs
+    a fixed input size (a ViT) or the images are larger than its input (paper: 256 px images, 224 px oracle);
+    otherwise the images at their own size normalised with the model's mean/std (the mini world's 32 px models,
+    whose configs keep timm's default 224)."""
+    from timm.data import create_transform, resolve_data_config
+
+    cfg = resolve_data_config(model=model)
+    if not (model.pretrained_cfg.get("fixed_input_size") or image_size > cfg["input_size"][-1]):
+        return functools.partial(to_input, mean=cfg["mean"], std=cfg["std"])
+    from PIL import Image
+
+    tf = create_transform(**cfg)
+
+    def timm_eval(images_uint8: np.ndarray) -> torch.Tensor:
+        return torch.stack([tf(Image.fromarray(np.asarray(im)).convert("RGB")) for im in images_uint8])
+
+    return timm_eval
+
+
 @torch.no_grad()
-def predict(model, images_uint8: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Logits [N, C] and pooled features [N, D] (the classifier's pre-logits) of uint8 images."""
+def predict(model, images_uint8: np.ndarray, batch_size: int = 1000, preprocess=None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits [N, C] and pooled features [N, D] (the classifier's pre-logits) of uint8 images (an array or a lazy
+    :class:`synscale.world.folder.ImageFiles`); ``preprocess`` maps a batch to the model's input (default
+    :func:`to_input`; :func:`eval_preprocess` for a model with its own input size)."""
     model.eval()
+    preprocess = preprocess or to_input
     logits, feats = [], []
     for i in range(0, len(images_uint8), batch_size):
-        x = to_input(images_uint8[i : i + batch_size])
+        x = preprocess(images_uint8[i : i + batch_size])
         f = model.forward_head(model.forward_features(x), pre_logits=True)
         feats.append(f)
         logits.append(model.get_classifier()(f))

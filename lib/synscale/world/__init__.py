@@ -5,6 +5,8 @@
     x, y = w.split("train")                # uint8 [N, 32, 32], int64 [N]
     caps = w.captions("pool")              # web-like captions of the upstream pool
     x, y = w.split("sketch")               # OOD analogs: sketch, rendition, a, v2
+
+    w = world.open_world("~/data/imagenet")  # paper profile: an ImageNet-style folder, same interface
 """
 from __future__ import annotations
 
@@ -69,6 +71,11 @@ class World:
     sizes: data.SplitSizes = field(default_factory=data.SplitSizes)
     classes: list[str] = field(default_factory=lambda: list(NAMES))
     _tasks: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """Names the world's real splits in cache keys (the splits are a function of the seed)."""
+        return f"world{self.seed}"
 
     @cached_property
     def _xy(self) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +142,16 @@ class World:
 def load(root: Path | str | None = None, seed: int = 0) -> World:
     """The mini world (shipped artifacts unless ``root`` names another built world)."""
     return World(Path(root) if root else default_dir(), seed=seed)
+
+
+def open_world(name: str = "mini", seed: int = 0, image_size: int | None = None):
+    """The world a notebook's ``world`` parameter names: ``"mini"`` (the shipped mini world) or a folder laid out
+    as :mod:`synscale.world.folder` describes (ImageNet at paper scale; ``~`` and ``${VAR:-default}`` expand),
+    whose images are read at ``image_size`` (default 256: the side generated images are stored at, so real and
+    synthetic sets reach the oracle alike). The mini world's images are 32 px whatever ``image_size`` says."""
+    if name == "mini":
+        return load(seed=seed)
+    from ..params import expand_path
+    from .folder import FolderWorld
+
+    return FolderWorld(Path(expand_path(name)), seed=seed, image_size=image_size or 256)

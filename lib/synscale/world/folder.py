@@ -1,0 +1,252 @@
+"""A real image world read from class folders: ImageNet at paper scale, behind the mini world's interface.
+
+The paper profile points ``world`` at a folder laid out as torchvision's ``ImageFolder`` expects, one folder per
+split and one sub-folder per class (its WordNet id)::
+
+    <root>/train/n01440764/*.JPEG      ImageNet-train (the "1.3M", D_I)
+    <root>/val/n01440764/*.JPEG        ImageNet-val, sorted into class folders (the usual valprep layout)
+    <root>/{sketch,rendition,a,v2}/... the OOD sets, same layout (ImageNet-R/-A use 200-class subsets)
+    <root>/captions/train.tsv          "<path relative to root>\\t<caption>" per line: BLIP-2 captions of train
+                                       (``in_captions``; written by ``python -m synscale.world.folder caption``)
+    <root>/classes.txt                 optional: the wnids in the classifiers' output order (default: sorted),
+                                       one per line, each optionally followed by a tab and its class name
+
+:class:`FolderWorld` answers ``classes``, ``split(name, n)`` and ``captions(name)`` like the mini
+:class:`~synscale.world.World`, so notebooks swap worlds, not code. Images are decoded lazily
+(:class:`ImageFiles`, an array-like of uint8 RGB ``[N, S, S, 3]``: shorter side resized to ``S``, centre crop;
+``S`` = 256, the size the paper stores its generated images at), so 1.3M files never sit in memory at once.
+Class names come from ``classes.txt`` where it gives them, else ImageNet's (open_clip's list) for ImageNet wnids,
+else the synset's first WordNet lemma, else the folder's name.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CAPTIONS = "captions"
+
+
+class FolderWorldError(FileNotFoundError):
+    """The folder world lacks a split, a class or a file; the message says what and how to provide it."""
+
+
+class ImageFiles:
+    """A lazy, read-only array of images on disk: ``x[i]``, ``x[a:b]``, ``x[index_array]`` decode to uint8
+    ``[k, size, size, 3]`` (RGB; shorter side resized bicubically to ``size``, then centre-cropped)."""
+
+    def __init__(self, paths: list[Path], size: int = 256):
+        self.paths = list(paths)
+        self.size = int(size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), self.size, self.size, 3)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    dtype = np.dtype(np.uint8)
+
+    def key(self) -> str:
+        """Names the images (paths and size) for caches keyed by content (``evaluate.content_key``)."""
+        h = hashlib.sha1(f"{self.size}\n".encode())
+        for p in self.paths:
+            h.update(f"{p}\n".encode())
+        return h.hexdigest()[:16]
+
+    def _read(self, path: Path) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            s = self.size / min(w, h)
+            im = im.resize((max(self.size, round(w * s)), max(self.size, round(h * s))), Image.Resampling.BICUBIC)
+            left, top = (im.width - self.size) // 2, (im.height - self.size) // 2
+            return np.asarray(im.crop((left, top, left + self.size, top + self.size)))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (int, np.integer)):
+            return self._read(self.paths[int(idx)])
+        if isinstance(idx, slice):
+            picked = self.paths[idx]
+        else:
+            picked = [self.paths[int(i)] for i in np.asarray(idx).reshape(-1)]
+        if not picked:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        return np.stack([self._read(p) for p in picked])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out.astype(dtype) if dtype is not None else out
+
+
+def _imagenet_names() -> dict[str, str]:
+    from .text import imagenet_classes
+
+    return dict(imagenet_classes())
+
+
+def _lemma(wnid: str) -> str:
+    """The first WordNet lemma of a noun wnid (``n02084071`` -> ``dog``), else the name as given."""
+    from nltk.corpus.reader.wordnet import WordNetError
+
+    from .text import _readable, imagenet_synset
+
+    try:
+        return _readable(imagenet_synset(wnid).lemmas()[0].name())
+    except (ValueError, WordNetError):
+        return wnid.replace("_", " ")
+
+
+@dataclass
+class FolderWorld:
+    root: Path
+    seed: int = 0
+    image_size: int = 256
+    _files: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise FolderWorldError(f"world folder {self.root} does not exist: point `world` at an ImageNet-style "
+                                   f"folder (<root>/train/<wnid>/*.JPEG, <root>/val/<wnid>/*.JPEG), or use 'mini'")
+
+    @property
+    def name(self) -> str:
+        """Names the world's real splits in cache keys: the folder's name and a hash of its resolved path."""
+        return f"{self.root.name}-{hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:8]}"
+
+    @cached_property
+    def _listed(self) -> list[tuple[str, str | None]]:
+        """(wnid, name or None) in the classifiers' output order: ``classes.txt`` if present, else sorted folders."""
+        listed = self.root / "classes.txt"
+        if listed.exists():
+            rows = [line.split("\t", 1) for line in listed.read_text().splitlines() if line.strip()]
+            return [(r[0].strip(), r[1].strip() if len(r) > 1 else None) for r in rows]
+        for split in ("train", "val"):
+            if (self.root / split).is_dir():
+                return [(d.name, None) for d in sorted((self.root / split).iterdir()) if d.is_dir()]
+        raise FolderWorldError(f"{self.root} has neither train/ nor val/ class folders (nor classes.txt): "
+                               f"lay ImageNet out as <root>/train/<wnid>/ and <root>/val/<wnid>/")
+
+    @property
+    def wnids(self) -> list[str]:
+        return [w for w, _ in self._listed]
+
+    @cached_property
+    def classes(self) -> list[str]:
+        imagenet = _imagenet_names()
+        return [name or imagenet.get(w) or _lemma(w) for w, name in self._listed]
+
+    def synsets(self) -> list[str]:
+        """WordNet synset names of the classes, from their wnids (the description/hypernym prompt configs)."""
+        from .text import imagenet_synset
+
+        return [imagenet_synset(w).name() for w in self.wnids]
+
+    def files(self, name: str) -> tuple[list[Path], np.ndarray]:
+        """The image paths of a split (class by class in ``wnids`` order, files sorted) and their labels."""
+        if name not in self._files:
+            d = self.root / name
+            if not d.is_dir():
+                raise FolderWorldError(f"split '{name}' not found: expected class folders under {d} "
+                                       f"(see synscale.world.folder for the layout)")
+            paths, labels = [], []
+            for k, w in enumerate(self.wnids):
+                cdir = d / w
+                if not cdir.is_dir():
+                    continue  # OOD sets with a class subset (ImageNet-R/-A: 200 classes)
+                fs = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+                paths += fs
+                labels += [k] * len(fs)
+            if not paths:
+                raise FolderWorldError(f"split '{name}' at {d} has no images in any of the {len(self.wnids)} "
+                                       f"class folders")
+            self._files[name] = (paths, np.asarray(labels, dtype=np.int64))
+        return self._files[name]
+
+    def split(self, name: str, n: int | None = None) -> tuple[ImageFiles, np.ndarray]:
+        """Lazy images and labels of a split in ``train.nested_order`` (classes interleaved), so ``n`` takes a
+        class-balanced prefix and a smaller ``n`` is a prefix of a larger one, as in the mini world."""
+        from ..train import nested_order
+
+        paths, labels = self.files(name)
+        idx = nested_order(labels)[:n]
+        return ImageFiles([paths[i] for i in idx], self.image_size), labels[idx]
+
+    def captions(self, name: str, n: int | None = None) -> list[str]:
+        """Captions of a split's images, in ``split(name, n)`` order, from ``<root>/captions/<name>.tsv``."""
+        f = self.root / CAPTIONS / f"{name}.tsv"
+        if not f.exists():
+            raise FolderWorldError(
+                f"no captions for split '{name}' ({f} is missing): caption it once with BLIP-2, "
+                f"`python -m synscale.world.folder caption --root {self.root} --split {name} --model <BLIP-2 folder>`")
+        table = dict(line.split("\t", 1) for line in f.read_text().splitlines() if "\t" in line)
+        images, _ = self.split(name, n)
+        rel = [str(p.relative_to(self.root)) for p in images.paths]
+        missing = [r for r in rel if r not in table]
+        if missing:
+            raise FolderWorldError(f"{f} has no caption for {len(missing)} of {len(rel)} images (e.g. {missing[0]}): "
+                                   f"re-run the caption command, it fills in what is missing")
+        return [table[r].strip() for r in rel]
+
+
+def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 64, device: str | None = None,
+                  max_new_tokens: int = 30) -> Path:
+    """BLIP-2 captions (transformers ``Blip2ForConditionalGeneration``, weights by local path / HF cache) of every
+    image of ``split`` into ``<root>/captions/<split>.tsv``; images already captioned there are skipped, and the
+    file is appended batch by batch, so an interrupted run resumes."""
+    import torch
+    from tqdm import tqdm
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    from ..models import locate
+
+    path = locate(model, "BLIP-2")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    processor = Blip2Processor.from_pretrained(str(path), local_files_only=True)
+    net = Blip2ForConditionalGeneration.from_pretrained(str(path), local_files_only=True, dtype=dtype).to(device)
+    out = world.root / CAPTIONS / f"{split}.tsv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {line.split("\t", 1)[0] for line in out.read_text().splitlines()} if out.exists() else set()
+    paths, _ = world.files(split)
+    todo = [p for p in paths if str(p.relative_to(world.root)) not in done]
+    loader = ImageFiles(todo, 224)
+    with open(out, "a") as f:
+        for i in tqdm(range(0, len(todo), batch_size), desc=f"BLIP-2 captions of {split}", mininterval=30):
+            batch = processor(images=list(loader[i : i + batch_size]), return_tensors="pt").to(device, dtype)
+            ids = net.generate(**batch, max_new_tokens=max_new_tokens)
+            for p, cap in zip(todo[i : i + batch_size], processor.batch_decode(ids, skip_special_tokens=True)):
+                f.write(f"{p.relative_to(world.root)}\t{' '.join(cap.split())}\n")
+            f.flush()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m synscale.world.folder",
+                                 description="Prepare an ImageNet-style folder world for the paper profile.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("caption", help="BLIP-2 captions of a split (the IN-Captions prompts' source)")
+    c.add_argument("--root", required=True, type=Path)
+    c.add_argument("--split", default="train")
+    c.add_argument("--model", required=True, help="BLIP-2 folder or cached HF id (paper: Salesforce/blip2-opt-2.7b)")
+    c.add_argument("--batch-size", type=int, default=64)
+    a = ap.parse_args(argv)
+    print(caption_split(FolderWorld(a.root.expanduser()), a.split, a.model, a.batch_size))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

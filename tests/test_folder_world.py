@@ -1,0 +1,150 @@
+"""The paper profile's world: ImageNet-style class folders behind the mini world's interface.
+
+A small folder world is written from the mini world's own images (class folders named by the classes' real
+WordNet ids, a classes.txt in the oracle's output order, BLIP-2-style caption file), then read back through
+``world.open_world`` and driven through notebook 01 with models named by path, as the paper profile names them."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synscale import metrics, models, train
+from synscale import prompts as P
+from synscale.evaluate import content_key
+from synscale.world import classes as C
+from synscale.world import default_dir, load, open_world
+from synscale.world import text as T
+from synscale.world.folder import FolderWorld, FolderWorldError, ImageFiles
+
+PER_CLASS = {"train": 6, "val": 4}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, world):
+    root = tmp_path_factory.mktemp("imagenet_like")
+    wnids = [f"n{T.synset(s).offset():08d}" for s in C.SYNSETS]
+    (root / "classes.txt").write_text("".join(f"{w}\t{n}\n" for w, n in zip(wnids, C.NAMES)))
+    caps = []
+    for split, k in PER_CLASS.items():
+        x, y = world.split(split)
+        texts = world.captions(split)
+        for c, w in enumerate(wnids):
+            (root / split / w).mkdir(parents=True)
+            for j, i in enumerate(np.flatnonzero(y == c)[:k]):
+                rel = f"{split}/{w}/img{j:02d}.png"
+                Image.fromarray(x[i]).save(root / rel)
+                caps.append(f"{rel}\t{texts[i]}")
+    (root / "captions").mkdir()
+    (root / "captions" / "train.tsv").write_text("\n".join(caps) + "\n")
+    return root, wnids
+
+
+def test_folder_world_reads_splits_lazily_in_nested_class_balanced_order(folder, world):
+    root, wnids = folder
+    fw = open_world(str(root))
+    assert isinstance(fw, FolderWorld) and fw.wnids == wnids and fw.classes == list(C.NAMES)
+    fw32 = FolderWorld(root, image_size=32)
+    x, y = fw32.split("train")
+    assert isinstance(x, ImageFiles) and x.shape == (60, 32, 32, 3) and len(y) == 60
+    assert list(y[:10]) == list(range(10)) and np.bincount(y).tolist() == [6] * 10  # round-robin over classes
+    xs, ys = fw32.split("train", 20)
+    assert xs.paths == x.paths[:20] and (ys == y[:20]).all()  # nested prefix
+    first = x[0]
+    src = np.asarray(Image.open(x.paths[0]))
+    assert first.shape == (32, 32, 3) and (first == src[..., None]).all()  # grey decoded to RGB, no resize at 32
+    assert x[np.array([3, 1])].shape == (2, 32, 32, 3) and (x[1:2][0] == x[1]).all()
+    assert fw.split("val")[0].shape == (40, 256, 256, 3)  # stored size: shorter side 256, centre crop
+    assert content_key(x) == content_key(fw32.split("train")[0]) != content_key(xs)
+    assert fw.synsets() == list(C.SYNSETS)
+
+
+def test_folder_world_captions_and_prompts(folder, world):
+    root, _ = folder
+    fw = FolderWorld(root)
+    caps = fw.captions("train")
+    _, y = fw.split("train")
+    assert len(caps) == len(y) and all(caps)
+    ps = P.for_world("in_captions", fw, 2, seed=0)
+    assert all(p.startswith(f"{fw.classes[k]}, ") for p, k in zip(ps.prompts, ps.labels))
+    hyp = P.for_world("classnames_hypernyms", fw, 1, seed=0)
+    assert hyp.prompts == P.for_world("classnames_hypernyms", world, 1, seed=0).prompts  # same synsets as mini
+
+
+def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
+    root, _ = folder
+    with pytest.raises(FolderWorldError, match="does not exist"):
+        open_world(str(tmp_path / "nowhere"))
+    with pytest.raises(FolderWorldError, match="split 'sketch' not found"):
+        FolderWorld(root).split("sketch")
+    with pytest.raises(FolderWorldError, match="synscale.world.folder caption"):
+        FolderWorld(root).captions("val")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FolderWorldError, match="neither train/ nor val/"):
+        FolderWorld(tmp_path / "empty").classes
+
+
+def test_eval_preprocess_keeps_mini_inputs_and_uses_timm_eval_transform_for_a_vit():
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    oracle = models.oracle("mini")
+    x = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    assert train.eval_preprocess(oracle, 32)(x).equal(train.to_input(x))  # the mini path is bit-identical
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10)
+    big = np.random.default_rng(1).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+    got = train.eval_preprocess(vit, 256)(big)
+    tf = create_transform(**resolve_data_config(model=vit))
+    assert got.shape == (2, 3, 224, 224) and got[1].equal(tf(Image.fromarray(big[1])))
+
+
+def test_paper_fid_and_lpips_networks_resolve_offline_or_say_what_is_missing(tmp_path, monkeypatch):
+    import torch
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    assert metrics.fid_network("oracle") is None and metrics.lpips_network("oracle") is None
+    with pytest.raises(FileNotFoundError, match="pt_inception"):
+        metrics.fid_network(str(tmp_path / "missing.pth"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(FileNotFoundError, match="AlexNet weights"):
+        metrics.lpips_network("alex")
+    with pytest.raises(ValueError, match="lpips_net must be"):
+        metrics.lpips_network("resnet")
+    # FID's Inception path end to end, on random weights in the file format torch-fidelity reads
+    with monkeypatch.context() as m:
+        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+        m.setattr(fe.torch, "load", lambda *a, **k: {})
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path="x")
+    torch.save(net.state_dict(), tmp_path / "inception.pth")
+    feats = metrics.fid_network(str(tmp_path / "inception.pth"), batch_size=4)
+    imgs = np.random.default_rng(0).integers(0, 256, (6, 32, 32), dtype=np.uint8)
+    f = feats(imgs)
+    assert f.shape == (6, 2048) and np.isfinite(f).all()
+
+
+@pytest.mark.notebook
+def test_prompt_design_notebook_runs_on_a_folder_world_with_models_by_path(folder, tmp_path, monkeypatch):
+    """Notebook 01 as the paper profile drives it (a folder world, weights by local path), at toy size."""
+    from synscale import params as PF
+    from synscale import run as R
+
+    root, _ = folder
+    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path))
+    base = PF.load(R.params_dir() / "01_prompt_design.yaml", R.notebooks_dir() / "01_prompt_design.ipynb")
+    run = base.runs("smoke")[0]
+    params = {**run.params, "world": str(root), "model": str(default_dir() / "sd"),
+              "oracle_model": str(default_dir() / "oracle"), "prompt_configs": ["classnames", "in_captions"],
+              "grid_per_class": 2, "store_size": 32}
+    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path, html=False)
+    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
+    got = json.loads((res.path / "metrics.json").read_text())
+    assert 0 <= got["recognizability.in_captions.cfg7.5"] <= 1
+    assert got["fid.in_captions.cfg7.5"] < 200 and got["wall_time_s"] > 0  # real and generated both at 32 px
+    cached = list((tmp_path / "_cache" / "synthetic").glob("sd@*/in_captions/*/metrics_oracle@*_val_imagenet_like*"))
+    assert cached, "metrics are cached under the folder world's name"
