@@ -133,3 +133,26 @@ def test_head_starts_as_the_zero_shot_classifier_and_finetuning_resumes(tmp_path
         R.finetune(model, classifier, x, y, R.FinetuneConfig(epochs=3, batch_size=4), ckpt_dir=tmp_path / "a")
     with pytest.raises(ValueError, match="labels"):
         R.finetune(model, classifier, x, y + 3, cfg)
+
+
+def test_best_epoch_on_a_selection_set_is_returned_and_survives_resume(tmp_path):
+    torch.manual_seed(0)
+    model, _, tok = clip.create()
+    classifier = evaluate.zero_shot_classifier(model, tok, ["bag", "coat", "dress"], ["a photo of a {}."])
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (12, 32, 32), dtype=np.uint8), rng.integers(0, 3, 12)
+    sel = (x[:9], (y[:9] + 1) % 3)  # labels training moves away from: the first epoch scores best here
+    cfg = R.FinetuneConfig(epochs=4, batch_size=6, lr=3.0e-2, warmup=1, seed=2, ckpt_every=4)
+    tuned, info = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a", select=sel)
+    curve = info["select_curve"]
+    assert len(curve) == 4 and info["select_top1"] == max(curve) > curve[-1]
+    assert info["best_epoch"] == 1 + curve.index(max(curve))  # the first epoch reaching the best score
+    top1 = float((R.head_logits(tuned, sel[0]).argmax(1) == sel[1]).mean())
+    assert top1 == pytest.approx(info["select_top1"])  # the returned weights are the selected epoch's
+    last, _ = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "b")  # no selection: the last epoch
+    assert float((R.head_logits(last, sel[0]).argmax(1) == sel[1]).mean()) == pytest.approx(curve[-1])
+    again, info2 = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a", select=sel)
+    assert info2["resumed_from"] == 8 and info2["best_epoch"] == info["best_epoch"]
+    np.testing.assert_array_equal(R.head_logits(again, sel[0]), R.head_logits(tuned, sel[0]))
+    with pytest.raises(ValueError, match="other settings"):  # another selection set is another run
+        R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a", select=(sel[0][:6], sel[1][:6]))

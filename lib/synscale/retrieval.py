@@ -288,17 +288,45 @@ def _crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
     return random_crop(x.permute(0, 3, 1, 2), pad, g).permute(0, 2, 3, 1)
 
 
+class _BestEpoch:
+    """The best epoch so far on a selection set: its score, its epoch and a copy of the trained weights; checkpointed
+    with the run (``state_dict``/``load_state_dict``), so a resumed run keeps what it had selected."""
+
+    def __init__(self, modules: dict[str, torch.nn.Module]):
+        self.modules, self.score, self.epoch, self.weights, self.curve = modules, -math.inf, 0, None, []
+
+    def offer(self, epoch: int, score: float) -> None:
+        self.curve.append((epoch, score))
+        if score > self.score:
+            self.score, self.epoch = score, epoch
+            self.weights = {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+                            for k, m in self.modules.items()}
+
+    def restore(self) -> None:
+        for k, m in self.modules.items():
+            m.load_state_dict(self.weights[k])
+
+    def state_dict(self) -> dict:
+        return {"score": self.score, "epoch": self.epoch, "weights": self.weights, "curve": self.curve}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.score, self.epoch, self.weights, self.curve = d["score"], d["epoch"], d["weights"], list(d["curve"])
+
+
 def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.ndarray, labels: np.ndarray,
              config: FinetuneConfig = FinetuneConfig(), ckpt_dir: str | Path | None = None,
-             progress: bool = False) -> tuple[ZeroShotHeadClassifier, dict]:
+             progress: bool = False, select: tuple[np.ndarray, np.ndarray] | None = None
+             ) -> tuple[ZeroShotHeadClassifier, dict]:
     """Finetune a :class:`ZeroShotHeadClassifier` end to end on uint8 ``images`` with cross-entropy on ``labels``.
 
     Step ``s`` trains on :func:`synscale.clip.batch_indices` ``(seed, s)`` (a seeded shuffle per epoch) with crops
     drawn from ``(seed, s)``; weight decay applies to matrices only (not biases, norms, embeddings' gains). Through
     :func:`synscale.checkpoint.train_loop`: checkpoints go to ``ckpt_dir`` (a temp dir when None), and a call
     finding one there resumes from it (a finished one: no training); the folder is tied to its settings.
+    ``select`` = (images, labels) of a validation set: after every epoch the head's top-1 on it is measured and the
+    best epoch's weights are returned (the paper's best-epoch selection); without it, the last epoch's.
     Returns the trained model (eval mode) and ``{n, batch, steps, warmup, seconds, first_loss, final_loss,
-    resumed_from}``.
+    resumed_from}``, plus ``{best_epoch, select_top1, select_curve}`` with ``select``.
     """
     from .checkpoint import TrainConfig, train_loop, torch_generator, warmup_cosine
     from .clip import batch_indices, to_tensor
@@ -322,7 +350,21 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     ckpt = Path(tmp.name if tmp else ckpt_dir)
     settings = {**asdict(config), "n": len(images), "classes": int(classifier.shape[1]),
                 "data": hashlib.sha1(np.ascontiguousarray(images).tobytes() + labels.tobytes()).hexdigest()[:16]}
+    if select is not None:
+        settings["select"] = hashlib.sha1(np.ascontiguousarray(select[0]).tobytes()
+                                          + np.asarray(select[1]).tobytes()).hexdigest()[:16]
     _tie(ckpt, settings)
+    modules = {"visual": model.clip.visual, "head": model.head}
+    best = _BestEpoch(modules) if select is not None else None
+    per_epoch = math.ceil(len(images) / batch)
+
+    def after_step(step: int) -> None:  # at each epoch's end: the head's top-1 on the selection set
+        if (step + 1) % per_epoch and step + 1 != steps:
+            return
+        y_sel = np.asarray(select[1])
+        best.offer(math.ceil((step + 1) / per_epoch), float((head_logits(model, select[0]).argmax(1) == y_sel).mean()))
+        for m in modules.values():
+            m.train()
 
     def step_fn(step: int) -> torch.Tensor:
         idx = torch.from_numpy(batch_indices(config.seed, step, len(images), batch))
@@ -331,14 +373,18 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
             x = _crop(x, config.crop_pad, torch_generator(config.seed, step))
         return F.cross_entropy(model(to_tensor(x, model.clip)), y_all[idx])
 
-    info = train_loop({"visual": model.clip.visual, "head": model.head}, opt, sched, step_fn, steps, ckpt,
-                      every=config.ckpt_every, name="finetune", progress=progress)
+    info = train_loop(modules, opt, sched, step_fn, steps, ckpt, every=config.ckpt_every, name="finetune",
+                      progress=progress, after_step=after_step if best else None,
+                      extra={"best": best} if best else None)
     if tmp is not None:
         tmp.cleanup()
+    out = {"n": len(images), "batch": batch, "steps": steps, "warmup": warmup, "seconds": info["seconds"],
+           "first_loss": info["first_loss"], "final_loss": info["final_loss"], "resumed_from": info["resumed_from"]}
+    if best is not None:
+        best.restore()
+        out.update(best_epoch=best.epoch, select_top1=best.score, select_curve=[s for _, s in best.curve])
     model.eval()
-    return model, {"n": len(images), "batch": batch, "steps": steps, "warmup": warmup, "seconds": info["seconds"],
-                   "first_loss": info["first_loss"], "final_loss": info["final_loss"],
-                   "resumed_from": info["resumed_from"]}
+    return model, out
 
 
 def _tie(ckpt_dir: Path, settings: dict) -> None:
