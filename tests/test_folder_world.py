@@ -13,6 +13,7 @@ from PIL import Image
 from synscale import metrics, models, train
 from synscale import prompts as P
 from synscale.evaluate import content_key
+from synscale.imagesets import Sweep
 from synscale.world import classes as C
 from synscale.world import default_dir, load, open_world
 from synscale.world import text as T
@@ -88,6 +89,11 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FolderWorldError, match="neither train/ nor val/"):
         FolderWorld(tmp_path / "empty").classes
+    three = tmp_path / "three"
+    (three / "val").mkdir(parents=True)
+    (three / "classes.txt").write_text("n01440764\nn01443537\nn01484850\n")
+    with pytest.raises(ValueError, match="the oracle has 10 outputs but the world 3 classes"):
+        Sweep(FolderWorld(three), models.oracle("mini"), "sd")  # before any generation
 
 
 def test_eval_preprocess_keeps_mini_inputs_and_uses_timm_eval_transform_for_a_vit():

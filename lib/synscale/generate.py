@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .paths import cache_dir
+from .results import _write_json
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -277,9 +278,7 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
                  "prompt_config": prompts.config, "guidance_scale": guidance_scale, "steps": steps, "seed": seed,
                  "store_size": store_size, "images_per_s_last_rank": (todo / seconds) if seconds else None,
                  **(info or {})}
-        tmp = out / f"{INDEX}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(index, indent=1))
-        os.replace(tmp, out / INDEX)
+        _write_json(out / INDEX, index)  # atomic: the index marks the set complete
         prompts.save(out / "prompts.tsv")
     return out
 

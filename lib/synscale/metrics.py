@@ -182,6 +182,7 @@ def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.n
     import torch
     from torchmetrics.image.fid import NoTrainInceptionV3
 
+    from .clip import _as_nchw
     from .params import expand_path
 
     path = Path(expand_path(name))
@@ -196,8 +197,7 @@ def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.n
     def features(images: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
-            x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+            x = _as_nchw(images[i : i + batch_size])
             out.append(net(x.contiguous()).reshape(len(x), -1).double())
         return torch.cat(out).numpy()
 
@@ -214,6 +214,8 @@ def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] |
     import torchvision
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
+    from .clip import _as_nchw
+
     backbone = {"alex": "AlexNet", "vgg": "VGG16", "squeeze": "SqueezeNet1_1"}
     if name not in backbone:
         raise ValueError(f"lpips_net must be 'oracle', 'alex', 'vgg' or 'squeeze', got {name!r}")
@@ -225,11 +227,8 @@ def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] |
     net = LearnedPerceptualImagePatchSimilarity(net_type=name, normalize=True).net.eval()
 
     @torch.no_grad()
-    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        def t(x):
-            x = torch.from_numpy(np.ascontiguousarray(x)).float().div(255.0)
-            return x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-
-        return net(t(a), t(b), normalize=True).reshape(len(a)).numpy()
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # uint8 images -> [0, 1] RGB, LPIPS's normalize=True
+        x, y = (_as_nchw(v).float().div(255.0) for v in (a, b))
+        return net(x, y, normalize=True).reshape(len(a)).numpy()
 
     return distance

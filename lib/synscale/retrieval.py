@@ -330,6 +330,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     """
     from .checkpoint import TrainConfig, train_loop, torch_generator, warmup_cosine
     from .clip import batch_indices, to_tensor
+    from .evaluate import content_key
 
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels) or len(images) == 0:
@@ -351,8 +352,8 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     settings = {**asdict(config), "n": len(images), "classes": int(classifier.shape[1]),
                 "data": hashlib.sha1(np.ascontiguousarray(images).tobytes() + labels.tobytes()).hexdigest()[:16]}
     if select is not None:
-        settings["select"] = hashlib.sha1(np.ascontiguousarray(select[0]).tobytes()
-                                          + np.asarray(select[1]).tobytes()).hexdigest()[:16]
+        x_sel, y_sel = select[0], np.asarray(select[1])
+        settings["select"] = content_key(x_sel) + content_key(y_sel)
     _tie(ckpt, settings)
     modules = {"visual": model.clip.visual, "head": model.head}
     best = _BestEpoch(modules) if select is not None else None
@@ -361,8 +362,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     def after_step(step: int) -> None:  # at each epoch's end: the head's top-1 on the selection set
         if (step + 1) % per_epoch and step + 1 != steps:
             return
-        y_sel = np.asarray(select[1])
-        best.offer(math.ceil((step + 1) / per_epoch), float((head_logits(model, select[0]).argmax(1) == y_sel).mean()))
+        best.offer(math.ceil((step + 1) / per_epoch), float((head_logits(model, x_sel).argmax(1) == y_sel).mean()))
         for m in modules.values():
             m.train()
 

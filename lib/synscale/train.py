@@ -51,8 +51,6 @@ def to_input(images_uint8: np.ndarray, mean=MEAN, std=STD) -> torch.Tensor:
     """uint8 greyscale [N, H, W] (or RGB [N, H, W, 3]) → normalised float [N, 3, H, W]."""
     x = torch.from_numpy(np.ascontiguousarray(images_uint8)).float().div(255.0)
     x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-    if (tuple(mean), tuple(std)) == (MEAN, STD):
-        return (x - 0.5) / 0.5
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 

@@ -51,12 +51,6 @@ class ImageFiles:
     def shape(self) -> tuple[int, int, int, int]:
         return (len(self.paths), self.size, self.size, 3)
 
-    @property
-    def ndim(self) -> int:
-        return 4
-
-    dtype = np.dtype(np.uint8)
-
     def key(self) -> str:
         """Names the images (paths and size) for caches keyed by content (``evaluate.content_key``)."""
         h = hashlib.sha1(f"{self.size}\n".encode())
