@@ -154,3 +154,25 @@ def test_prompt_design_notebook_runs_on_a_folder_world_with_models_by_path(folde
     assert got["fid.in_captions.cfg7.5"] < 200 and got["wall_time_s"] > 0  # real and generated both at 32 px
     cached = list((tmp_path / "_cache" / "synthetic").glob("sd@*/in_captions/*/metrics_oracle@*_val_imagenet_like*"))
     assert cached, "metrics are cached under the folder world's name"
+
+
+@pytest.mark.notebook
+def test_synthetic_1p3m_notebook_trains_on_a_folder_world_from_shards_and_files(folder, tmp_path, monkeypatch):
+    """Notebook 03 as the paper profile drives it: the real arm read from image files, the synthetic arm from its
+    shards, batches decoded in DataLoader workers, generator weights per family by path."""
+    from synscale import params as PF
+    from synscale import run as R
+
+    root, _ = folder
+    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path))
+    base = PF.load(R.params_dir() / "03_synthetic_1p3m.yaml", R.notebooks_dir() / "03_synthetic_1p3m.ipynb")
+    run = base.runs("smoke")[0]
+    params = {**run.params, "world": str(root), "family_models": {"sd": str(default_dir() / "sd")},
+              "oracle_model": str(default_dir() / "oracle"), "specs": ["real", "sd/classnames/2.0"],
+              "store_size": 32, "workers": 2}
+    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path, html=False)
+    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
+    table = (res.path / "tables" / "d_i_metrics.csv").read_text()
+    assert "real" in table and "sd/classnames/2" in table
+    trained = list((tmp_path / "_cache" / "classifiers").glob("*/*/n30_seed0/stats.json"))
+    assert len(trained) == 2  # D_I = 3 per class x 10 classes, one model per arm

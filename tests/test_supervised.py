@@ -51,7 +51,7 @@ def test_logits_are_cached_per_model_dir_and_images(monkeypatch, tmp_path):
         calls.append(len(x))
         return x.reshape(len(x), -1)[:, :3].astype(np.float32) * model, None
 
-    monkeypatch.setattr(S.train, "predict", fake_predict)
+    monkeypatch.setattr(S, "_predict", fake_predict)
     x = np.arange(48, dtype=np.uint8).reshape(4, 3, 4)
     first = S.cached_logits(2.0, tmp_path, x)
     assert np.array_equal(S.cached_logits(2.0, tmp_path, x), first) and calls == [4]  # second call reads the file

@@ -133,3 +133,33 @@ def test_fit_under_torchrun_keeps_the_ranks_in_step(tmp_path):
     sums = dict(re.findall(r"rank (\d) steps 4 param-sum (\S+)", text))
     assert set(sums) == {"0", "1"} and sums["0"] == sums["1"]  # DDP averaged the same gradients on both ranks
     assert (tmp_path / "rank0").is_dir() and (tmp_path / "rank1").is_dir()
+
+
+def test_dataloader_workers_train_the_same_model_as_in_process(tmp_path):
+    """Batches decoded and augmented in DataLoader processes (paper scale) carry their RNG states back, so Mixup and
+    dropout continue exactly as in-process: the weights are bit-identical."""
+    x, y = toy()
+    rec = train.Recipe.from_dict({**RECIPE.__dict__, "mixup": 0.2})
+    a, _ = train.fit(rec, x, y, 10, tmp_path / "a", progress=False)
+    b, _ = train.fit(rec, x, y, 10, tmp_path / "b", progress=False, workers=2)
+    for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), k
+
+
+def test_lazy_training_sets_stay_lazy_and_train_like_arrays(tmp_path):
+    from synscale.arrays import Take
+    from synscale.world.folder import ImageFiles
+    from PIL import Image
+
+    x, y = toy(32)
+    paths = []
+    for i, im in enumerate(x):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(im).save(paths[-1])
+    lazy = ImageFiles(paths, 32)
+    sub, ys = train.nested_subset(lazy, y, 16)
+    assert isinstance(sub, Take) and np.array_equal(sub[:], train.nested_subset(x, y, 16)[0][..., None].repeat(3, -1))
+    a, _ = train.fit(RECIPE, x[..., None].repeat(3, -1), y, 10, tmp_path / "a", progress=False)
+    b, _ = train.fit(RECIPE, lazy, y, 10, tmp_path / "b", progress=False)
+    for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), k

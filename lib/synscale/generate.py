@@ -323,30 +323,18 @@ def shard_urls(out: Path | str) -> list[str]:
     return [str(out / SHARD.format(j)) for j in range(n)]
 
 
-def read_dataset(out: Path | str) -> Synthetic:
-    """All samples of a finished data set, in sample order (webdataset reader, images decoded to uint8)."""
-    import webdataset as wds
+def read_dataset(out: Path | str, lazy: bool = False) -> Synthetic:
+    """All samples of a finished data set, in sample order. ``lazy``: the images stay in the shards and are decoded
+    when indexed (``arrays.ShardImages``: paper-scale sets); otherwise they are decoded into one uint8 array."""
+    from .arrays import ShardImages, scan_shards
 
     urls = shard_urls(out)
     index = json.loads((Path(out) / INDEX).read_text())
-    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode("l8" if _is_grey(urls[0]) else "rgb8")
-    images, labels, prompts, seeds = [], [], [], []
-    for s in ds:
-        images.append(s["png"])
-        labels.append(int(s["cls"]))
-        prompts.append(s["txt"])
-        seeds.append(int(s["json"]["seed"]))
-    return Synthetic(np.stack(images), np.array(labels, dtype=np.int64), prompts, np.array(seeds), index)
-
-
-def _is_grey(url: str) -> bool:
-    import tarfile
-
-    from PIL import Image
-
-    with tarfile.open(url) as tf:
-        m = next(m for m in tf.getmembers() if m.name.endswith(".png"))
-        return Image.open(tf.extractfile(m)).mode == "L"
+    offsets, small = scan_shards(urls)
+    meta = [json.loads(b) for b in small["json"]]
+    images = ShardImages(urls, offsets)
+    return Synthetic(images if lazy else images[:], np.array([int(b) for b in small["cls"]], dtype=np.int64),
+                     [b.decode() for b in small["txt"]], np.array([m["seed"] for m in meta]), index)
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI

@@ -92,7 +92,7 @@ class Sweep:
             t0 = time.perf_counter()
             path = G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
                                 batch_size=self.batch_size, store_size=self.store_size)
-            ds = G.read_dataset(path)
+            ds = G.read_dataset(path, lazy=True)  # decoded as the metrics read it (paper sets: ~10 GB each)
             m, pc = self.metrics(path, ds, len(classes))
             rows.append({"family": self.family, "config": config, "cfg": g,
                          "paper_cfg": self.paper_cfg(g) if self.paper_cfg else None, **m,

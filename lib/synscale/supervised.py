@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate, train
+from .arrays import Concat
 from .models import PIPELINES
 from .scaling import fit_power_law
 
@@ -70,13 +71,15 @@ class Study:
 
     world: object
     recipe: train.Recipe
-    model: str = "mini"
+    model: str | dict = "mini"  # the generators' weights: one name, or a mapping family -> name (paper: SD, IF, aMUSEd)
     n_per_class: int = 20
     gen_steps: int | dict = 15  # sampler steps, or a mapping family -> steps (generate.steps_for)
     seed: int = 0
     gen_batch_size: int = 64
+    store_size: int | None = None  # generated images stored at this side (paper: 512 -> 256, as 01/02 store them)
     eval_splits: tuple[str, ...] = ("val",)
     eval_n: int | None = None  # a prefix of each evaluation split (None: all of it)
+    workers: int = 0           # DataLoader processes decoding and augmenting training batches (paper scale)
     progress: bool = False
     _data: dict = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
@@ -89,16 +92,21 @@ class Study:
     def num_classes(self) -> int:
         return len(self.world.classes)
 
+    def weights(self, family: str) -> str:
+        return self.model.get(family, "mini") if isinstance(self.model, dict) else self.model
+
     def chunk_size(self) -> int:
         return self.n_per_class * self.num_classes
 
     def data(self, spec: DataSpec, size: int) -> tuple[str, np.ndarray, np.ndarray]:
-        """(data id, images, labels) holding at least ``size`` images, generating chunks on first use."""
+        """(data id, images, labels) holding at least ``size`` images, generating chunks on first use. Synthetic
+        images stay in their shards (``arrays.Concat`` of ``arrays.ShardImages``) and the folder world's real ones
+        on disk: batches are decoded as training reads them, so paper-scale sets never sit in memory."""
         if spec.family == "real":
             x, y = self.world.split("train")
             if size > len(y):
                 raise ValueError(f"real training set has {len(y)} images, asked for {size}")
-            return "real:train", x, y
+            return f"real:{self.world.name}:train", x, y  # worlds never share a cached model
         from . import generate as G
         from . import prompts as P
 
@@ -109,17 +117,18 @@ class Study:
             if key not in self._data:
                 ps = P.for_world(spec.config, self.world, self.n_per_class, self.seed + k)
                 path = G.ensure_set(spec.family, ps, spec.cfg, G.steps_for(self.gen_steps, spec.family),
-                                    self.seed + k, self.model, batch_size=self.gen_batch_size)
-                ds = G.read_dataset(path)
+                                    self.seed + k, self.weights(spec.family), batch_size=self.gen_batch_size,
+                                    store_size=self.store_size)
+                ds = G.read_dataset(path, lazy=True)
                 self._data[key] = (str(Path(path).relative_to(Path(path).parents[2])), ds.images, ds.labels)
             i, x, y = self._data[key]
             ids.append(i), xs.append(x), ys.append(y)
-        return "+".join(ids), np.concatenate(xs), np.concatenate(ys)
+        return "+".join(ids), (xs[0] if len(xs) == 1 else Concat(xs)), np.concatenate(ys)
 
     def classifier(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None):
         data_id, x, y = self.data(spec, size)
         return train.ensure_classifier(recipe or self.recipe, data_id, x, y, self.num_classes, size, self.seed,
-                                       progress=self.progress)
+                                       progress=self.progress, workers=self.workers)
 
     def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None
                  ) -> tuple[list[dict], pd.DataFrame, dict]:
@@ -139,10 +148,15 @@ class Study:
 
     def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Every (spec, size): metrics (long), per-class metrics (long), training stats."""
+        """Every (spec, size): metrics (long), per-class metrics (long), training stats. The real curve stops at
+        the real training set's size."""
         rows, per, stats = [], [], []
+        n_real = len(self.world.split("train")[1])
         for spec in specs:
             for size in sizes:
+                if spec.family == "real" and size > n_real:  # paper: ImageNet-train ends at 1.28M, synthetic goes on
+                    print(f"real: no point at {size} (the real training set has {n_real} images)")
+                    continue
                 r, p, s = self.evaluate(spec, size, recipe)
                 rows += r
                 per.append(p)
@@ -156,16 +170,22 @@ def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarra
     f = Path(model_dir) / f"logits_{evaluate.content_key(images)}.npy"
     if f.exists():
         return np.load(f)
-    logits = train.predict(model, images)[0]
+    logits = _predict(model, images)[0]
     tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")  # parallel runs never write one temporary file
     np.save(tmp, logits)
     os.replace(tmp, f)
     return logits
 
 
+def _predict(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and features through the model's eval transform for images of this size (``train.eval_preprocess``:
+    the 32 px mini models see their images as they are; a paper ViT-B/16 sees 256 px images resized and cropped)."""
+    return train.predict(model, images, preprocess=train.eval_preprocess(model, images.shape[1]))
+
+
 def features(model, images: np.ndarray) -> np.ndarray:
     """Pre-logit features (the classification head removed), no augmentation: the linear-probe input (A.3)."""
-    return train.predict(model, images)[1]
+    return _predict(model, images)[1]
 
 
 def probes(model, tasks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> list[dict]:

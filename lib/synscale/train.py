@@ -206,8 +206,10 @@ def nested_subset(images: np.ndarray, labels: np.ndarray, size: int) -> tuple[np
     if size > len(labels):
         raise ValueError(f"asked for {size} training images but the set has {len(labels)}: generate more "
                          f"(raise n_per_class) or drop that size from `sizes`")
+    from .arrays import take
+
     idx = nested_order(labels)[:size]
-    return images[idx], np.asarray(labels)[idx]
+    return take(images, idx), np.asarray(labels)[idx]  # a lazy array stays lazy (paper scale)
 
 
 class _StepScheduler:
@@ -238,19 +240,54 @@ def _seed_step(seed: int, step: int) -> None:
 
 
 def make_batch(images: np.ndarray, labels: np.ndarray, idx: np.ndarray, transform) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augmented batch of uint8 images (greyscale or RGB) through a PIL transform."""
+    """Augmented batch of uint8 images (greyscale or RGB; an array or a lazy ``synscale.arrays`` one) through a
+    PIL transform."""
     from PIL import Image
 
-    x = torch.stack([transform(Image.fromarray(images[i]).convert("RGB")) for i in idx])
+    x = torch.stack([transform(Image.fromarray(images[int(i)]).convert("RGB")) for i in idx])
     return x, torch.as_tensor(np.asarray(labels)[idx], dtype=torch.long)
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``step`` = the augmented batch of that step for this rank, with the RNG states its augmentations left.
+
+    The RNGs are seeded by (seed, rank, step) before the batch is drawn, and the states after it travel with the
+    batch, so the main process continues exactly where the augmentations stopped (Mixup, dropout): a DataLoader
+    with any number of workers gives the same training run as none (``workers=0``, everything in-process)."""
+
+    def __init__(self, images, labels, transform, seed: int, rank: int, per_rank: int, batch_size: int):
+        self.images, self.labels, self.transform = images, labels, transform
+        self.seed, self.rank, self.per_rank, self.batch_size = seed, rank, per_rank, batch_size
+
+    def __len__(self) -> int:
+        return 2**62  # indexed by step; the sampler says which steps
+
+    def __getitem__(self, step: int):
+        idx = ckpt.batch_indices(self.seed, step, len(self.labels), self.batch_size)
+        idx = idx[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
+        _seed_step(self.seed * 7919 + self.rank, step)
+        x, y = make_batch(self.images, self.labels, idx, self.transform)
+        return step, x, y, (random.getstate(), np.random.get_state(), torch.get_rng_state())
+
+
+def _as_is(item):
+    return item  # the DataLoader's collate: batches come built, and RNG states must keep their types
+
+
+def _restore_rng(states) -> None:
+    random.setstate(states[0])
+    np.random.set_state(states[1])
+    torch.set_rng_state(states[2])
+
+
 def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int, ckpt_dir: Path,
-        seed: int = 0, steps: int | None = None, progress: bool = True):
+        seed: int = 0, steps: int | None = None, progress: bool = True, workers: int = 0):
     """Train ``recipe.create_model`` on (images, labels) with the full recipe; resumable from ``ckpt_dir``.
 
     Step s draws its batch indices, augmentations, Mixup λ and dropout masks from RNGs seeded by (seed, s), so a
     run killed and resumed ends with the same weights as an uninterrupted one (CPU). Returns (model, stats).
+    ``images`` may be lazy (``synscale.arrays``): ``workers`` > 0 decodes and augments batches in that many
+    DataLoader processes (paper scale), with the same result as in-process (:class:`StepBatches`).
     Under torchrun each rank takes its slice of the global batch and gradients are averaged by DDP.
     """
     from timm.data import Mixup
@@ -278,13 +315,21 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     mixup = Mixup(mixup_alpha=recipe.mixup, prob=1.0 if recipe.mixup > 0 else 0.0, label_smoothing=recipe.label_smoothing,
                   num_classes=num_classes)
     loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
-    transform = recipe.transform()
-    per_rank = recipe.batch_size // world_size
+    batches = StepBatches(images, labels, recipe.transform(), seed, rank, recipe.batch_size // world_size,
+                          recipe.batch_size)
+    stream: list = []  # the DataLoader's iterator, opened at the first step run (after a resume: that step)
 
     def step_fn(step: int) -> torch.Tensor:
-        idx = ckpt.batch_indices(seed, step, len(labels), recipe.batch_size)[rank * per_rank:(rank + 1) * per_rank]
-        _seed_step(seed * 7919 + rank, step)
-        x, y = make_batch(images, labels, idx, transform)
+        if workers <= 0:
+            got, x, y, states = batches[step]
+        else:
+            if not stream:
+                stream.append(iter(torch.utils.data.DataLoader(
+                    batches, batch_size=None, sampler=range(step, total), num_workers=workers,
+                    collate_fn=_as_is, prefetch_factor=2)))
+            got, x, y, states = next(stream[0])
+        assert got == step, f"data loader out of step: got batch {got} at step {step}"
+        _restore_rng(states)
         x, y = mixup(x, y)
         return loss_fn(net(x), y)
 
@@ -314,10 +359,10 @@ def _ddp(model):
 
 
 def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: np.ndarray, num_classes: int,
-                      size: int, seed: int = 0, root: Path | None = None, progress: bool = True):
+                      size: int, seed: int = 0, root: Path | None = None, progress: bool = True, workers: int = 0):
     """The classifier trained with ``recipe`` on the first ``size`` of :func:`nested_order` of a data set, cached.
 
-    ``data_id`` names the data set (a synthetic set's cache path, or ``real:<split>``). The model lives in
+    ``data_id`` names the data set (a synthetic set's cache path, or ``real:<world>:<split>``). The model lives in
     ``<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/`` (timm folder + ``stats.json``) with its
     training checkpoints, so notebooks 03, 04 and 05 share the models they have in common and an interrupted
     training resumes. Returns (model, stats); ``stats["dir"]`` is that folder.
@@ -330,7 +375,7 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     if done.exists():
         return load(out / "model"), {**json.loads(done.read_text()), "cached": True, "dir": str(out)}
     x, y = nested_subset(images, labels, size)
-    model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress)
+    model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress, workers=workers)
     if _dist()[0] == 0:
         save(model, out / "model", model_args=recipe.model_args)
         done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))

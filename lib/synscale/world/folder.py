@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import LazyImages
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CAPTIONS = "captions"
 
@@ -36,20 +38,17 @@ class FolderWorldError(FileNotFoundError):
     """The folder world lacks a split, a class or a file; the message says what and how to provide it."""
 
 
-class ImageFiles:
-    """A lazy, read-only array of images on disk: ``x[i]``, ``x[a:b]``, ``x[index_array]`` decode to uint8
-    ``[k, size, size, 3]`` (RGB; shorter side resized bicubically to ``size``, then centre-cropped)."""
+class ImageFiles(LazyImages):
+    """A lazy, read-only array of images on disk (``synscale.arrays``): ``x[i]``, ``x[a:b]``, ``x[index_array]``
+    decode to uint8 ``[k, size, size, 3]`` (RGB; shorter side resized bicubically to ``size``, then centre-cropped)."""
 
     def __init__(self, paths: list[Path], size: int = 256):
         self.paths = list(paths)
         self.size = int(size)
+        self.item_shape = (self.size, self.size, 3)
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (len(self.paths), self.size, self.size, 3)
 
     def key(self) -> str:
         """Names the images (paths and size) for caches keyed by content (``evaluate.content_key``)."""
@@ -58,31 +57,16 @@ class ImageFiles:
             h.update(f"{p}\n".encode())
         return h.hexdigest()[:16]
 
-    def _read(self, path: Path) -> np.ndarray:
+    def _read(self, i: int) -> np.ndarray:
         from PIL import Image
 
-        with Image.open(path) as im:
+        with Image.open(self.paths[i]) as im:
             im = im.convert("RGB")
             w, h = im.size
             s = self.size / min(w, h)
             im = im.resize((max(self.size, round(w * s)), max(self.size, round(h * s))), Image.Resampling.BICUBIC)
             left, top = (im.width - self.size) // 2, (im.height - self.size) // 2
             return np.asarray(im.crop((left, top, left + self.size, top + self.size)))
-
-    def __getitem__(self, idx):
-        if isinstance(idx, (int, np.integer)):
-            return self._read(self.paths[int(idx)])
-        if isinstance(idx, slice):
-            picked = self.paths[idx]
-        else:
-            picked = [self.paths[int(i)] for i in np.asarray(idx).reshape(-1)]
-        if not picked:
-            return np.zeros((0, self.size, self.size, 3), np.uint8)
-        return np.stack([self._read(p) for p in picked])
-
-    def __array__(self, dtype=None, copy=None):
-        out = self[:]
-        return out.astype(dtype) if dtype is not None else out
 
 
 def _imagenet_names() -> dict[str, str]:
@@ -194,6 +178,15 @@ class FolderWorld:
             raise FolderWorldError(f"{f} has no caption for {len(missing)} of {len(rel)} images (e.g. {missing[0]}): "
                                    f"re-run the caption command, it fills in what is missing")
         return [table[r].strip() for r in rel]
+
+
+def probe_task(root: Path | str, task: str, image_size: int = 256) -> tuple[ImageFiles, np.ndarray, ImageFiles, np.ndarray]:
+    """A downstream linear-probe data set by folder (the paper's Table A2 sets, appendix A.3):
+    ``<root>/<task>/{train,test}/<class>/*`` -> lazy ``(x_train, y_train, x_test, y_test)``."""
+    from ..params import expand_path
+
+    w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
+    return (*w.split("train"), *w.split("test"))
 
 
 def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 64, device: str | None = None,

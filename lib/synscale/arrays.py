@@ -1,0 +1,156 @@
+"""Lazy, read-only image arrays: images are decoded when indexed, so paper-scale sets never sit in memory.
+
+At paper scale a training set is up to 4M generated images (256 px RGB, ~0.8 TB decoded) or ImageNet-train; the
+trainer only ever needs a batch. Every array here answers ``len(x)``, ``x.shape``, ``x[i]`` (one uint8 image),
+``x[a:b]`` and ``x[index_array]`` (stacked uint8), ``x.key()`` (names the images for caches keyed by content,
+``evaluate.content_key``) and ``x.take(idx)`` (a lazy selection), and pickles small (DataLoader workers).
+
+- :class:`ShardImages`: the images of a generated set's webdataset shards, read by random access at their tar
+  offsets (one scan of the tar headers; the shards stay webdataset's format, written by ``webdataset.TarWriter``).
+  webdataset's own random-access reader, ``wids``, prints on every open and copies shards into a cache folder;
+  the 40 lines here do what this study needs without either.
+- :class:`Concat`: several arrays end to end (the chunks of a synthetic training set).
+- :class:`Take`: a selection of another array (a nested training subset).
+- ``synscale.world.folder.ImageFiles``: image files on disk (ImageNet by folder).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import numpy as np
+
+
+class LazyImages:
+    """Base class: subclasses give ``__len__``, ``_read(i)`` (one uint8 image), ``item_shape`` and ``key()``."""
+
+    item_shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _read(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.item_shape)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (int, np.integer)):
+            i = int(idx) + (len(self) if idx < 0 else 0)
+            if not 0 <= i < len(self):
+                raise IndexError(f"index {int(idx)} out of range for {len(self)} images")
+            return self._read(i)
+        if isinstance(idx, slice):
+            picked = range(len(self))[idx]
+        else:
+            picked = np.asarray(idx)
+            picked = np.flatnonzero(picked) if picked.dtype == bool else picked.reshape(-1)
+        if len(picked) == 0:
+            return np.zeros((0, *self.item_shape), np.uint8)
+        return np.stack([self[int(i)] for i in picked])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out.astype(dtype) if dtype is not None else out
+
+    def take(self, idx) -> "Take":
+        return Take(self, np.asarray(idx, dtype=np.int64))
+
+
+def take(images, idx):
+    """``images[idx]``, lazily for a lazy array (a view), eagerly for a numpy array."""
+    return images.take(idx) if isinstance(images, LazyImages) else images[idx]
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class Take(LazyImages):
+    def __init__(self, base, idx: np.ndarray):
+        self.base, self.idx = base, idx
+        self.item_shape = tuple(base.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def _read(self, i: int) -> np.ndarray:
+        return self.base[int(self.idx[i])]
+
+    def key(self) -> str:
+        return _hash(self.base.key(), hashlib.sha1(self.idx.tobytes()).hexdigest())
+
+
+class Concat(LazyImages):
+    def __init__(self, parts: list):
+        shapes = {tuple(p.shape[1:]) for p in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"cannot concatenate image arrays of different image shapes {sorted(shapes)}")
+        self.parts = list(parts)
+        self.item_shape = shapes.pop()
+        self.ends = np.cumsum([len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def _read(self, i: int) -> np.ndarray:
+        k = int(np.searchsorted(self.ends, i, side="right"))
+        return self.parts[k][i - (int(self.ends[k - 1]) if k else 0)]
+
+    def key(self) -> str:
+        from .evaluate import content_key
+
+        return _hash(*(content_key(p) for p in self.parts))
+
+
+def scan_shards(urls: list[str]) -> tuple[np.ndarray, dict[str, list[bytes]]]:
+    """One pass over the tar headers of webdataset shards: ``(offsets, small)`` where ``offsets[k]`` = (shard,
+    byte offset, size) of sample k's ``.png`` and ``small[ext]`` the raw bytes of its small members (``cls``,
+    ``txt``, ``json``), in sample order."""
+    offsets, small = [], {}
+    for s, url in enumerate(urls):
+        with tarfile.open(url) as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                ext = m.name.split(".", 1)[1] if "." in m.name else ""
+                if ext == "png":
+                    offsets.append((s, m.offset_data, m.size))
+                else:
+                    small.setdefault(ext, []).append(tf.extractfile(m).read())
+    return np.asarray(offsets, dtype=np.int64).reshape(-1, 3), small
+
+
+class ShardImages(LazyImages):
+    """The ``.png`` images of webdataset shards in sample order, decoded (uint8, greyscale or RGB) on access."""
+
+    def __init__(self, urls: list[str], offsets: np.ndarray):
+        self.urls, self.offsets = [str(u) for u in urls], offsets
+        self._item_shape = None
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        if self._item_shape is None:
+            self._item_shape = self._read(0).shape if len(self) else (0, 0)
+        return self._item_shape
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def _read(self, i: int) -> np.ndarray:
+        from PIL import Image
+
+        s, off, size = (int(v) for v in self.offsets[i])
+        with open(self.urls[s], "rb") as f:
+            f.seek(off)
+            data = f.read(size)
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+
+    def key(self) -> str:
+        return _hash(*self.urls, str(len(self)))
