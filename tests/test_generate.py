@@ -128,3 +128,20 @@ def test_steps_per_family_or_one_number_for_all():
     with pytest.raises(ValueError, match="no entry for family 'muse'") as e:
         G.steps_for({"sd": 10}, "muse")
     assert "\n" not in str(e.value)
+
+
+def test_ranks_under_torchrun_wait_for_each_others_shards(ps, tmp_path):
+    """Two torchrun ranks share one set's shards; each reads the complete set as soon as its call returns."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "fixtures" / "ddp_generate.py"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script)],
+                         env={**os.environ, "DDP_OUT": str(tmp_path), "OMP_NUM_THREADS": "1"},
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [f.read_text() for f in sorted(tmp_path.glob("result_rank*.txt"))]
+    assert lines == [f"rank {r} images 6 labels [0, 0, 1, 1, 2, 2]\n" for r in (0, 1)]
+    assert sorted(p.name for p in (tmp_path / "set").glob("shard-*.tar")) == [G.SHARD.format(j) for j in range(3)]

@@ -217,6 +217,25 @@ def dist_env() -> tuple[int, int]:
     return rank, world
 
 
+def default_device() -> str:
+    """This process's accelerator: ``cuda:<LOCAL_RANK>`` where CUDA is, else ``cpu`` (the mini world)."""
+    return f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
+
+
+def dist_init() -> tuple[int, int]:
+    """``(rank, world_size)`` with the process group initialised on first use under a multi-process launcher
+    (NCCL on GPUs, gloo on CPUs), else ``(0, 1)``."""
+    rank, world_size = dist_env()
+    if world_size > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            if torch.cuda.is_available():
+                torch.cuda.set_device(default_device())
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return rank, world_size
+
+
 def is_complete(out: Path) -> bool:
     return (Path(out) / INDEX).exists()
 
@@ -247,8 +266,10 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     out = Path(out)
     if is_complete(out):
         return out
-    if rank is None or world_size is None:
-        rank, world_size = dist_env()
+    synced = rank is None or world_size is None  # ranks from the launcher: they wait for each other's shards
+    if synced:
+        rank, world_size = dist_init()
+        synced = world_size > 1
     n = len(prompts.prompts)
     n_shards = math.ceil(n / shard_size)
     out.mkdir(parents=True, exist_ok=True)
@@ -273,21 +294,27 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
                          list(prompts.prompts[lo:hi]), seeds, lo)
             bar.set_postfix(img_per_s=f"{(bar.n / seconds) if seconds else 0:.2f}")
         bar.close()
-    if all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+    if synced:
+        torch.distributed.barrier()  # every rank's shards are written
+    if all((out / SHARD.format(j)).exists() for j in range(n_shards)) and not (synced and rank):
         index = {"images": n, "shards": n_shards, "shard_size": shard_size, "classes": list(prompts.classes),
                  "prompt_config": prompts.config, "guidance_scale": guidance_scale, "steps": steps, "seed": seed,
                  "store_size": store_size, "images_per_s_last_rank": (todo / seconds) if seconds else None,
                  **(info or {})}
         _write_json(out / INDEX, index)  # atomic: the index marks the set complete
         prompts.save(out / "prompts.tsv")
+    if synced:
+        torch.distributed.barrier()  # rank 0 wrote the index: every rank can read the set
     return out
 
 
 @functools.lru_cache(maxsize=4)
-def pipeline(family: str, model: str = "mini", device: str = "cpu"):
-    """A loaded text-to-image pipeline, kept for reuse across data sets (four at most)."""
+def pipeline(family: str, model: str = "mini", device: str | None = None):
+    """A loaded text-to-image pipeline on ``device`` (default: :func:`default_device`), kept for reuse across data
+    sets (four at most)."""
     from . import models
 
+    device = device or default_device()
     dtype = torch.float16 if device.startswith("cuda") else None
     return models.t2i(family, model, device=device, dtype=dtype)
 
@@ -304,7 +331,7 @@ def steps_for(steps: int | Mapping[str, int], family: str) -> int:
 
 
 def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: int, model: str = "mini",
-               device: str = "cpu", root: Path | None = None, **kwargs) -> Path:
+               device: str | None = None, root: Path | None = None, **kwargs) -> Path:
     """The cached data set of (family/weights, prompts, guidance, steps, seed): generated once, then reused."""
     from .models import fingerprint
 
@@ -359,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     world = load_world()
     ps = P.for_world(a.prompts, world, a.n_per_class, a.seed)
     rank, _ = dist_env()
-    device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
-    out = ensure_set(a.family, ps, a.cfg, a.steps, a.seed, a.model, device, batch_size=a.batch_size,
+    out = ensure_set(a.family, ps, a.cfg, a.steps, a.seed, a.model, default_device(), batch_size=a.batch_size,
                      store_size=a.store_size, progress=rank == 0)
     print(out)
     return 0

@@ -171,7 +171,13 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
 
     from .report import export_html
 
+    from .generate import dist_env
+
     final = run.dir(outputs)
+    rank = dist_env()[0]
+    if rank:  # under torchrun every rank executes the notebook (DDP training); rank 0's run is the result
+        final = final.with_name(f"{final.name}.rank{rank}")
+        html = False
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_dir(final)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -112,12 +112,13 @@ def predict(model, images_uint8: np.ndarray, batch_size: int = 1000, preprocess=
     :func:`to_input`; :func:`eval_preprocess` for a model with its own input size)."""
     model.eval()
     preprocess = preprocess or to_input
+    device = next(model.parameters()).device  # where the model is (a GPU at paper scale)
     logits, feats = [], []
     for i in range(0, len(images_uint8), batch_size):
-        x = preprocess(images_uint8[i : i + batch_size])
+        x = preprocess(images_uint8[i : i + batch_size]).to(device)
         f = model.forward_head(model.forward_features(x), pre_logits=True)
-        feats.append(f)
-        logits.append(model.get_classifier()(f))
+        feats.append(f.float().cpu())
+        logits.append(model.get_classifier()(f).float().cpu())
     return torch.cat(logits).numpy(), torch.cat(feats).numpy()
 
 
@@ -304,8 +305,9 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     if recipe.batch_size % (2 * world_size):
         raise ValueError(f"batch_size {recipe.batch_size} must be even per rank (Mixup pairs samples) over {world_size} ranks")
     torch.manual_seed(seed)
-    model = recipe.create_model(num_classes)
-    net = _ddp(model) if world_size > 1 else model
+    device = _device()
+    model = recipe.create_model(num_classes).to(device)
+    net = _ddp(model, device) if world_size > 1 else model
     opt = create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay,
                               betas=recipe.betas)
     sched = _StepScheduler(create_scheduler_v2(opt, "cosine", num_epochs=total, warmup_epochs=warmup,
@@ -330,8 +332,11 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
             got, x, y, states = next(stream[0])
         assert got == step, f"data loader out of step: got batch {got} at step {step}"
         _restore_rng(states)
-        x, y = mixup(x, y)
-        return loss_fn(net(x), y)
+        if device.type == "cuda":  # dropout masks on the GPU: from (seed, rank, step) too
+            torch.cuda.manual_seed((seed * 7919 + rank) * 1_000_003 + step)
+        x, y = mixup(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):  # GPUs: bf16 AMP
+            return loss_fn(net(x), y)
 
     ckpt_dir = Path(ckpt_dir) / f"rank{rank}" if world_size > 1 else ckpt_dir  # no two ranks write one file
     stats = ckpt.train_loop({"model": model}, opt, sched, step_fn, total, ckpt_dir, recipe.ckpt_every,
@@ -342,20 +347,21 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
 
 def _dist() -> tuple[int, int]:
     """(rank, world size) under torchrun (process group initialised on first use), else (0, 1)."""
-    import torch.distributed as dist
+    from .generate import dist_init
 
-    from .generate import dist_env
-
-    rank, world_size = dist_env()
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return rank, world_size
+    return dist_init()
 
 
-def _ddp(model):
+def _device() -> torch.device:
+    from .generate import default_device
+
+    return torch.device(default_device())
+
+
+def _ddp(model, device: torch.device):
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model)
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
 def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -373,10 +379,14 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
     done = out / "stats.json"
     if done.exists():
-        return load(out / "model"), {**json.loads(done.read_text()), "cached": True, "dir": str(out)}
+        return load(out / "model").to(_device()), {**json.loads(done.read_text()), "cached": True, "dir": str(out)}
     x, y = nested_subset(images, labels, size)
     model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress, workers=workers)
-    if _dist()[0] == 0:
-        save(model, out / "model", model_args=recipe.model_args)
+    rank, world_size = _dist()
+    if rank == 0:
+        save(model.cpu(), out / "model", model_args=recipe.model_args)
+        model.to(_device())
         done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))
+    if world_size > 1:
+        torch.distributed.barrier()  # every rank sees the model cached before any asks for the next one
     return model.eval(), {**stats, "cached": False, "dir": str(out)}
