@@ -1,4 +1,6 @@
 """Supervised trainer: resume equals an uninterrupted run; timm folder round trip."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -163,3 +165,15 @@ def test_lazy_training_sets_stay_lazy_and_train_like_arrays(tmp_path):
     b, _ = train.fit(RECIPE, lazy, y, 10, tmp_path / "b", progress=False)
     for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), k
+
+
+def test_many_chunk_data_ids_fit_in_a_file_name(tmp_path):
+    """A 4M-image training set is 32 chunks: its data id is shortened with a hash, not a file-system error."""
+    x, y = toy()
+    long_id = "+".join(f"sd@1f84ddaa/in_captions/cfg2_steps50_seed{k}_n125_p013a52b6_s256" for k in range(32))
+    _, s1 = train.ensure_classifier(RECIPE, long_id, x, y, 10, 16, root=tmp_path, progress=False)
+    _, s2 = train.ensure_classifier(RECIPE, long_id, x, y, 10, 16, root=tmp_path, progress=False)
+    folder = Path(s1["dir"]).relative_to(tmp_path).parts[0]
+    assert len(folder) < 255 and "+31more-" in folder and s2["cached"] and s2["dir"] == s1["dir"]
+    _, s3 = train.ensure_classifier(RECIPE, long_id.replace("seed31", "seed32"), x, y, 10, 16, root=tmp_path, progress=False)
+    assert s3["dir"] != s1["dir"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+
 import numpy as np
 
 

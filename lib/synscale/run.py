@@ -169,9 +169,8 @@ class Result:
 def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) -> Result:
     import papermill as pm
 
-    from .report import export_html
-
     from .generate import dist_env
+    from .report import export_html
 
     final = run.dir(outputs)
     rank = dist_env()[0]

@@ -376,6 +376,8 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     from .paths import cache_dir
 
     safe = data_id.replace("/", "__").replace(":", "_")
+    if len(safe) > 200:  # many chunks (paper: 32 for 4M images) would exceed a file name's 255 bytes
+        safe = f"{safe[:120]}+{data_id.count('+')}more-{hashlib.sha1(data_id.encode()).hexdigest()[:12]}"
     out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
     done = out / "stats.json"
     if done.exists():

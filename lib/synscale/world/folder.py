@@ -180,7 +180,8 @@ class FolderWorld:
         return [table[r].strip() for r in rel]
 
 
-def probe_task(root: Path | str, task: str, image_size: int = 256) -> tuple[ImageFiles, np.ndarray, ImageFiles, np.ndarray]:
+def probe_task(root: Path | str, task: str, image_size: int = 256
+               ) -> tuple[ImageFiles, np.ndarray, ImageFiles, np.ndarray]:
     """A downstream linear-probe data set by folder (the paper's Table A2 sets, appendix A.3):
     ``<root>/<task>/{train,test}/<class>/*`` -> lazy ``(x_train, y_train, x_test, y_test)``."""
     from ..params import expand_path
