@@ -100,10 +100,14 @@ def lpips_from_features(feats0: list, feats1: list):
 def lpips_per_class(distance: Callable[[np.ndarray, np.ndarray], np.ndarray], images: np.ndarray,
                     labels: np.ndarray, num_classes: int, pairs: int = 250, seed: int = 0
                     ) -> tuple[float, np.ndarray]:
-    """Mean over classes of the mean ``distance`` over ``pairs`` random same-class pairs (and per-class values)."""
+    """Mean over classes of the mean ``distance`` over ``pairs`` random same-class pairs (and per-class values).
+    Each class's images are read once (a lazy set decodes them on reading), then paired."""
     per = np.full(num_classes, np.nan)
     for c, ij in pair_indices(labels, pairs, seed).items():
-        per[c] = float(np.mean(distance(images[ij[:, 0]], images[ij[:, 1]])))
+        used, pos = np.unique(ij, return_inverse=True)
+        pos = pos.reshape(ij.shape)
+        x = images[used]
+        per[c] = float(np.mean(distance(x[pos[:, 0]], x[pos[:, 1]])))
     return float(np.nanmean(per)), per
 
 
