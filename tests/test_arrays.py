@@ -16,8 +16,9 @@ def shards(request, tmp_path):
     x = rng.integers(0, 255, (7, *request.param), dtype=np.uint8)
     y = np.arange(7) % 3
     for j, lo in enumerate(range(0, 7, 3)):  # shards of 3, 3, 1 samples
-        G._write_shard(tmp_path / G.SHARD.format(j), x[lo:lo + 3], y[lo:lo + 3], [f"p{i}" for i in range(lo, min(lo + 3, 7))],
-                       list(range(100 + lo, 100 + min(lo + 3, 7))), lo)
+        hi = min(lo + 3, 7)
+        G._write_shard(tmp_path / G.SHARD.format(j), x[lo:hi], y[lo:hi], [f"p{i}" for i in range(lo, hi)],
+                       list(range(100 + lo, 100 + hi)), lo)
     (tmp_path / G.INDEX).write_text(json.dumps({"shards": 3}))
     return tmp_path, x, y
 

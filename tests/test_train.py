@@ -175,5 +175,6 @@ def test_many_chunk_data_ids_fit_in_a_file_name(tmp_path):
     _, s2 = train.ensure_classifier(RECIPE, long_id, x, y, 10, 16, root=tmp_path, progress=False)
     folder = Path(s1["dir"]).relative_to(tmp_path).parts[0]
     assert len(folder) < 255 and "+31more-" in folder and s2["cached"] and s2["dir"] == s1["dir"]
-    _, s3 = train.ensure_classifier(RECIPE, long_id.replace("seed31", "seed32"), x, y, 10, 16, root=tmp_path, progress=False)
+    other = long_id.replace("seed31", "seed32")
+    _, s3 = train.ensure_classifier(RECIPE, other, x, y, 10, 16, root=tmp_path, progress=False)
     assert s3["dir"] != s1["dir"]

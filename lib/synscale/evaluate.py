@@ -23,7 +23,7 @@ Template = Callable[[str], str] | str
 
 def content_key(images: np.ndarray) -> str:
     """16 hex digits naming an array's bytes: caches keyed by it never serve stale results for other images.
-    A lazy image array (``world.folder.ImageFiles``) names itself by its files instead of decoding them."""
+    A lazy image array (``synscale.arrays``) names itself by its files instead of decoding them."""
     if hasattr(images, "key"):
         return images.key()
     return hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]

@@ -42,8 +42,9 @@ class Sweep:
 
     def __post_init__(self):
         if len(self.world.classes) != self.oracle.num_classes:
-            raise ValueError(f"the oracle has {self.oracle.num_classes} outputs but the world {len(self.world.classes)} "
-                             "classes: give an oracle trained on this world's classes (in its classes.txt order)")
+            raise ValueError(f"the oracle has {self.oracle.num_classes} outputs but the world "
+                             f"{len(self.world.classes)} classes: give an oracle trained on this world's classes "
+                             "(in its classes.txt order)")
         self._fid = fid_network(self.fid_net)  # one-line errors for missing weights before any generation
         self._lpips = lpips_network(self.lpips_net)
 

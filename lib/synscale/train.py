@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .checkpoint import TrainConfig
+from .generate import default_device, dist_init
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -108,7 +109,7 @@ def eval_preprocess(model, image_size: int):
 def predict(model, images_uint8: np.ndarray, batch_size: int = 1000, preprocess=None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Logits [N, C] and pooled features [N, D] (the classifier's pre-logits) of uint8 images (an array or a lazy
-    :class:`synscale.world.folder.ImageFiles`); ``preprocess`` maps a batch to the model's input (default
+    ``synscale.arrays`` one); ``preprocess`` maps a batch to the model's input (default
     :func:`to_input`; :func:`eval_preprocess` for a model with its own input size)."""
     model.eval()
     preprocess = preprocess or to_input
@@ -301,11 +302,11 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     total, warmup = recipe.schedule(len(labels))
     total = steps if steps is not None else total
     warmup = min(warmup, max(0, total - 1))
-    rank, world_size = _dist()
+    rank, world_size = dist_init()
     if recipe.batch_size % (2 * world_size):
         raise ValueError(f"batch_size {recipe.batch_size} must be even per rank (Mixup pairs samples) over {world_size} ranks")
     torch.manual_seed(seed)
-    device = _device()
+    device = torch.device(default_device())
     model = recipe.create_model(num_classes).to(device)
     net = _ddp(model, device) if world_size > 1 else model
     opt = create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay,
@@ -345,19 +346,6 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
                    round((total - stats["resumed_from"]) * recipe.batch_size / max(stats["seconds"], 1e-9), 1)}
 
 
-def _dist() -> tuple[int, int]:
-    """(rank, world size) under torchrun (process group initialised on first use), else (0, 1)."""
-    from .generate import dist_init
-
-    return dist_init()
-
-
-def _device() -> torch.device:
-    from .generate import default_device
-
-    return torch.device(default_device())
-
-
 def _ddp(model, device: torch.device):
     from torch.nn.parallel import DistributedDataParallel
 
@@ -381,13 +369,14 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
     done = out / "stats.json"
     if done.exists():
-        return load(out / "model").to(_device()), {**json.loads(done.read_text()), "cached": True, "dir": str(out)}
+        stats = json.loads(done.read_text())
+        return load(out / "model").to(default_device()), {**stats, "cached": True, "dir": str(out)}
     x, y = nested_subset(images, labels, size)
     model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress, workers=workers)
-    rank, world_size = _dist()
+    rank, world_size = dist_init()
     if rank == 0:
         save(model.cpu(), out / "model", model_args=recipe.model_args)
-        model.to(_device())
+        model.to(default_device())
         done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))
     if world_size > 1:
         torch.distributed.barrier()  # every rank sees the model cached before any asks for the next one
