@@ -87,7 +87,7 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
     with pytest.raises(FolderWorldError, match="synscale.world.folder caption"):
         FolderWorld(root).captions("val")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FolderWorldError, match="neither train/ nor val/"):
+    with pytest.raises(FolderWorldError, match="no train/, val/ or test/"):
         FolderWorld(tmp_path / "empty").classes
     three = tmp_path / "three"
     (three / "val").mkdir(parents=True)
@@ -176,3 +176,58 @@ def test_synthetic_1p3m_notebook_trains_on_a_folder_world_from_shards_and_files(
     assert "real" in table and "sd/classnames/2" in table
     trained = list((tmp_path / "_cache" / "classifiers").glob("*/*/n30_seed0/stats.json"))
     assert len(trained) == 2  # D_I = 3 per class x 10 classes, one model per arm
+
+
+@pytest.mark.notebook
+def test_clip_mixing_notebook_trains_with_open_clip_on_shards_and_evaluates_folder_sets(folder, world, tmp_path,
+                                                                                         monkeypatch):
+    """Notebook 06 as the paper profile drives it: LAION-like (jpg, txt) shards, synthetic shards generated from
+    their captions, open_clip's own trainer on exact n-sample shard prefixes (one not on a shard boundary),
+    zero-shot on the folder world's val split and on downstream sets by folder."""
+    import io
+
+    import webdataset as wds
+
+    from synscale import params as PF
+    from synscale import run as R
+    from synscale.world import downstream
+
+    root, _ = folder
+    laion = tmp_path / "laion"
+    laion.mkdir()
+    x, _ = world.split("pool", 150)
+    caps = world.captions("pool", 150)
+    for s in range(3):
+        with wds.TarWriter(str(laion / f"{s:05d}.tar")) as w:
+            for i in range(50 * s, 50 * s + 50):
+                buf = io.BytesIO()
+                Image.fromarray(x[i]).convert("RGB").save(buf, format="JPEG", quality=95)
+                w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": caps[i], "json": b"{}"})
+    zs = tmp_path / "zeroshot"
+    for task in ("coarse", "tone"):
+        _, _, xte, yte = world.downstream(task)
+        for c, name in enumerate(downstream.class_names(task)):
+            (zs / task / "test" / name.replace(" ", "_")).mkdir(parents=True)
+            for j, i in enumerate(np.flatnonzero(yte == c)[:4]):
+                Image.fromarray(xte[i]).save(zs / task / "test" / name.replace(" ", "_") / f"{j}.png")
+    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path / "out"))
+    base = PF.load(R.params_dir() / "06_clip_mixing.yaml", R.notebooks_dir() / "06_clip_mixing.ipynb")
+    run = base.runs("smoke")[0]
+    params = {**run.params, "trainer": "open_clip", "world": str(root), "laion_shards": str(laion),
+              "zeroshot_root": str(zs), "zeroshot_tasks": ["coarse", "tone"], "scales": [50, 80],
+              "modes": ["real", "synthetic+real"], "cfg_table": [1.5], "hparam_scales": [], "workers": 1,
+              "val_n": 40, "downstream_n": 12, "gen_shard_size": 32}
+    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path / "out", html=False)
+    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
+    import pandas as pd
+
+    z = pd.read_csv(res.path / "tables" / "zero_shot.csv")
+    assert set(z.dataset) == {"val", "coarse", "tone"} and len(z) == 4 * 3
+    assert set(z[z.dataset == "val"].n_images) == {40} and set(z[z.dataset == "tone"].n_images) == {12}
+    assert z.train_loss.notna().all() and (z.top1.between(0, 1)).all()
+    outs = sorted((tmp_path / "out" / "_cache" / "open_clip").glob("*.out"))
+    assert len(outs) == 4 and all("Train Epoch" in o.read_text() for o in outs)
+    mixed = next((tmp_path / "out" / "_cache" / "open_clip").glob("synthetic_real-50-*/params.txt")).read_text()
+    assert "dataset_resampled: True" in mixed and "train_data_upsampling_factors: " in mixed
+    cuts = sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "out" / "_cache" / "open_clip" / "subsets").glob("*"))
+    assert cuts == ["first18.tar", "first30.tar"]  # LAION 80 = 50 + 30; synthetic 50 = 32 + 18 (others on boundaries)

@@ -109,18 +109,24 @@ class Concat(LazyImages):
         return _hash(*(content_key(p) for p in self.parts))
 
 
-def scan_shards(urls: list[str]) -> tuple[np.ndarray, dict[str, list[bytes]]]:
+IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
+
+
+def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, dict[str, list[bytes]]]:
     """One pass over the tar headers of webdataset shards: ``(offsets, small)`` where ``offsets[k]`` = (shard,
-    byte offset, size) of sample k's ``.png`` and ``small[ext]`` the raw bytes of its small members (``cls``,
-    ``txt``, ``json``), in sample order."""
+    byte offset, size) of sample k's image (``png``, ``jpg``, ``jpeg`` or ``webp``: generated sets and LAION's
+    img2dataset shards alike) and ``small[ext]`` the raw bytes of its other members (``cls``, ``txt``, ``json``),
+    in sample order. ``limit``: stop after the shard in which the ``limit``-th image lies."""
     offsets, small = [], {}
     for s, url in enumerate(urls):
+        if limit is not None and len(offsets) >= limit:
+            break
         with tarfile.open(url) as tf:
             for m in tf:
                 if not m.isfile():
                     continue
-                ext = m.name.split(".", 1)[1] if "." in m.name else ""
-                if ext == "png":
+                ext = m.name.split(".", 1)[1].lower() if "." in m.name else ""
+                if ext in IMAGE_EXTS:
                     offsets.append((s, m.offset_data, m.size))
                 else:
                     small.setdefault(ext, []).append(tf.extractfile(m).read())
@@ -128,7 +134,7 @@ def scan_shards(urls: list[str]) -> tuple[np.ndarray, dict[str, list[bytes]]]:
 
 
 class ShardImages(LazyImages):
-    """The ``.png`` images of webdataset shards in sample order, decoded (uint8, greyscale or RGB) on access."""
+    """The images of webdataset shards in sample order, decoded (uint8, greyscale or RGB) on access."""
 
     def __init__(self, urls: list[str], offsets: np.ndarray):
         self.urls, self.offsets = [str(u) for u in urls], offsets

@@ -13,8 +13,9 @@ Data modes (Fan et al. sec. 5.2) at a fixed caption count: ``real`` (each captio
 image at random: :func:`pick_alternate`). Hyper-parameters follow Table A3: set ``S`` below a caption threshold
 (100M in the paper), ``L`` at or above it (:func:`hparam_set`), warm-up 600 / 1200 / 2000 by scale
 (:func:`warmup_for_scale`); the mini world scales thresholds, batch sizes and warm-ups with one factor.
-At paper scale the same data modes go through open_clip's own trainer (``python -m open_clip_train.main``
-under torchrun) on webdataset shards; :func:`paper_train_command` writes that command.
+At paper scale the same data modes go through open_clip's own trainer on webdataset shards
+(``python -m synscale.openclip_train``, under torchrun); :func:`open_clip_argv` writes that command,
+:func:`mode_sources` picks the shards of each data mode and :func:`train_open_clip` runs it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import random
+import sys
 import tempfile
 import time
 import warnings
@@ -119,6 +121,14 @@ def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, de
     model.synscale_model_name = model_name  # so save() can write the config beside the weights
     model.eval()
     return model, Preprocess(preprocess), open_clip.get_tokenizer(model_name)
+
+
+def image_size(model_name: str = MINI_NAME) -> int:
+    """The side of the square images a registered open_clip model takes (224 for ViT-B-16, 32 for the mini CLIP)."""
+    size = (open_clip.get_model_config(model_name) or {}).get("vision_cfg", {}).get("image_size")
+    if size is None:
+        raise ValueError(f"unknown open_clip model {model_name!r}; known e.g. ViT-B-16, {MINI_NAME}")
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
 def _norm_stats(model: torch.nn.Module | None) -> tuple[tuple[float, ...], tuple[float, ...], int | None]:
@@ -345,28 +355,108 @@ def mode_data(mode: str, real: np.ndarray, synthetic: np.ndarray | None, p_synth
     return real, synthetic, float(p_synthetic)
 
 
-def paper_train_command(train_shards: str, n_samples: int, mode: str, model: str = "ViT-B-16",
-                        nproc: int = 8, logs: str = "outputs/06_clip_mixing/paper/open_clip",
-                        threshold: int = PAPER_THRESHOLD) -> str:
-    """The ``torchrun ... -m open_clip_train.main`` command of one paper-scale run (Table A3 settings).
+# ---------------------------------------------------------------------------------------------------------------
+# open_clip's trainer on webdataset shards (paper scale; torchrun)
+# ---------------------------------------------------------------------------------------------------------------
 
-    ``train_shards`` is a webdataset brace pattern of (jpg, txt) pairs; for ``synthetic+real`` give the two
-    sources joined with ``::`` and open_clip's ``--train-data-upsampling-factors 1::1`` samples them evenly
-    (a per-sample choice between the two images of one caption needs both in one shard, which open_clip's
-    loader does not read: that is a difference from sec. 5.2, named here).
+
+def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, logs: str | Path, *,
+                   weights: Sequence[float] | None = None, model: str = "ViT-B-16", nproc: int = 8,
+                   threshold: int = PAPER_THRESHOLD, batch_scale: float = 1.0, warmup: int | None = None,
+                   epochs: int | None = None, precision: str = "amp", workers: int = 4, seed: int = 0,
+                   device: str = "cuda", force: str | None = None) -> list[str]:
+    """The command line of one open_clip run with Table A3's settings (``python -m synscale.openclip_train``, under
+    ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks.
+
+    ``sources`` are lists of shard paths of (image, ``txt``) pairs; one source is a plain subset. With ``weights``
+    (one per source) the run resamples shards (``--dataset-resampled``) with probability proportional to its
+    source's weight divided by the source's shard count (open_clip's ``--train-data-upsampling-factors`` weighs
+    each shard), i.e. ``weights`` are the sources' shares of the samples when their shards hold equally many.
+    That is how ``synthetic+real`` runs here: the real and the synthetic shards of the same captions at 1:1,
+    which gives each caption its real image half the time as sec. 5.2 does, but draws the two sources per shard,
+    not per caption at each step (open_clip's loader reads one source at a time; a named difference).
     """
+    from .shards import brace
+
+    hp = hparams_for(n_samples, threshold, batch_scale, force)
+    per_gpu = max(1, int(hp["batch_size"]) // nproc)
+    warm = warmup_for_scale(n_samples, hparams=hp["name"]) if warmup is None else int(warmup)
+    parts, factors = [], []
+    for k, urls in enumerate(sources):
+        for pattern in brace(urls):
+            parts.append(pattern)
+            if weights is not None:
+                factors.append(float(weights[k]) / len(urls) * sum(len(u) for u in sources))
+    argv = ["-m", "synscale.openclip_train", "--model", model, "--train-data", "::".join(parts),
+            "--dataset-type", "webdataset", "--train-num-samples", str(n_samples), "--batch-size", str(per_gpu),
+            "--lr", str(hp["lr"]), "--wd", str(hp["weight_decay"]), "--eps", str(hp["eps"]), "--beta1", "0.9",
+            "--beta2", "0.98", "--warmup", str(warm), "--epochs", str(int(epochs or hp["epochs"])),
+            "--lr-scheduler", "cosine", "--precision", precision, "--workers", str(workers), "--seed", str(seed),
+            "--device", device, "--save-frequency", "1", "--resume", "latest", "--zeroshot-frequency", "0",
+            "--logs", str(logs), "--name", name]
+    if nproc > 1:
+        argv = ["-m", "torch.distributed.run", "--nproc-per-node", str(nproc)] + argv + ["--local-loss",
+                                                                                          "--gather-with-grad"]
+    if weights is not None:
+        argv += ["--dataset-resampled", "--train-data-upsampling-factors", "::".join(f"{f:.6g}" for f in factors)]
+    return [sys.executable] + argv
+
+
+def mode_sources(mode: str, real: Sequence[str], synthetic: Sequence[str] | None, p_synthetic: float = 0.5
+                 ) -> tuple[list[list[str]], list[float] | None]:
+    """``(sources, weights)`` for :func:`open_clip_argv` in data mode ``mode``: the shard analog of
+    :func:`mode_data` (``real`` and ``synthetic`` hold the same captions' real and generated images)."""
     if mode not in DATA_MODES:
         raise ValueError(f"data mode must be one of {DATA_MODES}, got {mode!r}")
-    hp = hparams_for(n_samples, threshold)
-    per_gpu = max(1, hp["batch_size"] // nproc)
-    warm = warmup_for_scale(n_samples, hparams=hp["name"])
-    extra = " --dataset-resampled --train-data-upsampling-factors 1::1" if mode == "synthetic+real" else ""
-    return (f"torchrun --nproc-per-node {nproc} -m open_clip_train.main --model {model} "
-            f"--train-data '{train_shards}' --dataset-type webdataset --train-num-samples {n_samples} "
-            f"--batch-size {per_gpu} --lr {hp['lr']} --wd {hp['weight_decay']} --eps {hp['eps']} "
-            f"--beta1 0.9 --beta2 0.98 --warmup {warm} --epochs {hp['epochs']} --lr-scheduler cosine "
-            f"--precision amp --local-loss --gather-with-grad --save-frequency 1 --resume latest "
-            f"--logs {logs} --name {mode.replace('+', '_')}_{n_samples}{extra}")
+    if mode != "real" and not synthetic:
+        raise ValueError(f"mode {mode!r} needs the synthetic shards of the same captions")
+    if mode == "real":
+        return [list(real)], None
+    if mode == "synthetic":
+        return [list(synthetic)], None
+    return [list(real), list(synthetic)], [1.0 - p_synthetic, float(p_synthetic)]
+
+
+def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str | Path, *, label: str,
+                    epochs: int, weights: Sequence[float] | None = None, model: str = "ViT-B-16",
+                    eval_device: str | None = None, **argv_kw) -> tuple[torch.nn.Module, Callable, dict[str, Any]]:
+    """One open_clip run (:func:`open_clip_argv` with ``argv_kw``), then its final checkpoint loaded for evaluation:
+    ``(model, tokenizer, stats)`` as :func:`train_new` gives.
+
+    The run lives in ``<logs>/<label>-<hash of its data and settings>``: a finished run is loaded, not retrained,
+    and a killed one resumes (``--resume latest``). Its output goes to ``<that>.out``; a failure raises with the
+    log's path and last lines. ``stats``: ``final_loss`` (open_clip's last logged running mean of the contrastive
+    loss), ``seconds`` (0 when loaded), ``images_per_s``, ``checkpoint``, ``name``."""
+    import re
+    import subprocess
+
+    from .shards import brace
+
+    argv_kw.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
+    settings = {"sources": [brace(u) for u in sources], "weights": weights, "n": n_samples, "epochs": epochs,
+                "model": model, **{k: v for k, v in argv_kw.items() if k not in ("nproc", "workers", "device")}}
+    name = f"{label}-{hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]}"
+    logs = Path(logs)
+    ckpt = logs / name / "checkpoints" / f"epoch_{epochs}.pt"
+    out = logs / f"{name}.out"
+    seconds = 0.0
+    if not ckpt.exists():
+        logs.mkdir(parents=True, exist_ok=True)
+        argv = open_clip_argv(sources, n_samples, name, logs, weights=weights, model=model, epochs=epochs, **argv_kw)
+        lib = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))}
+        t0 = time.perf_counter()
+        with open(out, "a") as f:
+            rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        seconds = time.perf_counter() - t0
+        if rc != 0 or not ckpt.exists():
+            tail = [line for line in out.read_text(errors="replace").splitlines() if line.strip()][-3:]
+            raise RuntimeError(f"open_clip run {name} failed (exit {rc}; log {out}): " + " | ".join(tail))
+    losses = re.findall(r"Contrastive_loss: \S+ \((\S+)\)", out.read_text(errors="replace") if out.exists() else "")
+    m, _, tokenizer = create(model, ckpt, device=eval_device or argv_kw["device"])
+    return m, tokenizer, {"final_loss": float(losses[-1]) if losses else math.nan, "seconds": seconds,
+                          "images_per_s": epochs * n_samples / seconds if seconds else math.nan,
+                          "checkpoint": str(ckpt), "name": name}
 
 
 def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[str], tokenizer: Callable, *,

@@ -165,8 +165,9 @@ def zero_shot_eval(model: torch.nn.Module, images: torch.Tensor | np.ndarray, la
 @torch.no_grad()
 def image_features(model: torch.nn.Module, images: torch.Tensor | np.ndarray, batch_size: int = 512,
                    normalize: bool = True) -> torch.Tensor:
-    """``encode_image`` of the world's uint8 images (or preprocessed tensors), ``[N, D]`` float on the CPU."""
-    raw = isinstance(images, np.ndarray) or images.dtype == torch.uint8
+    """``encode_image`` of the world's uint8 images (arrays, lazy arrays of ``synscale.arrays``, or preprocessed
+    tensors), ``[N, D]`` float on the CPU."""
+    raw = not isinstance(images, torch.Tensor) or images.dtype == torch.uint8
     if raw:
         from .clip import to_tensor
     was_training = model.training

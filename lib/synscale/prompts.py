@@ -61,7 +61,8 @@ class PromptSet:
         return [p for p, y in zip(self.prompts, self.labels) if y == label]
 
     def save(self, path: Path | str) -> Path:
-        """Write ``label<TAB>class<TAB>prompt`` lines, with a header naming the config."""
+        """Write ``label<TAB>class<TAB>prompt`` lines, with a header naming the config (label -1, class empty: a
+        caption without a class, e.g. LAION's)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as f:
@@ -69,7 +70,7 @@ class PromptSet:
             w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
             w.writerow(["label", "class", "prompt"])
             for y, p in zip(self.labels, self.prompts):
-                w.writerow([int(y), self.classes[int(y)], p])
+                w.writerow([int(y), self.classes[int(y)] if y >= 0 else "", p])
         return path
 
 

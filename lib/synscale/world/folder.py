@@ -112,10 +112,10 @@ class FolderWorld:
         if listed.exists():
             rows = [line.split("\t", 1) for line in listed.read_text().splitlines() if line.strip()]
             return [(r[0].strip(), r[1].strip() if len(r) > 1 else None) for r in rows]
-        for split in ("train", "val"):
+        for split in ("train", "val", "test"):
             if (self.root / split).is_dir():
                 return [(d.name, None) for d in sorted((self.root / split).iterdir()) if d.is_dir()]
-        raise FolderWorldError(f"{self.root} has neither train/ nor val/ class folders (nor classes.txt): "
+        raise FolderWorldError(f"{self.root} has no train/, val/ or test/ class folders (nor classes.txt): "
                                f"lay ImageNet out as <root>/train/<wnid>/ and <root>/val/<wnid>/")
 
     @property
@@ -188,6 +188,17 @@ def probe_task(root: Path | str, task: str, image_size: int = 256
 
     w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
     return (*w.split("train"), *w.split("test"))
+
+
+def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | None = None
+                   ) -> tuple[ImageFiles, np.ndarray, list[str]]:
+    """A zero-shot test set by folder (Fan et al. Table 1's 15 sets): ``<root>/<task>/test/<class>/*`` ->
+    lazy ``(images, labels, class names)``, ``n`` a class-balanced prefix. Class names come from
+    ``<root>/<task>/classes.txt`` (``<folder>\t<name>``) where given, else from the folder names."""
+    from ..params import expand_path
+
+    w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
+    return (*w.split("test", n), w.classes)
 
 
 def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 64, device: str | None = None,

@@ -1,0 +1,141 @@
+"""(image, caption) webdataset shards: the upstream pools CLIP trains on with open_clip's trainer (paper scale).
+
+LAION-400M comes as img2dataset shards (``00000.tar`` …: ``jpg``, ``txt``, ``json`` per sample); generated sets
+are shards too (``synscale.generate``: ``png``, ``txt``, ``cls``, ``json``). This module lists them, reads the
+first ``n`` pairs (lazy images + captions), writes the mini world's pool in the same format, and cuts exact
+``n``-sample prefixes for open_clip's ``--train-data`` (whole shards, plus a trimmed copy of the last one).
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .arrays import ShardImages, scan_shards
+
+
+def brace(urls: Sequence[str]) -> list[str]:
+    """Shard paths folded into brace patterns (``d/{00000..00099}.tar``), one per run of consecutive numbers.
+
+    open_clip's ``--train-data`` is one command-line argument ("::"-joined sources), and Linux caps one argument at
+    128 kB: LAION-400M's 41k shard paths would not fit, their patterns do."""
+    import re
+
+    out: list[list] = []  # [prefix, first, last, width, suffix]
+    for u in urls:
+        m = re.fullmatch(r"(.*?)(\d+)(\.[^/]*)", str(u))
+        if m is None:
+            out.append([str(u), None, None, 0, ""])
+            continue
+        pre, num, suf = m.group(1), m.group(2), m.group(3)
+        last = out[-1] if out else None
+        if last and last[1] is not None and (last[0], last[3], last[4]) == (pre, len(num), suf) \
+                and int(num) == last[2] + 1:
+            last[2] = int(num)
+        else:
+            out.append([pre, int(num), int(num), len(num), suf])
+    return [pre if first is None else f"{pre}{first:0{w}d}{suf}" if first == last
+            else f"{pre}{{{first:0{w}d}..{last:0{w}d}}}{suf}" for pre, first, last, w, suf in out]
+
+
+def list_shards(spec: str | Path) -> list[str]:
+    """Shard paths of a folder (its ``*.tar``, sorted) or of a brace / glob pattern (``d/{00000..41407}.tar``)."""
+    import braceexpand
+
+    from .params import expand_path
+
+    spec = expand_path(str(spec))
+    if Path(spec).is_dir():
+        urls = sorted(str(p) for p in Path(spec).glob("*.tar"))
+    else:
+        urls = [u for pattern in braceexpand.braceexpand(spec) for u in sorted(glob.glob(pattern)) or [pattern]]
+        urls = [u for u in urls if Path(u).is_file()]
+    if not urls:
+        raise FileNotFoundError(f"no webdataset shards at {spec}: give a folder of .tar shards or a brace pattern "
+                                f"such as ~/data/laion400m/{{00000..41407}}.tar")
+    return urls
+
+
+@dataclass
+class Pairs:
+    """The first ``len(captions)`` (image, caption) pairs of ``urls``: lazy images, captions, samples per shard."""
+
+    urls: list[str]
+    sizes: np.ndarray
+    images: ShardImages
+    captions: list[str]
+
+
+def read_pairs(spec: str | Path | Sequence[str], n: int) -> Pairs:
+    """The first ``n`` pairs of shards (a folder, a pattern or a list of paths); reads only the shards it needs
+    (their tar headers and captions; images stay in the shards until indexed)."""
+    urls = list(spec) if isinstance(spec, (list, tuple)) else list_shards(spec)
+    offsets, small = scan_shards(urls, limit=n)
+    captions = [b.decode("utf-8", errors="replace").strip() for b in small.get("txt", [])]
+    if len(offsets) < n or len(captions) != len(offsets):
+        raise ValueError(f"{len(offsets)} images and {len(captions)} captions in {len(urls)} shards at {urls[0]}…: "
+                         f"need {n} pairs (one image and one .txt per sample): lower the scales or add shards")
+    used = int(offsets[n - 1, 0]) + 1
+    sizes = np.bincount(offsets[:, 0], minlength=used)[:used]
+    return Pairs(urls[:used], sizes, ShardImages(urls[:used], offsets[:n]), captions[:n])
+
+
+def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, shard_size: int = 1000) -> list[str]:
+    """Write (uint8 image, caption) pairs as ``png`` + ``txt`` webdataset shards under ``out`` (skipped when the
+    shards are there with as many samples); returns their paths."""
+    import webdataset as wds
+    from PIL import Image
+
+    out = Path(out)
+    n = len(images)
+    if len(captions) != n:
+        raise ValueError(f"{n} images but {len(captions)} captions")
+    urls = [str(out / f"{j:05d}.tar") for j in range(-(-n // shard_size))]
+    done = out / f"complete-{n}"
+    if done.exists():
+        return urls
+    out.mkdir(parents=True, exist_ok=True)
+    for j, url in enumerate(urls):
+        tmp = f"{url}.tmp"
+        with wds.TarWriter(tmp, mtime=0.0) as w:
+            for i in range(j * shard_size, min(n, (j + 1) * shard_size)):
+                buf = io.BytesIO()
+                Image.fromarray(np.asarray(images[i])).save(buf, format="PNG")
+                w.write({"__key__": f"{i:09d}", "png": buf.getvalue(), "txt": str(captions[i])})
+        Path(tmp).replace(url)
+    done.touch()
+    return urls
+
+
+def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Path | str) -> list[str]:
+    """Shards holding exactly the first ``n`` samples of ``urls`` (``sizes[i]`` samples in shard ``i``): the whole
+    shards before the ``n``-th sample, then, unless ``n`` ends on a shard boundary, a copy of the last one trimmed
+    to the samples needed (written once under ``scratch``). open_clip trains on them with ``--train-num-samples n``.
+    """
+    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    if n <= 0 or not len(ends) or n > ends[-1]:
+        raise ValueError(f"cannot take {n} samples from shards holding {int(ends[-1]) if len(ends) else 0}")
+    k = int(np.searchsorted(ends, n))
+    if ends[k] == n:
+        return list(urls[:k + 1])
+    keep = n - (int(ends[k - 1]) if k else 0)
+    tag = hashlib.sha1(str(Path(urls[k]).resolve()).encode()).hexdigest()[:10]  # one scratch for many pools
+    cut = Path(scratch) / f"{Path(urls[k]).stem}-{tag}-first{keep}.tar"
+    if not cut.exists():
+        cut.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cut.with_name(f".{cut.name}.tmp")
+        with tarfile.open(urls[k]) as src, tarfile.open(tmp, "w") as dst:
+            keys: set[str] = set()
+            for m in src:  # a sample is the members sharing a key (the name up to its first dot)
+                keys.add(m.name.split(".", 1)[0])
+                if len(keys) > keep:
+                    break
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        tmp.replace(cut)
+    return list(urls[:k]) + [str(cut)]

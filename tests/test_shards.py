@@ -1,0 +1,106 @@
+"""(image, caption) shards for open_clip's trainer: listing, reading, writing, exact n-sample prefixes, and the
+commands and runs built on them (synscale.shards, synscale.clip's open_clip section)."""
+import io
+import sys
+
+import numpy as np
+import pytest
+import torch
+import webdataset as wds
+from PIL import Image
+
+from synscale import clip, shards
+
+
+def _images(n, size=8):
+    return (np.arange(n * size * size, dtype=np.int64).reshape(n, size, size) % 251).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def laion_like(tmp_path_factory):
+    """img2dataset's layout: jpg, txt and json per sample, 10 samples per shard, 3 shards."""
+    root = tmp_path_factory.mktemp("laion")
+    x = np.stack([np.full((16, 16, 3), 8 * i, np.uint8) for i in range(30)])
+    for s in range(3):
+        with wds.TarWriter(str(root / f"{s:05d}.tar")) as w:
+            for i in range(10 * s, 10 * s + 10):
+                buf = io.BytesIO()
+                Image.fromarray(x[i]).save(buf, format="JPEG", quality=95)
+                w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": f"caption {i}", "json": b"{}"})
+    return root, x
+
+
+def test_brace_folds_consecutive_shards_into_patterns():
+    urls = [f"/d/{i:05d}.tar" for i in (0, 1, 2, 5)] + ["/e/shard-00007.tar", "/f/cut-first3.tar"]
+    assert shards.brace(urls) == ["/d/{00000..00002}.tar", "/d/00005.tar", "/e/shard-00007.tar", "/f/cut-first3.tar"]
+    assert shards.brace([f"/d/{i:05d}.tar" for i in range(41408)]) == ["/d/{00000..41407}.tar"]
+
+
+def test_list_and_read_pairs_of_img2dataset_shards(laion_like, tmp_path):
+    root, x = laion_like
+    urls = shards.list_shards(root)
+    assert [u.rsplit("/", 1)[1] for u in urls] == ["00000.tar", "00001.tar", "00002.tar"]
+    assert shards.list_shards(f"{root}/{{00000..00001}}.tar") == urls[:2]
+    p = shards.read_pairs(root, 15)
+    assert p.urls == urls[:2] and p.sizes.tolist() == [10, 10] and len(p.images) == 15
+    assert p.captions == [f"caption {i}" for i in range(15)]
+    assert np.abs(p.images[[3, 14]].astype(int) - x[[3, 14]]).max() <= 2  # JPEG, read at its tar offset
+    with pytest.raises(ValueError, match="need 31 pairs"):
+        shards.read_pairs(root, 31)
+    with pytest.raises(FileNotFoundError, match="no webdataset shards"):
+        shards.list_shards(tmp_path / "nothing")
+
+
+def test_written_pairs_read_back_exactly_and_prefixes_hold_exactly_n_samples(tmp_path):
+    x = _images(25)
+    caps = [f"c{i}" for i in range(25)]
+    urls = shards.write_pairs(x, caps, tmp_path / "pool", shard_size=10)
+    assert len(urls) == 3 and shards.write_pairs(x, caps, tmp_path / "pool", shard_size=10) == urls
+    p = shards.read_pairs(urls, 25)
+    assert np.array_equal(p.images[:], x) and p.captions == caps and p.sizes.tolist() == [10, 10, 5]
+    assert shards.subset_shards(p.urls, p.sizes, 20, tmp_path / "cut") == urls[:2]  # on a boundary: no copy
+    cut = shards.subset_shards(p.urls, p.sizes, 13, tmp_path / "cut")
+    assert cut[0] == urls[0] and cut[1] != urls[1]
+    q = shards.read_pairs(cut, 13)
+    assert np.array_equal(q.images[:], x[:13]) and q.captions == caps[:13] and q.sizes.tolist() == [10, 3]
+    with pytest.raises(ValueError, match="cannot take 26 samples"):
+        shards.subset_shards(p.urls, p.sizes, 26, tmp_path / "cut")
+
+
+def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard():
+    real = [f"/laion/{i:05d}.tar" for i in range(100)]
+    syn = [f"/syn/shard-{i:05d}.tar" for i in range(1000)]
+    argv = clip.open_clip_argv([real], 1_000_000, "real-1m", "/logs")
+    a = dict(zip(argv, argv[1:]))
+    assert argv[:3] == [sys.executable, "-m", "torch.distributed.run"] and "synscale.openclip_train" in argv
+    assert a["--train-data"] == "/laion/{00000..00099}.tar" and a["--batch-size"] == "1024"  # 8192 over 8 GPUs
+    assert (a["--lr"], a["--wd"], a["--eps"], a["--warmup"], a["--epochs"]) == ("0.001", "0.5", "1e-08", "600", "32")
+    assert "--dataset-resampled" not in argv
+    forced = dict(zip(*[iter(clip.open_clip_argv([real], 1_000_000, "x", "/l", force="L", nproc=1)[3:])] * 2))
+    assert (forced["--batch-size"], forced["--lr"], forced["--warmup"]) == ("32768", "0.0005", "2000")
+    src, w = clip.mode_sources("synthetic+real", real, syn, 0.5)
+    argv = clip.open_clip_argv(src, 1_000_000, "mixed", "/logs", weights=w, nproc=1)
+    a = dict(zip(argv, argv[1:]))
+    assert argv[1:3] == ["-m", "synscale.openclip_train"] and "--dataset-resampled" in argv
+    assert a["--train-data"] == "/laion/{00000..00099}.tar::/syn/shard-{00000..00999}.tar"
+    f_real, f_syn = (float(v) for v in a["--train-data-upsampling-factors"].split("::"))
+    assert f_real * 100 == pytest.approx(f_syn * 1000)  # each source's shards together draw half the samples
+    with pytest.raises(ValueError, match="needs the synthetic shards"):
+        clip.mode_sources("synthetic", real, None)
+
+
+def test_open_clip_run_failure_names_its_log_and_last_lines(tmp_path):
+    x = _images(8)
+    urls = shards.write_pairs(x, [f"c{i}" for i in range(8)], tmp_path / "pool", shard_size=8)
+    with pytest.raises(RuntimeError, match=r"open_clip run bad-\w+ failed .*log .*bad-\w+\.out.*no-such-model"):
+        clip.train_open_clip([urls], 8, tmp_path / "logs", label="bad", epochs=1, model="no-such-model", nproc=1,
+                             device="cpu", precision="fp32", workers=0)
+
+
+def test_clip_features_of_shard_images_equal_those_of_the_decoded_array(tmp_path):
+    from synscale import evaluate
+
+    x = _images(6, size=32)
+    p = shards.read_pairs(shards.write_pairs(x, [f"c{i}" for i in range(6)], tmp_path / "pool"), 6)
+    model, _, _ = clip.create()
+    assert torch.equal(evaluate.image_features(model, p.images, batch_size=4), evaluate.image_features(model, x))
