@@ -104,3 +104,16 @@ def test_clip_features_of_shard_images_equal_those_of_the_decoded_array(tmp_path
     p = shards.read_pairs(shards.write_pairs(x, [f"c{i}" for i in range(6)], tmp_path / "pool"), 6)
     model, _, _ = clip.create()
     assert torch.equal(evaluate.image_features(model, p.images, batch_size=4), evaluate.image_features(model, x))
+
+
+def test_selected_pairs_are_copied_out_byte_for_byte_in_source_order(tmp_path):
+    x = _images(25)
+    caps = [f"c{i}" for i in range(25)]
+    urls = shards.write_pairs(x, caps, tmp_path / "pool", shard_size=10)
+    rows = [22, 3, 9, 10, 3]
+    out = shards.select_pairs(urls, rows, tmp_path / "sel", shard_size=3)
+    assert len(out) == 2 and shards.select_pairs(urls, rows, tmp_path / "sel", shard_size=3) == out
+    q = shards.read_pairs(out, 4)
+    assert np.array_equal(q.images[:], x[[3, 9, 10, 22]]) and q.captions == ["c3", "c9", "c10", "c22"]
+    with pytest.raises(ValueError, match="rows up to 30 asked"):
+        shards.select_pairs(urls, [30], tmp_path / "sel")

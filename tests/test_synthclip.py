@@ -81,6 +81,22 @@ def test_stand_in_captioner_is_concept_conditioned_short_and_seeded():
     assert prior.max() / prior.min() > 5  # an LLM-like over-production of some garments
 
 
+def test_caption_pool_is_written_once_and_read_back_with_its_labels(tmp_path):
+    concepts = ["harbor", "violin", "coat"] * 5
+    a, idx = S.generate_captions(S.StandInCaptioner(seed=1), concepts, passes=2, cache=tmp_path)
+    files = list(tmp_path.glob("stand-in-s1-z1.2-*.json"))
+    assert len(files) == 1
+    class Refuses(S.StandInCaptioner):  # a cached pool never calls the captioner
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("the captioner was called")
+
+    reread = Refuses(seed=1)
+    b, idx2 = S.generate_captions(reread, concepts, passes=2, cache=tmp_path)
+    assert b == a and idx2.tolist() == idx.tolist() and len(reread.labels) == 30
+    S.generate_captions(S.StandInCaptioner(seed=1), concepts, passes=3, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 2  # other passes: another pool
+
+
 def test_subset_bank_and_prompt_format():
     bank = [f"c{i}" for i in range(100)]
     assert S.subset_bank(bank, keep={"c3", "c50", "zz"}) == ["c3", "c50"]

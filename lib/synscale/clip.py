@@ -364,9 +364,12 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
                    weights: Sequence[float] | None = None, model: str = "ViT-B-16", nproc: int = 8,
                    threshold: int = PAPER_THRESHOLD, batch_scale: float = 1.0, warmup: int | None = None,
                    epochs: int | None = None, precision: str = "amp", workers: int = 4, seed: int = 0,
-                   device: str = "cuda", force: str | None = None) -> list[str]:
+                   device: str = "cuda", force: str | None = None, hparams: dict[str, float] | None = None,
+                   extra: Sequence[str] = ()) -> list[str]:
     """The command line of one open_clip run with Table A3's settings (``python -m synscale.openclip_train``, under
-    ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks.
+    ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks, and
+    ``hparams`` (``batch_size``, ``lr``, ``weight_decay``, ``eps``; total batch) replaces Table A3 altogether
+    (SynthCLIP's settings). ``extra`` arguments are appended as they are (e.g. ``--aug-cfg scale=(0.5,1.0)``).
 
     ``sources`` are lists of shard paths of (image, ``txt``) pairs; one source is a plain subset. With ``weights``
     (one per source) the run resamples shards (``--dataset-resampled``) with probability proportional to its
@@ -378,7 +381,7 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
     """
     from .shards import brace
 
-    hp = hparams_for(n_samples, threshold, batch_scale, force)
+    hp = {"name": "custom", "eps": 1e-6, **hparams} if hparams else hparams_for(n_samples, threshold, batch_scale, force)
     per_gpu = max(1, int(hp["batch_size"]) // nproc)
     warm = warmup_for_scale(n_samples, hparams=hp["name"]) if warmup is None else int(warmup)
     parts, factors = [], []
@@ -399,7 +402,7 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
                                                                                           "--gather-with-grad"]
     if weights is not None:
         argv += ["--dataset-resampled", "--train-data-upsampling-factors", "::".join(f"{f:.6g}" for f in factors)]
-    return [sys.executable] + argv
+    return [sys.executable] + argv + list(extra)
 
 
 def mode_sources(mode: str, real: Sequence[str], synthetic: Sequence[str] | None, p_synthetic: float = 0.5

@@ -139,3 +139,43 @@ def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Pa
                 dst.addfile(m, src.extractfile(m) if m.isfile() else None)
         tmp.replace(cut)
     return list(urls[:k]) + [str(cut)]
+
+
+def select_pairs(urls: Sequence[str], rows: Sequence[int], scratch: Path | str, shard_size: int = 10000
+                 ) -> list[str]:
+    """Copy the samples at positions ``rows`` of ``urls`` (every member of each, bytes as they are) into new
+    shards under ``scratch/<hash of urls and rows>``, in source order: a subset that is not a prefix (SynthCLIP's
+    balanced samples of one generated caption pool) as open_clip's ``--train-data``. Written once."""
+    want = np.unique(np.asarray(rows, dtype=np.int64))
+    h = hashlib.sha1("\n".join(str(Path(u).resolve()) for u in urls).encode() + want.tobytes()).hexdigest()[:16]
+    out = Path(scratch) / h
+    urls_out = [str(out / f"{j:05d}.tar") for j in range(-(-len(want) // shard_size))]
+    done = out / f"complete-{len(want)}"
+    if done.exists():
+        return urls_out
+    out.mkdir(parents=True, exist_ok=True)
+    wanted, pos, key, written, dst = set(want.tolist()), -1, None, 0, None
+    for url in urls:
+        with tarfile.open(url) as src:
+            for m in src:
+                k = m.name.split(".", 1)[0]
+                if k != key:
+                    key, pos = k, pos + 1
+                    if pos in wanted:
+                        if written % shard_size == 0:
+                            if dst is not None:
+                                dst.close()
+                            dst = tarfile.open(out / f".{written // shard_size:05d}.tar.tmp", "w")
+                        written += 1
+                if pos in wanted:
+                    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        if written == len(want) and pos >= want[-1]:
+            break
+    if dst is not None:
+        dst.close()
+    if written != len(want):
+        raise ValueError(f"rows up to {int(want[-1])} asked, but the shards hold {pos + 1} samples")
+    for j in range(len(urls_out)):
+        (out / f".{j:05d}.tar.tmp").replace(urls_out[j])
+    done.touch()
+    return urls_out

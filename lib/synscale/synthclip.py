@@ -16,10 +16,13 @@
   hits a target; :func:`balanced_sample` draws the kept set, reproducibly by seed. :func:`random_sample` is the
   ablation's plain random subset (Table 3a).
 * **Images and training** reuse :func:`synscale.generate.ensure_set` (one image per caption) and
-  :func:`synscale.clip.train_clip`; :func:`five_tasks` evaluates SynthCLIP's five tasks in the mini world.
+  :func:`synscale.clip.train_clip` (mini) or open_clip's trainer (paper); :func:`five_tasks` evaluates SynthCLIP's
+  five tasks on a :class:`Benchmark`: the mini world's (:func:`mini_benchmark`) or the paper's by folder
+  (:func:`folder_benchmark`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,13 +113,13 @@ def subset_bank(bank: Sequence[str], keep: Iterable[str] | None = None, n: int |
 class LLMCaptioner:
     """Captions from an instruction LLM through ``transformers`` (paper: Mistral-7B-Instruct-v0.2 by local path).
 
-    One caption per concept per call of :meth:`__call__`, with :data:`PROMPT` as the user turn of the model's chat
-    template, sampled with :data:`LLM_SETTINGS`; the first line of the answer, stripped of quotes, is the caption.
+    One caption per concept per call of :meth:`__call__` (pass ``pass_index``: its own sampling seed), with
+    :data:`PROMPT` as the user turn of the model's chat template, sampled with :data:`LLM_SETTINGS`; the first line of the answer, stripped of quotes, is the caption.
     """
 
     def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,
                  **settings):
-        p = Path(model_path).expanduser()
+        p = self.model_path = Path(model_path).expanduser()
         if not p.exists():
             raise FileNotFoundError(f"LLM weights {p} not found: download mistralai/Mistral-7B-Instruct-v0.2 and "
                                     "pass its folder (nothing is downloaded here)")
@@ -129,10 +132,15 @@ class LLMCaptioner:
         self.settings = {**LLM_SETTINGS, **settings}
         self.batch_size, self.seed = batch_size, seed
 
-    def __call__(self, concepts: Sequence[str]) -> list[str]:
+    def key(self) -> str:
+        """Names the captions this captioner writes (caches): the model's folder, seed and sampling settings."""
+        s = json.dumps(self.settings, sort_keys=True)
+        return f"{self.model_path.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
+
+    def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
         import torch
 
-        torch.manual_seed(self.seed)
+        torch.manual_seed(int(np.random.SeedSequence([self.seed, pass_index]).generate_state(1)[0]))  # new per pass
         out = []
         for i in range(0, len(concepts), self.batch_size):
             chats = [[{"role": "user", "content": PROMPT.format(concept=c)}] for c in concepts[i:i + self.batch_size]]
@@ -184,6 +192,10 @@ class StandInCaptioner:
     zipf: float = 1.2
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
+    def key(self) -> str:
+        """Names the captions this captioner writes (caches)."""
+        return f"stand-in-s{self.seed}-z{self.zipf:g}"
+
     def class_prior(self) -> np.ndarray:
         from .world.classes import NAMES
 
@@ -217,16 +229,40 @@ class StandInCaptioner:
         return out
 
 
-def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int = 1
-                      ) -> tuple[list[str], np.ndarray]:
+def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int = 1,
+                      cache: str | Path | None = None) -> tuple[list[str], np.ndarray]:
     """``passes`` captions per concept (one per concept per pass, sec. 3.1): ``(captions, concept index)``.
-    A :class:`StandInCaptioner`'s ``labels`` then hold the garment class of every caption of every pass."""
+    A :class:`StandInCaptioner`'s ``labels`` then hold the garment class of every caption of every pass.
+    ``cache``: a folder; the result is written there once complete, in a file named by the captioner
+    (``captioner.key()``), the concepts and ``passes``, and read back by every later call (an LLM's pool of
+    millions of captions is generated once)."""
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
+    f = None
+    if cache is not None:
+        h = hashlib.sha1(json.dumps([list(concepts), passes]).encode()).hexdigest()[:16]
+        f = Path(cache) / f"{captioner.key()}-{h}.json"
+        if f.exists():
+            got = json.loads(f.read_text())
+            if isinstance(captioner, StandInCaptioner):
+                captioner.labels = np.asarray(got["labels"], dtype=np.int64)
+            return got["captions"], np.asarray(got["concept_index"], dtype=np.int64)
+    caps, index = _captions(captioner, concepts, passes)
+    if f is not None:
+        labels = captioner.labels.tolist() if isinstance(captioner, StandInCaptioner) else None
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f".{f.name}.tmp")
+        tmp.write_text(json.dumps({"captions": caps, "concept_index": index.tolist(), "labels": labels}))
+        tmp.replace(f)
+    return caps, index
+
+
+def _captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int
+              ) -> tuple[list[str], np.ndarray]:
     caps, idx, labels = [], [], []
     stand_in = isinstance(captioner, StandInCaptioner)
     for p in range(passes):
-        caps += captioner(concepts, p) if stand_in else captioner(concepts)
+        caps += captioner(concepts, p)
         idx.append(np.arange(len(concepts)))
         if stand_in:
             labels.append(captioner.labels)
@@ -389,28 +425,63 @@ def caption_prompts(captions: Sequence[str], classes: Sequence[str], labels: Seq
     return PromptSet(config, tuple(classes), y, tuple(captions))
 
 
-def five_tasks(model, tokenizer, world, tasks: Sequence[str] | None = None, templates: int = 7,
-               zero_shot_n: int = 2000, retrieval_split: str = "v2", retrieval_n: int = 1000,
-               downstream_n: int | None = None, few_shot_kw: dict | None = None) -> dict[str, float]:
-    """SynthCLIP's five tasks in the mini world, in percent.
+@dataclass
+class Benchmark:
+    """The data of SynthCLIP's five tasks (images uint8 arrays or lazy arrays of ``synscale.arrays``).
 
-    ``linear_probing`` / ``few_shot``: mean over the world's downstream tasks (``world.downstream``; the analog of
-    the nine vision data sets) of linear-probe top-1 and 5-way 5-shot prototype accuracy on frozen image features;
-    ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition) on ``retrieval_n`` real images
-    of ``retrieval_split`` with their web-like captions (the MS-COCO/Flickr analog); ``zero_shot``: top-1 on
-    ``zero_shot_n`` val images with ``templates`` CLIP templates (the ImageNet analog). Per-task values too.
-    ``downstream_n`` caps the train and the test images per downstream task (all when None).
+    ``probes``: name -> ``(x_train, y_train, x_test, y_test)`` for linear probing and few-shot (the paper's nine
+    vision sets); ``retrieval``: name -> ``(images, texts, text_to_image)`` (MS-COCO, Flickr8k, Flickr30k; None:
+    text ``i`` describes image ``i``); ``zero_shot``: ``(images, labels, class names)`` (ImageNet-val)."""
+
+    probes: dict[str, tuple]
+    retrieval: dict[str, tuple]
+    zero_shot: tuple
+
+
+def mini_benchmark(world, tasks: Sequence[str] | None = None, zero_shot_n: int = 2000, retrieval_split: str = "v2",
+                   retrieval_n: int = 1000, downstream_n: int | None = None) -> Benchmark:
+    """The mini world's five tasks: its downstream tasks (``world.downstream``; train and test capped at
+    ``downstream_n``), ``retrieval_n`` real ``retrieval_split`` images with their web-like captions, and
+    ``zero_shot_n`` val images."""
+    from .world.downstream import TASKS
+
+    probes = {t: tuple(a[:downstream_n] for a in world.downstream(t)) for t in (tasks or TASKS)}
+    xr, _ = world.split(retrieval_split, retrieval_n)
+    xv, yv = world.split("val", zero_shot_n)
+    return Benchmark(probes, {retrieval_split: (xr, world.captions(retrieval_split, retrieval_n), None)},
+                     (xv, yv, world.classes))
+
+
+def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], retrieval_root: str | Path,
+                     retrieval_sets: Sequence[str], image_size: int, zero_shot_n: int | None = None,
+                     retrieval_n: int | None = None, downstream_n: int | None = None) -> Benchmark:
+    """The paper's five tasks by folder: probe sets ``<probe_root>/<task>/{train,test}/<class>/``
+    (``world.folder.probe_task``), retrieval sets ``<retrieval_root>/<set>/captions.tsv``
+    (``world.folder.retrieval_set``) and the folder world's val split, all read at ``image_size``."""
+    from .world.folder import probe_task, retrieval_set
+
+    probes = {t: tuple(a[:downstream_n] for a in probe_task(probe_root, t, image_size)) for t in probe_tasks}
+    retrieval = {r: retrieval_set(retrieval_root, r, image_size, retrieval_n) for r in retrieval_sets}
+    xv, yv = world.split("val", zero_shot_n)
+    return Benchmark(probes, retrieval, (xv, yv, world.classes))
+
+
+def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_kw: dict | None = None
+               ) -> dict[str, float]:
+    """SynthCLIP's five tasks on ``bench``, in percent.
+
+    ``linear_probing`` / ``few_shot``: mean over the probe sets of linear-probe top-1 and N-way 5-shot prototype
+    accuracy on frozen image features (N = 5, or fewer when fewer classes have 20 test images);
+    ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition), mean over the retrieval
+    sets (@5 too); ``zero_shot``: top-1 with ``templates`` CLIP templates (and its loss). Per-set values too.
     """
     from . import evaluate as E
-    from .world.downstream import TASKS
     from .world.text import clip_templates
 
-    tasks = list(tasks or TASKS)
     out: dict[str, float] = {}
     lp, fs = [], []
     feats = E.FeatureCache(lambda x: E.image_features(model, x).numpy())  # coarse/tone/cut share their images
-    for task in tasks:
-        xtr, ytr, xte, yte = (a[:downstream_n] for a in world.downstream(task))
+    for task, (xtr, ytr, xte, yte) in bench.probes.items():
         ftr, fte = feats(xtr), feats(xte)
         lp.append(100 * E.linear_probe(ftr, ytr, fte, yte)["top1"])
         kw = {"k_shot": 5, "n_query": 15, "episodes": 100, **(few_shot_kw or {})}
@@ -419,22 +490,27 @@ def five_tasks(model, tokenizer, world, tasks: Sequence[str] | None = None, temp
         fs.append(100 * E.few_shot(fte, yte, **kw)["top1"])
         out[f"linear_probing.{task}"], out[f"few_shot.{task}"] = lp[-1], fs[-1]
     out["linear_probing"], out["few_shot"] = float(np.mean(lp)), float(np.mean(fs))
-    xr, _ = world.split(retrieval_split, retrieval_n)
-    r = E.retrieval_eval(model, tokenizer, xr, world.captions(retrieval_split, retrieval_n), ks=(1, 5))
-    out["image_retrieval"], out["text_retrieval"] = 100 * r["image_retrieval_recall@1"], 100 * r["text_retrieval_recall@1"]
-    out["image_retrieval@5"], out["text_retrieval@5"] = 100 * r["image_retrieval_recall@5"], 100 * r["text_retrieval_recall@5"]
-    xv, yv = world.split("val", zero_shot_n)
-    clf = E.zero_shot_classifier(model, tokenizer, world.classes, clip_templates(templates))
+    rec = {}
+    for name, (xr, texts, t2i) in bench.retrieval.items():
+        r = E.retrieval_eval(model, tokenizer, xr, texts, t2i, ks=(1, 5))
+        for d in ("image", "text"):
+            for k in (1, 5):
+                rec.setdefault((d, k), []).append(100 * r[f"{d}_retrieval_recall@{k}"])
+                out[f"{d}_retrieval{'' if k == 1 else '@5'}.{name}"] = rec[(d, k)][-1]
+    for (d, k), v in rec.items():
+        out[f"{d}_retrieval{'' if k == 1 else '@5'}"] = float(np.mean(v))
+    xv, yv, names = bench.zero_shot
+    clf = E.zero_shot_classifier(model, tokenizer, list(names), clip_templates(templates))
     z = E.zero_shot_eval(model, xv, yv, clf)
     out["zero_shot"], out["zero_shot_loss"] = 100 * z["top1"], z["loss"]
     return out
 
 
-def train_and_evaluate(images: np.ndarray, captions: Sequence[str], world, *, epochs: float, batch_size: int,
-                       lr: float, weight_decay: float, warmup: int, seed: int = 0, ckpt_dir=None,
+def train_and_evaluate(images: np.ndarray, captions: Sequence[str], bench: Benchmark, *, epochs: float,
+                       batch_size: int, lr: float, weight_decay: float, warmup: int, seed: int = 0, ckpt_dir=None,
                        **task_kw) -> tuple[dict[str, float], dict[str, float]]:
     """A fresh mini CLIP trained ``epochs`` on the pairs (:func:`synscale.clip.train_new`), then :func:`five_tasks`
-    (``task_kw``): ``(scores, run info: pairs, steps, seconds, images_per_s)``."""
+    on ``bench`` (``task_kw``): ``(scores, run info: pairs, steps, seconds, images_per_s)``."""
     from . import clip
 
     steps = clip.epochs_to_steps(epochs, len(images), batch_size)
@@ -443,4 +519,4 @@ def train_and_evaluate(images: np.ndarray, captions: Sequence[str], world, *, ep
                                     progress=False)
     info = {"pairs": len(images), "steps": steps, "seconds": st["seconds"], "images_per_s": st["images_per_s"],
             "final_loss": st["final_loss"]}
-    return five_tasks(model, tok, world, **task_kw), info
+    return five_tasks(model, tok, bench, **task_kw), info

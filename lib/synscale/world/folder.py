@@ -201,6 +201,28 @@ def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | 
     return (*w.split("test", n), w.classes)
 
 
+def retrieval_set(root: Path | str, name: str, image_size: int = 224, n: int | None = None
+                  ) -> tuple[ImageFiles, list[str], np.ndarray]:
+    """An image-text retrieval test set by folder (MS-COCO / Flickr, SynthCLIP's retrieval tasks):
+    ``<root>/<name>/captions.tsv`` lines ``<image path relative to that folder>\t<caption>``, several lines per
+    image allowed (COCO has 5 captions each) -> lazy ``(images, texts, text_to_image)`` over the first ``n`` images
+    in file order, ``text_to_image[t]`` the image caption ``t`` describes."""
+    from ..params import expand_path
+
+    d = Path(expand_path(str(root))) / name
+    f = d / "captions.tsv"
+    if not f.exists():
+        raise FolderWorldError(f"retrieval set '{name}' has no {f}: write '<image path>\\t<caption>' lines there, "
+                               f"one per caption (see synscale.world.folder.retrieval_set)")
+    rows = [line.split("\t", 1) for line in f.read_text().splitlines() if "\t" in line]
+    order: dict[str, int] = {}
+    for rel, _ in rows:
+        order.setdefault(rel, len(order))
+    keep = [(order[rel], cap.strip()) for rel, cap in rows if n is None or order[rel] < n]
+    paths = [d / rel for rel in order][:n]
+    return ImageFiles(paths, image_size), [c for _, c in keep], np.asarray([i for i, _ in keep], dtype=np.int64)
+
+
 def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 64, device: str | None = None,
                   max_new_tokens: int = 30) -> Path:
     """BLIP-2 captions (transformers ``Blip2ForConditionalGeneration``, weights by local path / HF cache) of every
