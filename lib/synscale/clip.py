@@ -381,7 +381,8 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
     """
     from .shards import brace
 
-    hp = {"name": "custom", "eps": 1e-6, **hparams} if hparams else hparams_for(n_samples, threshold, batch_scale, force)
+    hp = ({"name": "custom", "eps": 1e-6, **hparams} if hparams
+          else hparams_for(n_samples, threshold, batch_scale, force))
     per_gpu = max(1, int(hp["batch_size"]) // nproc)
     warm = warmup_for_scale(n_samples, hparams=hp["name"]) if warmup is None else int(warmup)
     parts, factors = [], []

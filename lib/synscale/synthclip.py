@@ -114,7 +114,8 @@ class LLMCaptioner:
     """Captions from an instruction LLM through ``transformers`` (paper: Mistral-7B-Instruct-v0.2 by local path).
 
     One caption per concept per call of :meth:`__call__` (pass ``pass_index``: its own sampling seed), with
-    :data:`PROMPT` as the user turn of the model's chat template, sampled with :data:`LLM_SETTINGS`; the first line of the answer, stripped of quotes, is the caption.
+    :data:`PROMPT` as the user turn of the model's chat template, sampled with :data:`LLM_SETTINGS`; the first
+    line of the answer, stripped of quotes, is the caption.
     """
 
     def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,

@@ -194,7 +194,7 @@ def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | 
                    ) -> tuple[ImageFiles, np.ndarray, list[str]]:
     """A zero-shot test set by folder (Fan et al. Table 1's 15 sets): ``<root>/<task>/test/<class>/*`` ->
     lazy ``(images, labels, class names)``, ``n`` a class-balanced prefix. Class names come from
-    ``<root>/<task>/classes.txt`` (``<folder>\t<name>``) where given, else from the folder names."""
+    ``<root>/<task>/classes.txt`` (``<folder><TAB><name>``) where given, else from the folder names."""
     from ..params import expand_path
 
     w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
@@ -204,7 +204,7 @@ def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | 
 def retrieval_set(root: Path | str, name: str, image_size: int = 224, n: int | None = None
                   ) -> tuple[ImageFiles, list[str], np.ndarray]:
     """An image-text retrieval test set by folder (MS-COCO / Flickr, SynthCLIP's retrieval tasks):
-    ``<root>/<name>/captions.tsv`` lines ``<image path relative to that folder>\t<caption>``, several lines per
+    ``<root>/<name>/captions.tsv`` lines ``<image path relative to that folder><TAB><caption>``, several lines per
     image allowed (COCO has 5 captions each) -> lazy ``(images, texts, text_to_image)`` over the first ``n`` images
     in file order, ``text_to_image[t]`` the image caption ``t`` describes."""
     from ..params import expand_path
