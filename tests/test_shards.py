@@ -89,12 +89,19 @@ def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard()
         clip.mode_sources("synthetic", real, None)
 
 
-def test_open_clip_run_failure_names_its_log_and_last_lines(tmp_path):
+def test_open_clip_run_failure_names_its_log_and_last_lines(tmp_path, monkeypatch):
     x = _images(8)
     urls = shards.write_pairs(x, [f"c{i}" for i in range(8)], tmp_path / "pool", shard_size=8)
-    with pytest.raises(RuntimeError, match=r"open_clip run bad-\w+ failed .*log .*bad-\w+\.out.*no-such-model"):
-        clip.train_open_clip([urls], 8, tmp_path / "logs", label="bad", epochs=1, model="no-such-model", nproc=1,
-                             device="cpu", precision="fp32", workers=0)
+    kw = dict(label="bad", epochs=1, nproc=1, device="cpu", precision="fp32", workers=0)
+    with pytest.raises(ValueError, match="unknown open_clip model 'no-such-model'"):
+        clip.train_open_clip([urls], 8, tmp_path / "logs", model="no-such-model", **kw)
+    fake = tmp_path / "python"  # a trainer process that fails the way open_clip_train does, without its imports
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\necho 'RuntimeError: CUDA out of memory'\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    with pytest.raises(RuntimeError, match=r"open_clip run bad-\w+ failed \(exit 1; log .*bad-\w+\.out\):.*out of memory"):
+        clip.train_open_clip([urls], 8, tmp_path / "logs", model=clip.MINI_NAME, **kw)
 
 
 def test_clip_features_of_shard_images_equal_those_of_the_decoded_array(tmp_path):

@@ -436,6 +436,7 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
 
     from .shards import brace
 
+    image_size(model)  # an unknown model fails here, not after a process start
     argv_kw.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
     settings = {"sources": [brace(u) for u in sources], "weights": weights, "n": n_samples, "epochs": epochs,
                 "model": model, **{k: v for k, v in argv_kw.items() if k not in ("nproc", "workers", "device")}}
