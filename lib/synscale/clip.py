@@ -386,11 +386,12 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
     per_gpu = max(1, int(hp["batch_size"]) // nproc)
     warm = warmup_for_scale(n_samples, hparams=hp["name"]) if warmup is None else int(warmup)
     parts, factors = [], []
+    n_shards = sum(len(u) for u in sources)  # scales the factors to read near 1; only their ratios count
     for k, urls in enumerate(sources):
         for pattern in brace(urls):
             parts.append(pattern)
             if weights is not None:
-                factors.append(float(weights[k]) / len(urls) * sum(len(u) for u in sources))
+                factors.append(float(weights[k]) / len(urls) * n_shards)
     argv = ["-m", "synscale.openclip_train", "--model", model, "--train-data", "::".join(parts),
             "--dataset-type", "webdataset", "--train-num-samples", str(n_samples), "--batch-size", str(per_gpu),
             "--lr", str(hp["lr"]), "--wd", str(hp["weight_decay"]), "--eps", str(hp["eps"]), "--beta1", "0.9",

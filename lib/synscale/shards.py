@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,7 @@ def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, sh
         return urls
     out.mkdir(parents=True, exist_ok=True)
     for j, url in enumerate(urls):
-        tmp = f"{url}.tmp"
+        tmp = f"{url}.{os.getpid()}.tmp"  # parallel runs never write one temporary file
         with wds.TarWriter(tmp, mtime=0.0) as w:
             for i in range(j * shard_size, min(n, (j + 1) * shard_size)):
                 buf = io.BytesIO()
@@ -129,7 +130,7 @@ def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Pa
     cut = Path(scratch) / f"{Path(urls[k]).stem}-{tag}-first{keep}.tar"
     if not cut.exists():
         cut.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cut.with_name(f".{cut.name}.tmp")
+        tmp = cut.with_name(f".{cut.name}.{os.getpid()}.tmp")
         with tarfile.open(urls[k]) as src, tarfile.open(tmp, "w") as dst:
             keys: set[str] = set()
             for m in src:  # a sample is the members sharing a key (the name up to its first dot)
@@ -165,7 +166,7 @@ def select_pairs(urls: Sequence[str], rows: Sequence[int], scratch: Path | str, 
                         if written % shard_size == 0:
                             if dst is not None:
                                 dst.close()
-                            dst = tarfile.open(out / f".{written // shard_size:05d}.tar.tmp", "w")
+                            dst = tarfile.open(out / f".{written // shard_size:05d}.tar.{os.getpid()}.tmp", "w")
                         written += 1
                 if pos in wanted:
                     dst.addfile(m, src.extractfile(m) if m.isfile() else None)
@@ -176,6 +177,6 @@ def select_pairs(urls: Sequence[str], rows: Sequence[int], scratch: Path | str, 
     if written != len(want):
         raise ValueError(f"rows up to {int(want[-1])} asked, but the shards hold {pos + 1} samples")
     for j in range(len(urls_out)):
-        (out / f".{j:05d}.tar.tmp").replace(urls_out[j])
+        (out / f".{j:05d}.tar.{os.getpid()}.tmp").replace(urls_out[j])
     done.touch()
     return urls_out

@@ -250,11 +250,11 @@ def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[st
             return got["captions"], np.asarray(got["concept_index"], dtype=np.int64)
     caps, index = _captions(captioner, concepts, passes)
     if f is not None:
+        from .results import _write_json
+
         labels = captioner.labels.tolist() if isinstance(captioner, StandInCaptioner) else None
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.tmp")
-        tmp.write_text(json.dumps({"captions": caps, "concept_index": index.tolist(), "labels": labels}))
-        tmp.replace(f)
+        _write_json(f, {"captions": caps, "concept_index": index.tolist(), "labels": labels})
     return caps, index
 
 
@@ -461,7 +461,7 @@ def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], 
     (``world.folder.retrieval_set``) and the folder world's val split, all read at ``image_size``."""
     from .world.folder import probe_task, retrieval_set
 
-    probes = {t: tuple(a[:downstream_n] for a in probe_task(probe_root, t, image_size)) for t in probe_tasks}
+    probes = {t: probe_task(probe_root, t, image_size, downstream_n) for t in probe_tasks}  # lazy: nothing decoded
     retrieval = {r: retrieval_set(retrieval_root, r, image_size, retrieval_n) for r in retrieval_sets}
     xv, yv = world.split("val", zero_shot_n)
     return Benchmark(probes, retrieval, (xv, yv, world.classes))

@@ -180,14 +180,20 @@ class FolderWorld:
         return [table[r].strip() for r in rel]
 
 
-def probe_task(root: Path | str, task: str, image_size: int = 256
-               ) -> tuple[ImageFiles, np.ndarray, ImageFiles, np.ndarray]:
-    """A downstream linear-probe data set by folder (the paper's Table A2 sets, appendix A.3):
-    ``<root>/<task>/{train,test}/<class>/*`` -> lazy ``(x_train, y_train, x_test, y_test)``."""
+def _task_world(root: Path | str, task: str, image_size: int) -> FolderWorld:
+    """``<root>/<task>`` (``~`` and ``${VAR:-default}`` expand) as a folder world of its splits."""
     from ..params import expand_path
 
-    w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
-    return (*w.split("train"), *w.split("test"))
+    return FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
+
+
+def probe_task(root: Path | str, task: str, image_size: int = 256, n: int | None = None
+               ) -> tuple[ImageFiles, np.ndarray, ImageFiles, np.ndarray]:
+    """A downstream linear-probe data set by folder (the paper's Table A2 sets, appendix A.3):
+    ``<root>/<task>/{train,test}/<class>/*`` -> lazy ``(x_train, y_train, x_test, y_test)``, each split capped at
+    a class-balanced prefix of ``n`` (all when None)."""
+    w = _task_world(root, task, image_size)
+    return (*w.split("train", n), *w.split("test", n))
 
 
 def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | None = None
@@ -195,9 +201,7 @@ def zero_shot_task(root: Path | str, task: str, image_size: int = 224, n: int | 
     """A zero-shot test set by folder (Fan et al. Table 1's 15 sets): ``<root>/<task>/test/<class>/*`` ->
     lazy ``(images, labels, class names)``, ``n`` a class-balanced prefix. Class names come from
     ``<root>/<task>/classes.txt`` (``<folder><TAB><name>``) where given, else from the folder names."""
-    from ..params import expand_path
-
-    w = FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
+    w = _task_world(root, task, image_size)
     return (*w.split("test", n), w.classes)
 
 
