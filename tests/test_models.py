@@ -41,6 +41,35 @@ def test_shipped_tokenizers_encode_like_open_clip(family):
     assert pipe.tokenizer(text).input_ids == want
 
 
+@pytest.mark.parametrize("family", ["sd", "if"])
+def test_training_conditions_on_what_the_pipeline_encodes(world, family):
+    """The denoisers train on the text embeddings their pipelines give at inference: IFPipeline masks the padding
+    tokens (whose embeddings then differ by up to 3 in a 0.75-norm space), StableDiffusionPipeline does not."""
+    from synscale.world.diffusion import TEXT_MASK, tokenize
+
+    text_mask = TEXT_MASK[family]
+    assert W.read_manifest(world.root)["components"][family]["unet"].get("text_mask", False) == text_mask
+    pipe = models.t2i(family)
+    prompts = ["a photo of a coat", ""]
+    ids, mask = tokenize(pipe.tokenizer, prompts)
+    with torch.no_grad():
+        trained = pipe.text_encoder(ids, attention_mask=mask if text_mask else None)[0].float()
+        kw = {"clean_caption": False} if family == "if" else {"device": "cpu", "num_images_per_prompt": 1,
+                                                              "do_classifier_free_guidance": False}
+        served = pipe.encode_prompt(prompts, **kw)[0].float()
+    torch.testing.assert_close(served, trained)
+
+
+def test_pixel_denoiser_samples_with_its_training_schedule(world):
+    """IF's UNet predicts v on a zero-terminal-SNR schedule: the pipeline's scheduler must say so too."""
+    from synscale.world.diffusion import IF_SCHEDULER
+
+    cfg = models.t2i("if").scheduler.config
+    assert {k: cfg[k] for k in IF_SCHEDULER} == IF_SCHEDULER
+    assert W.read_manifest(world.root)["components"]["if"]["unet"]["prediction_type"] == cfg.prediction_type
+    assert cfg.prediction_type == "v_prediction" and cfg.rescale_betas_zero_snr and cfg.timestep_spacing == "trailing"
+
+
 def test_oracle_is_a_timm_model_with_ten_classes(world):
     m = models.oracle()
     x, _ = world.split("val", 8)

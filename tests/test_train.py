@@ -45,6 +45,21 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeyp
         assert torch.equal(a, b), k
 
 
+def test_a_checkpoint_of_another_recipe_is_refused_not_resumed(tmp_path):
+    model = torch.nn.Linear(2, 1)
+
+    def run(config, steps=2):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        return ckpt.train_loop({"m": model}, opt, sched, lambda step: model(torch.ones(1, 2)).sum(), steps, tmp_path,
+                               1, "toy", progress=False, config=config)
+
+    run({"objective": "epsilon", "lr": 0.1})
+    assert run({"objective": "epsilon", "lr": 0.1}, steps=3)["resumed_from"] == 2
+    with pytest.raises(ValueError, match=r"another config \(differs in \['objective'\]\): delete it"):
+        run({"objective": "v", "lr": 0.1}, steps=4)
+
+
 def test_timm_folder_round_trip(tmp_path):
     m = fresh().eval()
     x, _ = toy(4)

@@ -112,7 +112,8 @@ def build_sd(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
     tok = build_tokenizer(work / "tokenizer")
     te = D.make_text_encoder(cfg.text_width)
     unet = D.make_latent_unet(cfg.text_width)
-    s_unet = D.train_denoiser(unet, te, tok, lat, caps, cfg.sd, work / "sd", train_text=True, progress=progress)
+    s_unet = D.train_denoiser(unet, te, tok, lat, caps, cfg.sd, work / "sd", train_text=True, progress=progress,
+                              text_mask=D.TEXT_MASK["sd"])
     pipe = D.sd_pipeline(vae, unet, te, tok)
     pipe.to(torch.float16).save_pretrained(str(stage))
     save_tokenizer_files(stage)
@@ -130,7 +131,8 @@ def build_if(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
     torch.manual_seed(cfg.seed + 1)
     unet = D.make_pixel_unet(cfg.text_width)
     stats = D.train_denoiser(unet, sd.text_encoder, sd.tokenizer, D.to_unit(x), caps, cfg.if_, work / "if",
-                             train_text=False, progress=progress, name="pixel_unet")
+                             train_text=False, progress=progress, name="pixel_unet", schedule=D.IF_SCHEDULER,
+                             text_mask=D.TEXT_MASK["if"])
     pipe = D.if_pipeline(unet, sd.text_encoder, sd.tokenizer)
     pipe.to(torch.float16).save_pretrained(str(stage))
     save_tokenizer_files(stage)

@@ -51,23 +51,31 @@ def _path(ckpt_dir: Path, name: str) -> Path:
 
 
 def save(ckpt_dir: Path, name: str, step: int, models: dict[str, torch.nn.Module], opt, sched,
-         extra: dict[str, Any] | None = None) -> None:
+         extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
     path = _path(ckpt_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "models": {k: m.state_dict() for k, m in models.items()},
                 "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "extra": {k: v.state_dict() for k, v in (extra or {}).items()}}, tmp)
+                "extra": {k: v.state_dict() for k, v in (extra or {}).items()}, "config": config}, tmp)
     os.replace(tmp, path)
 
 
 def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sched,
-         extra: dict[str, Any] | None = None) -> int:
-    """Restore the latest checkpoint if there is one; return the step to continue from (0 if none)."""
+         extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> int:
+    """Restore the latest checkpoint if there is one; return the step to continue from (0 if none).
+
+    ``config``: what the run trains (objective, schedule, steps, ...). A checkpoint saved under another config is
+    refused with a one-line error, rather than resumed into a model of a different recipe."""
     path = _path(ckpt_dir, name)
     if not path.exists():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=False)
+    if config is not None and state.get("config") != config:
+        changed = sorted(k for k in set(config) | set(state.get("config") or {})
+                         if (state.get("config") or {}).get(k) != config.get(k))
+        raise ValueError(f"checkpoint {path} was saved by a run with another config (differs in {changed}): delete it "
+                         "to train from scratch (or rebuild with force=True)")
     for k, m in models.items():
         m.load_state_dict(state["models"][k])
     opt.load_state_dict(state["opt"])
@@ -79,15 +87,17 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
 
 def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable[[int], torch.Tensor], steps: int,
                ckpt_dir: Path, every: int, name: str, progress: bool = True,
-               after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None,
+               config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume.
 
     ``after_step(step)`` runs after each optimizer step (e.g. an EMA update); ``extra`` objects with
-    ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models.
+    ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models. ``config``
+    (JSON-like) is stored with each checkpoint, and resuming under a different one is an error (``load``).
     """
     from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
 
-    start = load(ckpt_dir, name, models, opt, sched, extra)
+    start = load(ckpt_dir, name, models, opt, sched, extra, config)
     for m in models.values():
         m.train()
     losses: list[float] = []
@@ -106,7 +116,7 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
         if (step + 1) % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if (step + 1) % every == 0 or step + 1 == steps:
-            save(ckpt_dir, name, step + 1, models, opt, sched, extra)
+            save(ckpt_dir, name, step + 1, models, opt, sched, extra, config)
     for m in models.values():
         m.eval()
     dt = time.perf_counter() - t0

@@ -9,11 +9,22 @@
   it pads prompts to 77 tokens). Only IF's first (base) stage exists here; no super-resolution stages.
 
 SD samples with DDIM (the paper: DDIM, 50 steps, eta 0); IF with DDPM as DeepFloyd IF does (``IFPipeline`` needs a
-scheduler with a variance type). Both are trained with the DDPM epsilon objective (Min-SNR-5 weighted, EMA weights
-shipped) and 10% caption dropout (empty caption), so classifier-free guidance works.
+scheduler with a variance type). Both are trained with Min-SNR-5 weighting, EMA weights shipped, and 10% caption
+dropout (empty caption), so classifier-free guidance works.
+
+SD predicts epsilon on SD's scaled-linear schedule. IF does not: pixel images are far from zero-mean (Fashion-MNIST's
+background is black, the mean pixel is -0.58 in [-1, 1]), and the scaled-linear schedule's last step still keeps 6.8%
+of the signal. The network learns to read the image's mean brightness from that leak, so sampling from zero-mean noise
+gave washed-out images on grey backgrounds, which the oracle mostly called "bag". IF therefore uses the fix of
+Lin et al. 2024 ("Common diffusion noise schedules and sample steps are flawed"): betas rescaled to zero terminal SNR,
+v-prediction, and "trailing" timesteps (``IF_SCHEDULER``).
+DeepFloyd IF itself predicts epsilon on a cosine schedule, which also ends near zero SNR. IF's text encoder sees the
+attention mask during training, as ``IFPipeline`` gives it at inference; SD's does not, as ``StableDiffusionPipeline``
+gives it none.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +37,9 @@ from ..checkpoint import TrainConfig
 from .textenc import MAX_LENGTH, text_config
 
 TRAIN_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+IF_SCHEDULER = dict(TRAIN_SCHEDULER, rescale_betas_zero_snr=True, prediction_type="v_prediction",
+                    timestep_spacing="trailing")
+TEXT_MASK = {"sd": False, "if": True}  # whether each family's pipeline gives its text encoder the attention mask
 
 
 def to_unit(images_uint8: np.ndarray) -> torch.Tensor:
@@ -33,9 +47,10 @@ def to_unit(images_uint8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images_uint8)).float().div(127.5).sub(1.0).unsqueeze(1)
 
 
-def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
-    return tokenizer(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True,
-                     return_tensors="pt").input_ids
+def tokenize(tokenizer, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention masks, padded to the pipelines' 77 tokens."""
+    t = tokenizer(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True, return_tensors="pt")
+    return t.input_ids, t.attention_mask
 
 
 # -- parts ------------------------------------------------------------------------------------------------
@@ -97,7 +112,7 @@ def if_pipeline(unet, text_encoder, tokenizer):
     from diffusers import DDPMScheduler, IFPipeline
 
     # IFPipeline reads scheduler.config.variance_type, which DDIM lacks: DDPM (as DeepFloyd IF ships), fixed variance
-    sched = DDPMScheduler(**TRAIN_SCHEDULER, variance_type="fixed_small", clip_sample=True)
+    sched = DDPMScheduler(**IF_SCHEDULER, variance_type="fixed_small", clip_sample=True)
     return IFPipeline(tokenizer=tokenizer, text_encoder=text_encoder, unet=unet, scheduler=sched,
                       safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
 
@@ -132,22 +147,26 @@ def encode_latents(vae, images_uint8: np.ndarray, batch_size: int = 512) -> torc
 
 def train_denoiser(unet, text_encoder, tokenizer, x0: torch.Tensor, captions: list[str], cfg: TrainConfig,
                    ckpt_dir: Path, train_text: bool, caption_dropout: float = 0.1, progress: bool = True,
-                   name: str = "unet", snr_gamma: float | None = 5.0, ema_decay: float | None = 0.999
-                   ) -> dict[str, Any]:
-    """Epsilon-prediction DDPM training of a text-conditioned UNet on ``x0`` (latents or pixels).
+                   name: str = "unet", snr_gamma: float | None = 5.0, ema_decay: float | None = 0.999,
+                   schedule: dict = TRAIN_SCHEDULER, text_mask: bool = False) -> dict[str, Any]:
+    """DDPM training of a text-conditioned UNet on ``x0`` (latents or pixels).
 
     Batch indices, caption dropout, timesteps and noise depend only on (seed, step), so a resumed run equals an
     uninterrupted one. ``train_text`` trains the text encoder jointly (SD analog); otherwise it stays frozen.
     ``snr_gamma``: Min-SNR-γ loss weighting (Hang et al. 2023, as diffusers' training scripts' ``--snr_gamma``),
-    which converges several times faster on short budgets. ``ema_decay``: an ``EMAModel`` of the trained weights
+    which converges several times faster on short budgets; for v-prediction the weight is min(SNR + 1, γ) / (SNR + 1)
+    (diffusers' min(SNR, γ) / (SNR + 1) would give zero weight to the zero-SNR step). ``schedule``: the
+    ``DDPMScheduler`` config, whose ``prediction_type`` sets the target (epsilon or v). ``text_mask``: give the text
+    encoder the attention mask (as ``IFPipeline`` does). ``ema_decay``: an ``EMAModel`` of the trained weights
     (with diffusers' warm-up) that is copied into the models at the end — the weights that are shipped.
     """
     from diffusers import DDPMScheduler
     from diffusers.training_utils import EMAModel, compute_snr
 
-    noise_sched = DDPMScheduler(**TRAIN_SCHEDULER)
-    ids = tokenize(tokenizer, captions)
-    empty = tokenize(tokenizer, [""])[0]
+    noise_sched = DDPMScheduler(**schedule)
+    v_pred = noise_sched.config.prediction_type == "v_prediction"
+    ids, masks = tokenize(tokenizer, captions)
+    empty, empty_mask = (a[0] for a in tokenize(tokenizer, [""]))
     acp = noise_sched.alphas_cumprod
     params = list(unet.parameters()) + (list(text_encoder.parameters()) if train_text else [])
     text_encoder.requires_grad_(train_text)
@@ -160,27 +179,33 @@ def train_denoiser(unet, text_encoder, tokenizer, x0: torch.Tensor, captions: li
         g = ckpt.torch_generator(cfg.seed, step)
         drop = torch.rand(len(idx), generator=g) < caption_dropout
         tok = torch.where(drop[:, None], empty[None], ids[idx])
+        mask = torch.where(drop[:, None], empty_mask[None], masks[idx]) if text_mask else None
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=g)
         x = x0[idx]
         noise = torch.randn(x.shape, generator=g)
         a = acp[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * x + (1 - a).sqrt() * noise
         with torch.set_grad_enabled(train_text):
-            cond = text_encoder(tok)[0]
-        pred = unet(noisy, t, encoder_hidden_states=cond).sample[:, : x.shape[1]]  # epsilon channels only
+            cond = text_encoder(tok, attention_mask=mask)[0]
+        pred = unet(noisy, t, encoder_hidden_states=cond).sample[:, : x.shape[1]]  # epsilon / v channels only
+        target = noise_sched.get_velocity(x, noise, t) if v_pred else noise
         if snr_gamma is None:
-            return F.mse_loss(pred, noise)
+            return F.mse_loss(pred, target)
         snr = compute_snr(noise_sched, t)
-        weight = torch.clamp(snr, max=snr_gamma) / snr
-        return (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
+        weight = torch.clamp(snr + 1, max=snr_gamma) / (snr + 1) if v_pred else torch.clamp(snr, max=snr_gamma) / snr
+        return (F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
 
     models = {"unet": unet, **({"text_encoder": text_encoder} if train_text else {})}
+    recipe = {"train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "ckpt_every"},
+              "schedule": dict(schedule), "text_mask": text_mask, "train_text": train_text,
+              "caption_dropout": caption_dropout, "snr_gamma": snr_gamma, "ema_decay": ema_decay}
     stats = ckpt.train_loop(models, opt, sched, step_fn, cfg.steps, ckpt_dir, cfg.ckpt_every, name, progress,
                             after_step=(lambda step: ema.step(params)) if ema else None,
-                            extra={"ema": ema} if ema else None)
+                            extra={"ema": ema} if ema else None, config=recipe)
     if ema is not None:
         ema.copy_to(params)
-    return {**stats, "snr_gamma": snr_gamma, "ema_decay": ema_decay}
+    return {**stats, "snr_gamma": snr_gamma, "ema_decay": ema_decay,
+            "prediction_type": noise_sched.config.prediction_type, "text_mask": text_mask}
 
 
 def n_params(module) -> int:
