@@ -2,6 +2,7 @@
 commands and runs built on them (synscale.shards, synscale.clip's open_clip section)."""
 import io
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +112,15 @@ def test_clip_features_of_shard_images_equal_those_of_the_decoded_array(tmp_path
     p = shards.read_pairs(shards.write_pairs(x, [f"c{i}" for i in range(6)], tmp_path / "pool"), 6)
     model, _, _ = clip.create()
     assert torch.equal(evaluate.image_features(model, p.images, batch_size=4), evaluate.image_features(model, x))
+
+
+def test_the_mini_pool_is_written_once_under_the_cache_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path))
+    x = _images(12)
+    p = shards.mini_pool(x, [f"c{i}" for i in range(12)], seed=3)
+    assert Path(p.urls[0]).parent == tmp_path / "shards" / "mini_pool_s3_12"
+    assert np.array_equal(p.images[np.arange(12)], x) and p.captions == [f"c{i}" for i in range(12)]
+    assert shards.mini_pool(x, [f"c{i}" for i in range(12)], seed=3).urls == p.urls
 
 
 def test_selected_pairs_are_copied_out_byte_for_byte_in_source_order(tmp_path):

@@ -71,9 +71,9 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
     if not path.exists():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if config is not None and state.get("config") != config:
-        changed = sorted(k for k in set(config) | set(state.get("config") or {})
-                         if (state.get("config") or {}).get(k) != config.get(k))
+    saved = state.get("config")
+    if config is not None and saved != config:
+        changed = sorted(k for k in set(config) | set(saved or {}) if (saved or {}).get(k) != config.get(k))
         raise ValueError(f"checkpoint {path} was saved by a run with another config (differs in {changed}): delete it "
                          "to train from scratch (or rebuild with force=True)")
     for k, m in models.items():

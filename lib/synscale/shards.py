@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import os
 import tarfile
 from dataclasses import dataclass
@@ -91,7 +90,6 @@ def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, sh
     """Write (uint8 image, caption) pairs as ``png`` + ``txt`` webdataset shards under ``out`` (skipped when the
     shards are there with as many samples); returns their paths."""
     import webdataset as wds
-    from PIL import Image
 
     out = Path(out)
     n = len(images)
@@ -106,12 +104,20 @@ def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, sh
         tmp = f"{url}.{os.getpid()}.tmp"  # parallel runs never write one temporary file
         with wds.TarWriter(tmp, mtime=0.0) as w:
             for i in range(j * shard_size, min(n, (j + 1) * shard_size)):
-                buf = io.BytesIO()
-                Image.fromarray(np.asarray(images[i])).save(buf, format="PNG")
-                w.write({"__key__": f"{i:09d}", "png": buf.getvalue(), "txt": str(captions[i])})
+                # webdataset encodes the uint8 array as PNG, as generate's shards are written
+                w.write({"__key__": f"{i:09d}", "png": np.asarray(images[i]), "txt": str(captions[i])})
         Path(tmp).replace(url)
     done.touch()
     return urls
+
+
+def mini_pool(images: np.ndarray, captions: Sequence[str], seed: int) -> Pairs:
+    """The mini world's first ``len(images)`` pool pairs as (png, txt) shards for open_clip's trainer: written once
+    under the cache (``shards/mini_pool_s<seed>_<n>``), read back as :class:`Pairs`."""
+    from .paths import cache_dir
+
+    n = len(images)
+    return read_pairs(write_pairs(images, captions, cache_dir() / "shards" / f"mini_pool_s{seed}_{n}"), n)
 
 
 def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Path | str) -> list[str]:
