@@ -52,3 +52,18 @@ def test_concat_and_take_are_lazy_views_with_their_own_cache_keys(shards):
     assert len(keys) == 4
     with pytest.raises(ValueError, match="different image shapes"):
         Concat([imgs, x[:, :4]])
+
+
+def test_squared_resizes_any_shape_to_one_square_rgb_size():
+    from synscale.arrays import Squared
+
+    class Mixed(list):
+        shape = (2, 0, 0)
+
+        def key(self):
+            return "mixed"
+
+    x = Squared(Mixed([np.zeros((20, 40), np.uint8), np.full((30, 10, 3), 200, np.uint8)]), 16)
+    batch = x[[0, 1]]
+    assert batch.shape == (2, 16, 16, 3) and batch.dtype == np.uint8 and (batch[1] == 200).all()
+    assert x.key() != Squared(Mixed([]), 8).key()

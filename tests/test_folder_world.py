@@ -47,6 +47,25 @@ def folder(tmp_path_factory, world):
     return root, wnids
 
 
+@pytest.fixture(scope="module")
+def laion(tmp_path_factory, world):
+    """LAION as img2dataset writes it: 3 shards of 50 (jpg, txt, json) samples, from the mini pool."""
+    import io
+
+    import webdataset as wds
+
+    out = tmp_path_factory.mktemp("laion")
+    x, _ = world.split("pool", 150)
+    caps = world.captions("pool", 150)
+    for s in range(3):
+        with wds.TarWriter(str(out / f"{s:05d}.tar")) as w:
+            for i in range(50 * s, 50 * s + 50):
+                buf = io.BytesIO()
+                Image.fromarray(x[i]).convert("RGB").save(buf, format="JPEG", quality=95)
+                w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": caps[i], "json": b"{}"})
+    return out
+
+
 def test_folder_world_reads_splits_lazily_in_nested_class_balanced_order(folder, world):
     root, wnids = folder
     fw = open_world(str(root))
@@ -179,31 +198,17 @@ def test_synthetic_1p3m_notebook_trains_on_a_folder_world_from_shards_and_files(
 
 
 @pytest.mark.notebook
-def test_clip_mixing_notebook_trains_with_open_clip_on_shards_and_evaluates_folder_sets(folder, world, tmp_path,
-                                                                                         monkeypatch):
+def test_clip_mixing_notebook_trains_with_open_clip_on_shards_and_evaluates_folder_sets(folder, world, laion,
+                                                                                         tmp_path, monkeypatch):
     """Notebook 06 as the paper profile drives it: LAION-like (jpg, txt) shards, synthetic shards generated from
     their captions, open_clip's own trainer on exact n-sample shard prefixes (one not on a shard boundary),
     zero-shot on the folder world's val split and on downstream sets by folder. synthetic+real runs alone: it
     trains on both sources (real and generated shard prefixes, resampled 1:1), which the other modes use singly."""
-    import io
-
-    import webdataset as wds
-
     from synscale import params as PF
     from synscale import run as R
     from synscale.world import downstream
 
     root, _ = folder
-    laion = tmp_path / "laion"
-    laion.mkdir()
-    x, _ = world.split("pool", 150)
-    caps = world.captions("pool", 150)
-    for s in range(3):
-        with wds.TarWriter(str(laion / f"{s:05d}.tar")) as w:
-            for i in range(50 * s, 50 * s + 50):
-                buf = io.BytesIO()
-                Image.fromarray(x[i]).convert("RGB").save(buf, format="JPEG", quality=95)
-                w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": caps[i], "json": b"{}"})
     zs = tmp_path / "zeroshot"
     for task in ("coarse", "tone"):
         _, _, xte, yte = world.downstream(task)
@@ -274,3 +279,58 @@ def test_synthclip_five_tasks_on_probe_retrieval_and_val_folders(folder, world, 
         assert 0 <= got[task] <= 100, task
     assert got["image_retrieval"] == got["image_retrieval.coco"] and "few_shot.coarse" in got
     assert got["zero_shot"] > 30  # the shipped mini CLIP on its own world's val images (chance: 10)
+
+
+@pytest.mark.notebook
+def test_retrieval_notebook_streams_a_shard_pool_and_adapts_on_train_val_test_folders(folder, laion, tmp_path,
+                                                                                        monkeypatch):
+    """Notebook 07 as the paper profile drives it: the downstream task as train/val/test class folders, the pool as
+    LAION-like (jpg, txt) shards streamed by retrieval.match_shards, the CLIP named by architecture and weights
+    file, finetuning batches decoded in a DataLoader worker."""
+    import shutil
+
+    import pandas as pd
+
+    from synscale import clip as CL
+    from synscale import params as PF
+    from synscale import run as R
+
+    root, _ = folder
+    task = tmp_path / "task"
+    for split, src in (("train", "train"), ("val", "val"), ("test", "val")):
+        shutil.copytree(root / src, task / split)
+    shutil.copy(root / "classes.txt", task / "classes.txt")
+    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path / "out"))
+    base = PF.load(R.params_dir() / "07_retrieval_baseline.yaml", R.notebooks_dir() / "07_retrieval_baseline.ipynb")
+    run = base.runs("smoke")[0]
+    params = {**run.params, "world": str(task), "pool": str(laion), "clip_arch": CL.MINI_NAME,
+              "clip_model": str(default_dir() / "clip" / CL.WEIGHTS_FILE), "pool_limit": 120, "workers": 1,
+              "grid_per_class": 2}
+    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path / "out", html=False)
+    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
+    per_class = pd.read_csv(res.path / "tables" / "retrieval_per_class.csv")
+    assert per_class.substring_found.sum() > 0 and per_class.substring_precision.isna().all()  # no pool labels
+    got = json.loads((res.path / "metrics.json").read_text())
+    assert got["lp_top1.retrieved.n10"] > 0 and got["lp_top1.synthetic.n20"] > 0
+    curve = pd.read_csv(res.path / "tables" / "adaptation.csv")
+    assert set(curve.arm) == {"retrieved", "synthetic"} and (curve.lp_top1.between(0, 1)).all()
+
+
+def test_fgvc_aircraft_becomes_a_train_val_test_folder_world(tmp_path):
+    from synscale.world.folder import aircraft_folders
+
+    data = tmp_path / "fgvc-aircraft-2013b" / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "variants.txt").write_text("707-320\nA340-500\nF/A-18\n")
+    rows = {"train": ["0001 707-320", "0002 A340-500", "0003 F/A-18"], "val": ["0004 A340-500"], "test": ["0005 F/A-18"]}
+    for split, lines in rows.items():
+        (data / f"images_variant_{split}.txt").write_text("\n".join(lines) + "\n")
+        for line in lines:
+            Image.new("RGB", (40, 30), (10, 20, 30)).save(data / "images" / f"{line.split()[0]}.jpg")
+    w = FolderWorld(aircraft_folders(tmp_path / "fgvc-aircraft-2013b", tmp_path / "aircraft"), image_size=16)
+    assert w.classes == ["707-320", "A340-500", "F/A-18"] and w.wnids[2] == "F_A-18"
+    x, y = w.split("test")
+    assert y.tolist() == [2] and x[0].shape == (16, 16, 3)
+    assert w.split("train")[1].tolist() == [0, 1, 2]
+    with pytest.raises(FolderWorldError, match="variants.txt"):
+        aircraft_folders(tmp_path, tmp_path / "x")

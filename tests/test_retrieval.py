@@ -1,5 +1,6 @@
-"""The retrieval baseline (synscale.retrieval): caption matching in substring vs token semantics with labels, the
-CLIP-score filter, nested per-class subsets, the three caption forms, and the zero-shot-initialised head."""
+"""The retrieval baseline (synscale.retrieval): caption matching in substring vs token semantics with labels (over
+a list, or streamed over shards), the CLIP-score filter, nested per-class subsets, the three caption forms (one at a
+time or batched for an LLM), and the zero-shot-initialised head finetuned from arrays or lazy shards."""
 import numpy as np
 import pytest
 import torch
@@ -156,3 +157,55 @@ def test_best_epoch_on_a_selection_set_is_returned_and_survives_resume(tmp_path)
     np.testing.assert_array_equal(R.head_logits(again, sel[0]), R.head_logits(tuned, sel[0]))
     with pytest.raises(ValueError, match="other settings"):  # another selection set is another run
         R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a", select=(sel[0][:6], sel[1][:6]))
+
+
+def test_match_shards_streams_both_modes_and_keeps_only_the_matched_images(tmp_path):
+    from synscale.shards import write_pairs
+
+    x = np.random.default_rng(0).integers(0, 256, (len(CAPTIONS), 8, 8), dtype=np.uint8)
+    urls = write_pairs(x, CAPTIONS, tmp_path / "pool", shard_size=3)  # 4 shards
+    got = R.match_shards(tmp_path / "pool", CLASSES)
+    for mode in R.MODES:
+        cand, images = got[mode]
+        ref = R.match(CAPTIONS, CLASSES, mode)
+        assert len(images) == len(ref) and cand.searched == ref.searched == len(CAPTIONS)
+        assert cand.labels.tolist() == ref.labels.tolist() and cand.n_ambiguous == ref.n_ambiguous == 1
+        np.testing.assert_array_equal(images[cand.index], x[ref.index])  # candidate i's image is its sample's
+    cand, _ = R.match_shards(urls, CLASSES, ["token"], limit=5)["token"]
+    assert cand.searched == 5 and cand.labels.tolist() == R.match(CAPTIONS[:5], CLASSES, "token").labels.tolist()
+    with pytest.raises(ValueError, match="match mode"):
+        R.match_shards(urls, CLASSES, ["regex"])
+
+
+def test_finetuning_lazy_images_in_a_worker_equals_finetuning_an_array(tmp_path):
+    """Shard-backed images decoded a batch at a time in a DataLoader worker train exactly the in-memory run."""
+    from synscale.arrays import ShardImages, scan_shards
+    from synscale.shards import write_pairs
+
+    torch.manual_seed(0)
+    model, _, tok = clip.create()
+    classifier = evaluate.zero_shot_classifier(model, tok, ["bag", "coat", "dress"], ["a photo of a {}."])
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (10, 32, 32), dtype=np.uint8), rng.integers(0, 3, 10)
+    urls = write_pairs(x, ["c"] * 10, tmp_path / "s", shard_size=4)
+    lazy = ShardImages(urls, scan_shards(urls)[0])
+    cfg = R.FinetuneConfig(epochs=2, batch_size=4, lr=1.0e-3, warmup=1, crop_pad=2, seed=1)
+    a, _ = R.finetune(model, classifier, x, y, cfg)
+    b, _ = R.finetune(model, classifier, lazy, y, R.FinetuneConfig(**{**cfg.__dict__, "workers": 1}))
+    np.testing.assert_array_equal(R.head_logits(a, x), R.head_logits(b, x))
+
+
+def test_a_batched_writer_gets_every_request_at_once_in_the_three_forms():
+    calls = []
+
+    class Echo:
+        batched = True
+
+        def batch(self, requests):
+            calls.append(list(requests))
+            return [R.LLM_PROMPTS[f].format(c=c, a=a) for f, c, a in requests]
+
+    p = R.targeted_captions(["coat", "bag"], 12, seed=0, writer=Echo())
+    assert len(calls) == 1 and len(calls[0]) == 24 and {f for f, _, _ in calls[0]} == set(R.FORMS)
+    assert all((a is None) == (f == "caption") for f, _, a in calls[0])
+    assert all(s.endswith("=>") and "object: coat" in s for s in p.for_class(0))

@@ -5,12 +5,14 @@ trainer only ever needs a batch. Every array here answers ``len(x)``, ``x.shape`
 ``x[a:b]`` and ``x[index_array]`` (stacked uint8), ``x.key()`` (names the images for caches keyed by content,
 ``evaluate.content_key``) and ``x.take(idx)`` (a lazy selection), and pickles small (DataLoader workers).
 
+- :func:`iter_samples` / :func:`scan_shards`: one pass over shard headers (sample by sample, or all at once).
 - :class:`ShardImages`: the images of a generated set's webdataset shards, read by random access at their tar
   offsets (one scan of the tar headers; the shards stay webdataset's format, written by ``webdataset.TarWriter``).
   webdataset's own random-access reader, ``wids``, prints on every open and copies shards into a cache folder;
   the 40 lines here do what this study needs without either.
 - :class:`Concat`: several arrays end to end (the chunks of a synthetic training set).
 - :class:`Take`: a selection of another array (a nested training subset).
+- :class:`Squared`: another array's images resized and centre-cropped to one square size (web images).
 - ``synscale.world.folder.ImageFiles``: image files on disk (ImageNet by folder).
 """
 from __future__ import annotations
@@ -109,27 +111,87 @@ class Concat(LazyImages):
         return _hash(*(content_key(p) for p in self.parts))
 
 
+def square(im, size: int) -> np.ndarray:
+    """A PIL image as uint8 RGB ``[size, size, 3]``: shorter side resized bicubically to ``size``, centre crop."""
+    from PIL import Image
+
+    im = im.convert("RGB")
+    w, h = im.size
+    s = size / min(w, h)
+    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
+    left, top = (im.width - size) // 2, (im.height - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)))
+
+
+class Squared(LazyImages):
+    """Another array's images at one size (:func:`square`): web images of any shape (LAION) stack into batches."""
+
+    def __init__(self, base, size: int):
+        self.base, self.size = base, int(size)
+        self.item_shape = (self.size, self.size, 3)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def _read(self, i: int) -> np.ndarray:
+        from PIL import Image
+
+        return square(Image.fromarray(self.base[i]), self.size)
+
+    def key(self) -> str:
+        from .evaluate import content_key
+
+        return _hash(content_key(self.base), f"square{self.size}")
+
+
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
 
 
-def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, dict[str, list[bytes]]]:
-    """One pass over the tar headers of webdataset shards: ``(offsets, small)`` where ``offsets[k]`` = (shard,
-    byte offset, size) of sample k's image (``png``, ``jpg``, ``jpeg`` or ``webp``: generated sets and LAION's
-    img2dataset shards alike) and ``small[ext]`` the raw bytes of its other members (``cls``, ``txt``, ``json``),
-    in sample order. ``limit``: stop after the shard in which the ``limit``-th image lies."""
-    offsets, small = [], {}
+def _key_ext(name: str) -> tuple[str, str]:
+    """webdataset's split of a member name into sample key and extension: the extension starts at the first dot
+    of the file name (``d/000001.seg.png`` -> ``("d/000001", "seg.png")``)."""
+    head, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{head}/{stem}" if head else stem), ext.lower()
+
+
+def iter_samples(urls: list[str]):
+    """One pass over the tar headers of webdataset shards, one item per sample (consecutive members sharing a key):
+    ``(shard, image, small)`` with ``image`` = (byte offset, size) of its ``png``/``jpg``/``jpeg``/``webp`` member
+    (None if it has none) and ``small[ext]`` the raw bytes of its other members (``cls``, ``txt``, ``json``).
+    Images are never read: a caller streaming over LAION keeps what it needs of each sample and drops the rest."""
     for s, url in enumerate(urls):
-        if limit is not None and len(offsets) >= limit:
-            break
         with tarfile.open(url) as tf:
+            key, image, small = None, None, {}
             for m in tf:
                 if not m.isfile():
                     continue
-                ext = m.name.split(".", 1)[1].lower() if "." in m.name else ""
+                k, ext = _key_ext(m.name)
+                if k != key:
+                    if key is not None:
+                        yield s, image, small
+                    key, image, small = k, None, {}
                 if ext in IMAGE_EXTS:
-                    offsets.append((s, m.offset_data, m.size))
+                    image = (m.offset_data, m.size)
                 else:
-                    small.setdefault(ext, []).append(tf.extractfile(m).read())
+                    small[ext] = tf.extractfile(m).read()
+            if key is not None:
+                yield s, image, small
+
+
+def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, dict[str, list[bytes]]]:
+    """All samples of webdataset shards (:func:`iter_samples`): ``(offsets, small)`` where ``offsets[k]`` = (shard,
+    byte offset, size) of sample k's image (generated sets and LAION's img2dataset shards alike) and ``small[ext]``
+    the raw bytes of the samples' other members, in sample order. ``limit``: stop after the shard in which the
+    ``limit``-th image lies."""
+    offsets, small = [], {}
+    for s, image, parts in iter_samples(urls):
+        if limit is not None and len(offsets) >= limit and (not offsets or s != offsets[-1][0]):
+            break
+        if image is not None:
+            offsets.append((s, *image))
+        for ext, data in parts.items():
+            small.setdefault(ext, []).append(data)
     return np.asarray(offsets, dtype=np.int64).reshape(-1, 3), small
 
 

@@ -139,12 +139,17 @@ class LLMCaptioner:
         return f"{self.model_path.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
 
     def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
+        return self.complete([PROMPT.format(concept=c) for c in concepts], pass_index)
+
+    def complete(self, messages: Sequence[str], pass_index: int = 0) -> list[str]:
+        """One answer per user message (through the model's chat template), cleaned by :func:`clean_caption`;
+        sampling seeded by (seed, ``pass_index``)."""
         import torch
 
         torch.manual_seed(int(np.random.SeedSequence([self.seed, pass_index]).generate_state(1)[0]))  # new per pass
         out = []
-        for i in range(0, len(concepts), self.batch_size):
-            chats = [[{"role": "user", "content": PROMPT.format(concept=c)}] for c in concepts[i:i + self.batch_size]]
+        for i in range(0, len(messages), self.batch_size):
+            chats = [[{"role": "user", "content": m}] for m in messages[i:i + self.batch_size]]
             enc = self.tokenizer.apply_chat_template(chats, add_generation_prompt=True, return_tensors="pt",
                                                      padding=True, return_dict=True).to(self.model.device)
             with torch.no_grad():

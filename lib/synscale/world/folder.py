@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays import LazyImages
+from ..arrays import LazyImages, square
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CAPTIONS = "captions"
@@ -61,12 +61,7 @@ class ImageFiles(LazyImages):
         from PIL import Image
 
         with Image.open(self.paths[i]) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            s = self.size / min(w, h)
-            im = im.resize((max(self.size, round(w * s)), max(self.size, round(h * s))), Image.Resampling.BICUBIC)
-            left, top = (im.width - self.size) // 2, (im.height - self.size) // 2
-            return np.asarray(im.crop((left, top, left + self.size, top + self.size)))
+            return square(im, self.size)
 
 
 def _imagenet_names() -> dict[str, str]:
@@ -259,6 +254,28 @@ def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 
     return out
 
 
+def aircraft_folders(src: Path | str, out: Path | str) -> Path:
+    """FGVC-Aircraft 2013b (``<src>/data/images/*.jpg`` and ``images_variant_{train,val,test}.txt``) as a folder
+    world at ``out``: ``{train,val,test}/<variant>/`` of symbolic links to the images, and ``classes.txt`` with the
+    100 variant names in ``variants.txt`` order (the retrieval baseline's downstream task, Geng et al.)."""
+    src, out = Path(src).expanduser() / "data", Path(out).expanduser()
+    variants = [v.strip() for v in (src / "variants.txt").read_text().splitlines() if v.strip()] \
+        if (src / "variants.txt").exists() else None
+    if variants is None:
+        raise FolderWorldError(f"{src / 'variants.txt'} not found: point --src at the unpacked fgvc-aircraft-2013b")
+    folder = {v: v.replace("/", "_").replace(" ", "_") for v in variants}
+    for split in ("train", "val", "test"):
+        for line in (src / f"images_variant_{split}.txt").read_text().splitlines():
+            image, variant = line.split(" ", 1)
+            d = out / split / folder[variant.strip()]
+            d.mkdir(parents=True, exist_ok=True)
+            link = d / f"{image}.jpg"
+            if not link.exists():
+                link.symlink_to((src / "images" / f"{image}.jpg").resolve())
+    (out / "classes.txt").write_text("".join(f"{folder[v]}\t{v}\n" for v in variants))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m synscale.world.folder",
                                  description="Prepare an ImageNet-style folder world for the paper profile.")
@@ -268,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--split", default="train")
     c.add_argument("--model", required=True, help="BLIP-2 folder or cached HF id (paper: Salesforce/blip2-opt-2.7b)")
     c.add_argument("--batch-size", type=int, default=64)
+    f = sub.add_parser("aircraft", help="FGVC-Aircraft 2013b as train/val/test class folders (notebook 07)")
+    f.add_argument("--src", required=True, type=Path, help="the unpacked fgvc-aircraft-2013b folder")
+    f.add_argument("--out", required=True, type=Path)
     a = ap.parse_args(argv)
+    if a.cmd == "aircraft":
+        print(aircraft_folders(a.src, a.out))
+        return 0
     print(caption_split(FolderWorld(a.root.expanduser()), a.split, a.model, a.batch_size))
     return 0
 
