@@ -589,5 +589,5 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     out = {"lp_top1": linear_probe(f_tr, y_tr, f_te, y_te)["top1"],
            "zs_top1": float((zs.argmax(1) == y).float().mean()), "zs_loss": zero_shot_loss(zs, y)}
     if isinstance(model, ZeroShotHeadClassifier):
-        out["head_top1"] = float((model.head(z).argmax(1) == y).float().mean())
+        out["head_top1"] = float((model.head(z.to(model.head.weight.device)).argmax(1).cpu() == y).float().mean())
     return out
