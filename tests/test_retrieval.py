@@ -136,12 +136,17 @@ def test_head_starts_as_the_zero_shot_classifier_and_finetuning_resumes(tmp_path
         R.finetune(model, classifier, x, y + 3, cfg)
 
 
-def test_best_epoch_on_a_selection_set_is_returned_and_survives_resume(tmp_path):
+def tiny_task(n: int):
+    """A fresh mini CLIP (seed 0), its one-template zero-shot classifier of three classes, n random images."""
     torch.manual_seed(0)
     model, _, tok = clip.create()
     classifier = evaluate.zero_shot_classifier(model, tok, ["bag", "coat", "dress"], ["a photo of a {}."])
     rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 256, (12, 32, 32), dtype=np.uint8), rng.integers(0, 3, 12)
+    return model, classifier, rng.integers(0, 256, (n, 32, 32), dtype=np.uint8), rng.integers(0, 3, n)
+
+
+def test_best_epoch_on_a_selection_set_is_returned_and_survives_resume(tmp_path):
+    model, classifier, x, y = tiny_task(12)
     sel = (x[:9], (y[:9] + 1) % 3)  # labels training moves away from: the first epoch scores best here
     cfg = R.FinetuneConfig(epochs=4, batch_size=6, lr=3.0e-2, warmup=1, seed=2, ckpt_every=4)
     tuned, info = R.finetune(model, classifier, x, y, cfg, ckpt_dir=tmp_path / "a", select=sel)
@@ -182,11 +187,7 @@ def test_finetuning_lazy_images_in_a_worker_equals_finetuning_an_array(tmp_path)
     from synscale.arrays import ShardImages, scan_shards
     from synscale.shards import write_pairs
 
-    torch.manual_seed(0)
-    model, _, tok = clip.create()
-    classifier = evaluate.zero_shot_classifier(model, tok, ["bag", "coat", "dress"], ["a photo of a {}."])
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 256, (10, 32, 32), dtype=np.uint8), rng.integers(0, 3, 10)
+    model, classifier, x, y = tiny_task(10)
     urls = write_pairs(x, ["c"] * 10, tmp_path / "s", shard_size=4)
     lazy = ShardImages(urls, scan_shards(urls)[0])
     cfg = R.FinetuneConfig(epochs=2, batch_size=4, lr=1.0e-3, warmup=1, crop_pad=2, seed=1)

@@ -147,26 +147,23 @@ class Squared(LazyImages):
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
 
 
-def _key_ext(name: str) -> tuple[str, str]:
-    """webdataset's split of a member name into sample key and extension: the extension starts at the first dot
-    of the file name (``d/000001.seg.png`` -> ``("d/000001", "seg.png")``)."""
-    head, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{head}/{stem}" if head else stem), ext.lower()
-
-
 def iter_samples(urls: list[str]):
     """One pass over the tar headers of webdataset shards, one item per sample (consecutive members sharing a key):
     ``(shard, image, small)`` with ``image`` = (byte offset, size) of its ``png``/``jpg``/``jpeg``/``webp`` member
     (None if it has none) and ``small[ext]`` the raw bytes of its other members (``cls``, ``txt``, ``json``).
-    Images are never read: a caller streaming over LAION keeps what it needs of each sample and drops the rest."""
+    Images are never read: a caller streaming over LAION keeps what it needs of each sample and drops the rest.
+    Members are grouped into samples by webdataset's own key rule (``base_plus_ext``: the extension starts at the
+    file name's first dot), as webdataset and open_clip read the same shards."""
+    from webdataset.tariterators import base_plus_ext
+
     for s, url in enumerate(urls):
         with tarfile.open(url) as tf:
             key, image, small = None, None, {}
             for m in tf:
                 if not m.isfile():
                     continue
-                k, ext = _key_ext(m.name)
+                k, ext = base_plus_ext(m.name)
+                k, ext = (m.name, "") if k is None else (k, ext.lower())  # no extension: a sample of its own
                 if k != key:
                     if key is not None:
                         yield s, image, small

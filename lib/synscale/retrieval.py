@@ -168,7 +168,7 @@ def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], mo
     _check_modes(modes)
     qs = _queries(classnames, queries)
     urls = list(spec) if isinstance(spec, (list, tuple)) else list_shards(spec)
-    found = {m: ([], [], [0]) for m in modes}  # offsets, labels, ambiguous
+    offsets, labels, ambiguous = ({m: [] for m in modes}, {m: [] for m in modes}, dict.fromkeys(modes, 0))
     samples = iter_samples(urls)
     if progress:
         from tqdm.auto import tqdm
@@ -184,17 +184,13 @@ def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], mo
         caption = small["txt"].decode("utf-8", errors="replace")
         for m in modes:
             c = _label(caption, qs, m)
-            offsets, labels, amb = found[m]
             if c is not None and c >= 0:
-                offsets.append((shard, *image))
-                labels.append(c)
-            amb[0] += c == -1
-    out = {}
-    for m, (offsets, labels, amb) in found.items():
-        cand = Candidates(np.arange(len(labels), dtype=np.int64), np.asarray(labels, dtype=np.int64), m, int(amb[0]),
-                          n)
-        out[m] = (cand, ShardImages(urls, np.asarray(offsets, dtype=np.int64).reshape(-1, 3)))
-    return out
+                offsets[m].append((shard, *image))
+                labels[m].append(c)
+            ambiguous[m] += c == -1
+    return {m: (Candidates(np.arange(len(labels[m]), dtype=np.int64), np.asarray(labels[m], dtype=np.int64), m,
+                           int(ambiguous[m]), n),
+                ShardImages(urls, np.asarray(offsets[m], dtype=np.int64).reshape(-1, 3))) for m in modes}
 
 
 @torch.no_grad()
@@ -465,6 +461,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     from .clip import to_tensor
     from .evaluate import content_key
     from .generate import default_device
+    from .train import step_stream
 
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels) or len(images) == 0:
@@ -492,8 +489,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     modules = {"visual": model.clip.visual, "head": model.head}
     best = _BestEpoch(modules) if select is not None else None
     per_epoch = math.ceil(len(images) / batch)
-    batches = _StepBatches(images, labels, config.seed, batch)
-    stream: list = []  # the DataLoader's iterator, opened at the first step run (after a resume: that step)
+    batch_at = step_stream(_StepBatches(images, labels, config.seed, batch), steps, config.workers)
 
     def after_step(step: int) -> None:  # at each epoch's end: the head's top-1 on the selection set
         if (step + 1) % per_epoch and step + 1 != steps:
@@ -503,15 +499,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
             m.train()
 
     def step_fn(step: int) -> torch.Tensor:
-        if config.workers <= 0:
-            got, x, y = batches[step]
-        else:
-            if not stream:
-                stream.append(iter(torch.utils.data.DataLoader(
-                    batches, batch_size=None, sampler=range(step, steps), num_workers=config.workers,
-                    prefetch_factor=2)))
-            got, x, y = next(stream[0])
-        assert got == step, f"data loader out of step: got batch {got} at step {step}"
+        _, x, y = batch_at(step)
         if config.crop_pad:
             x = _crop(x, config.crop_pad, torch_generator(config.seed, step))
         x, y = to_tensor(x, model.clip).to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -276,6 +276,27 @@ def _as_is(item):
     return item  # the DataLoader's collate: batches come built, and RNG states must keep their types
 
 
+def step_stream(batches: torch.utils.data.Dataset, total: int, workers: int = 0):
+    """``get(step)`` -> ``batches[step]`` (an item whose first field is its step): in-process when ``workers`` <= 0,
+    else from a DataLoader of that many processes over steps [first step asked, ``total``) — opened at the first
+    call, so a resumed run starts where it left off. Steps must be asked in order."""
+    stream: list = []
+
+    def get(step: int):
+        if workers <= 0:
+            item = batches[step]
+        else:
+            if not stream:
+                stream.append(iter(torch.utils.data.DataLoader(
+                    batches, batch_size=None, sampler=range(step, total), num_workers=workers,
+                    collate_fn=_as_is, prefetch_factor=2)))
+            item = next(stream[0])
+        assert item[0] == step, f"data loader out of step: got batch {item[0]} at step {step}"
+        return item
+
+    return get
+
+
 def _restore_rng(states) -> None:
     random.setstate(states[0])
     np.random.set_state(states[1])
@@ -320,18 +341,10 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
     batches = StepBatches(images, labels, recipe.transform(), seed, rank, recipe.batch_size // world_size,
                           recipe.batch_size)
-    stream: list = []  # the DataLoader's iterator, opened at the first step run (after a resume: that step)
+    batch_at = step_stream(batches, total, workers)
 
     def step_fn(step: int) -> torch.Tensor:
-        if workers <= 0:
-            got, x, y, states = batches[step]
-        else:
-            if not stream:
-                stream.append(iter(torch.utils.data.DataLoader(
-                    batches, batch_size=None, sampler=range(step, total), num_workers=workers,
-                    collate_fn=_as_is, prefetch_factor=2)))
-            got, x, y, states = next(stream[0])
-        assert got == step, f"data loader out of step: got batch {got} at step {step}"
+        _, x, y, states = batch_at(step)
         _restore_rng(states)
         if device.type == "cuda":  # dropout masks on the GPU: from (seed, rank, step) too
             torch.cuda.manual_seed((seed * 7919 + rank) * 1_000_003 + step)

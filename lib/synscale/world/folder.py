@@ -259,10 +259,9 @@ def aircraft_folders(src: Path | str, out: Path | str) -> Path:
     world at ``out``: ``{train,val,test}/<variant>/`` of symbolic links to the images, and ``classes.txt`` with the
     100 variant names in ``variants.txt`` order (the retrieval baseline's downstream task, Geng et al.)."""
     src, out = Path(src).expanduser() / "data", Path(out).expanduser()
-    variants = [v.strip() for v in (src / "variants.txt").read_text().splitlines() if v.strip()] \
-        if (src / "variants.txt").exists() else None
-    if variants is None:
+    if not (src / "variants.txt").exists():
         raise FolderWorldError(f"{src / 'variants.txt'} not found: point --src at the unpacked fgvc-aircraft-2013b")
+    variants = [v.strip() for v in (src / "variants.txt").read_text().splitlines() if v.strip()]
     folder = {v: v.replace("/", "_").replace(" ", "_") for v in variants}
     for split in ("train", "val", "test"):
         for line in (src / f"images_variant_{split}.txt").read_text().splitlines():
