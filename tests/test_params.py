@@ -77,6 +77,18 @@ def test_run_key_depends_on_params_and_code_but_is_stable():
     assert all(x.key != y.key and x.name == y.name for x, y in zip(a, c))  # same dir, new key
 
 
+def test_run_key_carries_the_mini_world_only_for_runs_that_read_it(tmp_path):
+    pf = P.load(FIXTURES / "params" / "toy.yaml", NB)  # no `world` parameter: the mini world
+    a, b = pf.runs("smoke", "code", world="manifest 1"), pf.runs("smoke", "code", world="manifest 2")
+    assert all(x.key != y.key and x.name == y.name for x, y in zip(a, b))
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(NB.read_text().replace('x = 1\\n', 'x = 1\\nworld = \\"mini\\"\\n', 1))
+    (tmp_path / "p.yaml").write_text("profiles: {mini: {}, paper: {world: /data/imagenet}}\n")
+    pf = P.load(tmp_path / "p.yaml", nb)
+    assert pf.runs("mini", "code", world="m1")[0].key != pf.runs("mini", "code", world="m2")[0].key
+    assert pf.runs("paper", "code", world="m1")[0].key == pf.runs("paper", "code", world="m2")[0].key
+
+
 def test_code_source_reads_code_cells_only():
     src = P.code_source(NB)
     assert "record(\"y\"" in src and "Toy notebook" not in src

@@ -85,6 +85,17 @@ def test_failed_runs_are_kept_marked_and_listed(toy_world, capsys):
     assert "1 already done, 1 to run" in capsys.readouterr().err
 
 
+def test_a_rebuilt_mini_world_makes_its_runs_stale(toy_world, tmp_path, monkeypatch):
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "MANIFEST.json").write_text('{"components": {"oracle": {"files": {"a": "1"}}}}')
+    monkeypatch.setenv("SYNSCALE_WORLD", str(world))
+    assert main(["toy", "--profile", "smoke"]) == 0
+    assert all(status(r, toy_world) == "done" for r in plan(["toy"], "smoke"))
+    (world / "MANIFEST.json").write_text('{"components": {"oracle": {"files": {"a": "2"}}}}')
+    assert all(status(r, toy_world) == "stale" for r in plan(["toy"], "smoke"))
+
+
 def test_a_failed_rerun_never_replaces_a_finished_run(toy_world, monkeypatch):
     assert main(["toy", "--profile", "smoke"]) == 0
     first = runs_of(toy_world)[0]

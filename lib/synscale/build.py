@@ -41,7 +41,7 @@ class BuildConfig:
     sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=800, batch_size=128, lr=1.0e-3))
     if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3))
     muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=400, batch_size=64, lr=2.0e-3, warmup=50))
-    muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=650, batch_size=128, lr=2.0e-3, warmup=50))
+    muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50))
     clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50, weight_decay=0.1))
     text_width: int = 64
     pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)

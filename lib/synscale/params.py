@@ -188,9 +188,13 @@ class ParamsFile:
         return self
 
     # -- expansion ----------------------------------------------------------------------------------
-    def runs(self, profile: str, code: str = "") -> list[Run]:
+    def runs(self, profile: str, code: str = "", world: str = "") -> list[Run]:
         """The runs of one profile: the notebook's literals, the file's defaults, the profile's overrides,
-        then each grid point. The resolved params name every parameter, so a run's params.yaml is complete."""
+        then each grid point. The resolved params name every parameter, so a run's params.yaml is complete.
+
+        A run's key hashes its params and ``code``, and ``world`` (the mini world's manifest) when the run reads
+        the mini world (no ``world`` parameter, or ``world: mini``), so rebuilding the mini world makes those runs
+        stale and leaves runs on a folder world alone."""
         if profile not in self.profiles:
             raise ParamsError(
                 f"{self.path}: unknown profile '{profile}'; allowed profiles: {', '.join(sorted(self.profiles))}"
@@ -219,7 +223,9 @@ class ParamsFile:
                 phash = digest(pjson)[:8]
                 label = "__".join(f"{k}={fmt_value(params.get(k))}" for k in axes)
                 name = f"{label}__{phash}" if label else f"run__{phash}"
-                out.append(Run(self.stem, profile, params, name, digest(pjson, code), requires, tuple(self.after)))
+                stamp = (world,) if world and params.get("world", "mini") == "mini" else ()
+                key = digest(pjson, code, *stamp)
+                out.append(Run(self.stem, profile, params, name, key, requires, tuple(self.after)))
         return out
 
 

@@ -31,6 +31,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SYNSCALE_CACHE", outputs_dir() / "_cache")).resolve()
 
 
+def world_dir() -> Path:
+    """The shipped mini-world artifacts (``SYNSCALE_WORLD`` overrides ``<repo>/mini_world``)."""
+    return Path(os.environ.get("SYNSCALE_WORLD", ROOT / "mini_world")).resolve()
+
+
 def run_dir() -> Path:
     """The directory of the run this process belongs to.
 

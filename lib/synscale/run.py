@@ -26,7 +26,8 @@ import yaml
 
 from . import params as P
 from . import results as R
-from .paths import notebooks_dir, outputs_dir, params_dir
+from .paths import notebooks_dir, outputs_dir, params_dir, world_dir
+from .world import MANIFEST
 
 KERNEL = "synscale"
 DEFAULT_PROFILE = "mini"
@@ -57,12 +58,14 @@ def experiments(selectors: list[str] | None = None) -> list[str]:
 def plan(stems: list[str], profile: str) -> list[P.Run]:
     """Every run of the selected notebooks, validated; raises ParamsError before anything executes."""
     runs: list[P.Run] = []
+    manifest = world_dir() / MANIFEST
+    world = manifest.read_text() if manifest.exists() else ""  # a rebuilt mini world makes its runs stale
     for stem in stems:
         nb = notebooks_dir() / f"{stem}.ipynb"
         pfile = params_dir() / f"{stem}.yaml"
         if not pfile.exists():
             raise RunnerError(f"{nb}: no params file {pfile}; every notebook needs params/<stem>.yaml")
-        runs += P.load(pfile, nb).runs(profile, P.code_source(nb))
+        runs += P.load(pfile, nb).runs(profile, P.code_source(nb), world)
     every = {p.stem for p in notebooks_dir().glob("*.ipynb")}
     for r in runs:
         if set(r.after) - every:

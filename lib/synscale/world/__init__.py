@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from ..paths import ROOT
+from ..paths import world_dir as default_dir
 from . import data
 from .captions import build_captions
 from .classes import NAMES
 
 MANIFEST = "MANIFEST.json"
 OOD_SPLITS = ("sketch", "rendition", "a", "v2")
-
-
-def default_dir() -> Path:
-    """Where the shipped mini-world artifacts live (``SYNSCALE_WORLD`` overrides ``<repo>/mini_world``)."""
-    return Path(os.environ.get("SYNSCALE_WORLD", ROOT / "mini_world")).resolve()
 
 
 def sha256(path: Path) -> str:
