@@ -138,6 +138,28 @@ def test_retrieval_recall_matches_clip_benchmark_definition():
         evaluate.retrieval_recall(img, txt, [0, 1, 5, 2])
 
 
+def test_retrieval_in_galleries_is_the_mean_over_folds():
+    """``gallery=g`` (the COCO-1K protocol) equals recall computed on each fold of g images alone, averaged over the
+    queries; one gallery of every image is the plain recall, and a gallery of one image always hits."""
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(12, 4, generator=g), torch.randn(12, 4, generator=g)
+    t2i = np.repeat(np.arange(6), 2)[:12] * 2  # images 0, 2, 4, ... have two texts; odd images none
+    t2i[-1] = 11
+    out = evaluate.retrieval_recall(img, txt, t2i, ks=(1, 3), gallery=4)
+    per_fold = []
+    for f in range(3):
+        sel = np.flatnonzero(t2i // 4 == f)
+        per_fold.append((len(sel), evaluate.retrieval_recall(img[4 * f:4 * f + 4], txt[sel], t2i[sel] - 4 * f,
+                                                             ks=(1, 3))))
+    for key in ("image_retrieval_recall@1", "image_retrieval_recall@3"):  # text queries: weighted by their count
+        assert out[key] == pytest.approx(sum(n * r[key] for n, r in per_fold) / 12)
+    assert evaluate.retrieval_recall(img, txt, t2i, ks=(1,), gallery=12) == evaluate.retrieval_recall(img, txt, t2i,
+                                                                                                       ks=(1,))
+    assert evaluate.retrieval_recall(img, txt, np.arange(12), ks=(1,), gallery=1)["image_retrieval_recall@1"] == 1.0
+    with pytest.raises(ValueError, match="gallery must be"):
+        evaluate.retrieval_recall(img, txt, t2i, gallery=0)
+
+
 def test_offline_concept_bank_is_all_wordnet_lemmas_plus_world_words():
     bank = S.concept_bank(extra=S.world_vocabulary())
     assert len(bank) > 140_000 and len(set(bank)) == len(bank)

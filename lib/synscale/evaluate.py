@@ -232,14 +232,18 @@ def few_shot(features: np.ndarray | torch.Tensor, labels: np.ndarray, n_way: int
 
 
 def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndarray | torch.Tensor,
-                     text_to_image: Sequence[int] | np.ndarray | None = None, ks: Sequence[int] = (1, 5, 10)
-                     ) -> dict[str, float]:
+                     text_to_image: Sequence[int] | np.ndarray | None = None, ks: Sequence[int] = (1, 5, 10),
+                     gallery: int | None = None) -> dict[str, float]:
     """Image↔text retrieval recall@k with CLIP_benchmark's definitions (``zeroshot_retrieval.evaluate``).
 
     ``text_to_image[t]`` is the image text ``t`` describes (default: text ``i`` ↔ image ``i``; an image may have
     several texts). Scores are cosine similarities ``text @ image.T``. ``image_retrieval_recall@k``: per text query,
     1 if one of its images is in the top ``k`` images, averaged over texts; ``text_retrieval_recall@k``: per image
     query, 1 if one of its texts is in the top ``k`` texts, averaged over images. Values in [0, 1].
+
+    ``gallery``: search within consecutive folds of that many images (and their texts) instead of the whole set,
+    the "COCO 1K" protocol (recall over 5 folds of 1,000 test images, against "5K" for all of them); ``None``: one
+    gallery of every image.
     """
     zi = F.normalize(torch.as_tensor(np.asarray(image_feats), dtype=torch.float32), dim=-1)
     zt = F.normalize(torch.as_tensor(np.asarray(text_feats), dtype=torch.float32), dim=-1)
@@ -247,6 +251,11 @@ def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndar
     if len(t2i) != len(zt) or (len(t2i) and (t2i.min() < 0 or t2i.max() >= len(zi))):
         raise ValueError(f"text_to_image must give one image index in [0, {len(zi)}) per text ({len(zt)} texts)")
     scores = zt @ zi.T  # [T, I]
+    if gallery is not None:
+        if gallery < 1:
+            raise ValueError(f"gallery must be a positive number of images or None, got {gallery}")
+        fold = torch.arange(len(zi)) // gallery
+        scores = scores.masked_fill(fold[torch.as_tensor(t2i)][:, None] != fold[None, :], -torch.inf)
     positive = torch.zeros_like(scores, dtype=torch.bool)
     positive[torch.arange(len(zt)), torch.as_tensor(t2i)] = True
     out: dict[str, float] = {}
@@ -265,10 +274,11 @@ def _recall_at_k(scores: torch.Tensor, positive: torch.Tensor, k: int) -> float:
 
 
 def retrieval_eval(model: torch.nn.Module, tokenizer: Callable, images: np.ndarray | torch.Tensor,
-                   texts: Sequence[str], text_to_image: Sequence[int] | None = None, ks: Sequence[int] = (1, 5, 10)
-                   ) -> dict[str, float]:
+                   texts: Sequence[str], text_to_image: Sequence[int] | None = None, ks: Sequence[int] = (1, 5, 10),
+                   gallery: int | None = None) -> dict[str, float]:
     """:func:`retrieval_recall` of a CLIP's image and text features."""
-    return retrieval_recall(image_features(model, images), text_features(model, tokenizer, texts), text_to_image, ks)
+    return retrieval_recall(image_features(model, images), text_features(model, tokenizer, texts), text_to_image, ks,
+                            gallery)
 
 
 def zero_shot_benchmark(model: torch.nn.Module, tokenizer: Callable,

@@ -437,30 +437,34 @@ class Benchmark:
 
     ``probes``: name -> ``(x_train, y_train, x_test, y_test)`` for linear probing and few-shot (the paper's nine
     vision sets); ``retrieval``: name -> ``(images, texts, text_to_image)`` (MS-COCO, Flickr8k, Flickr30k; None:
-    text ``i`` describes image ``i``); ``zero_shot``: ``(images, labels, class names)`` (ImageNet-val)."""
+    text ``i`` describes image ``i``); ``zero_shot``: ``(images, labels, class names)`` (ImageNet-val);
+    ``retrieval_gallery``: retrieval searches folds of that many images (``evaluate.retrieval_recall``), None: all."""
 
     probes: dict[str, tuple]
     retrieval: dict[str, tuple]
     zero_shot: tuple
+    retrieval_gallery: int | None = None
 
 
 def mini_benchmark(world, tasks: Sequence[str] | None = None, zero_shot_n: int = 2000, retrieval_split: str = "v2",
-                   retrieval_n: int = 1000, downstream_n: int | None = None) -> Benchmark:
+                   retrieval_n: int = 1000, downstream_n: int | None = None, retrieval_gallery: int | None = None
+                   ) -> Benchmark:
     """The mini world's five tasks: its downstream tasks (``world.downstream``; train and test capped at
-    ``downstream_n``), ``retrieval_n`` real ``retrieval_split`` images with their web-like captions, and
-    ``zero_shot_n`` val images."""
+    ``downstream_n``), ``retrieval_n`` real ``retrieval_split`` images with their web-like captions (searched in
+    folds of ``retrieval_gallery`` images when given), and ``zero_shot_n`` val images."""
     from .world.downstream import TASKS
 
     probes = {t: tuple(a[:downstream_n] for a in world.downstream(t)) for t in (tasks or TASKS)}
     xr, _ = world.split(retrieval_split, retrieval_n)
     xv, yv = world.split("val", zero_shot_n)
     return Benchmark(probes, {retrieval_split: (xr, world.captions(retrieval_split, retrieval_n), None)},
-                     (xv, yv, world.classes))
+                     (xv, yv, world.classes), retrieval_gallery)
 
 
 def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], retrieval_root: str | Path,
                      retrieval_sets: Sequence[str], image_size: int, zero_shot_n: int | None = None,
-                     retrieval_n: int | None = None, downstream_n: int | None = None) -> Benchmark:
+                     retrieval_n: int | None = None, downstream_n: int | None = None,
+                     retrieval_gallery: int | None = None) -> Benchmark:
     """The paper's five tasks by folder: probe sets ``<probe_root>/<task>/{train,test}/<class>/``
     (``world.folder.probe_task``), retrieval sets ``<retrieval_root>/<set>/captions.tsv``
     (``world.folder.retrieval_set``) and the folder world's val split, all read at ``image_size``."""
@@ -469,7 +473,7 @@ def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], 
     probes = {t: probe_task(probe_root, t, image_size, downstream_n) for t in probe_tasks}  # lazy: nothing decoded
     retrieval = {r: retrieval_set(retrieval_root, r, image_size, retrieval_n) for r in retrieval_sets}
     xv, yv = world.split("val", zero_shot_n)
-    return Benchmark(probes, retrieval, (xv, yv, world.classes))
+    return Benchmark(probes, retrieval, (xv, yv, world.classes), retrieval_gallery)
 
 
 def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_kw: dict | None = None
@@ -479,7 +483,7 @@ def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_
     ``linear_probing`` / ``few_shot``: mean over the probe sets of linear-probe top-1 and N-way 5-shot prototype
     accuracy on frozen image features (N = 5, or fewer when fewer classes have 20 test images);
     ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition), mean over the retrieval
-    sets (@5 too); ``zero_shot``: top-1 with ``templates`` CLIP templates (and its loss). Per-set values too.
+    sets (@5 too), within ``bench.retrieval_gallery``-image folds when set; ``zero_shot``: top-1 with ``templates`` CLIP templates (and its loss). Per-set values too.
     """
     from . import evaluate as E
     from .world.text import clip_templates
@@ -498,7 +502,7 @@ def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_
     out["linear_probing"], out["few_shot"] = float(np.mean(lp)), float(np.mean(fs))
     rec = {}
     for name, (xr, texts, t2i) in bench.retrieval.items():
-        r = E.retrieval_eval(model, tokenizer, xr, texts, t2i, ks=(1, 5))
+        r = E.retrieval_eval(model, tokenizer, xr, texts, t2i, ks=(1, 5), gallery=bench.retrieval_gallery)
         for d in ("image", "text"):
             for k in (1, 5):
                 rec.setdefault((d, k), []).append(100 * r[f"{d}_retrieval_recall@{k}"])
