@@ -1,6 +1,7 @@
 """Generation throughput: synscale's generation path vs the raw denoiser cost of the same steps, side by side.
 
     .venv/bin/python benchmarks/generation_throughput.py [--images 64] [--steps 15] [--cfg 4.0] [--repeats 3]
+                                                        [--families sd if muse] [--threads N]
     .venv/bin/python benchmarks/generation_throughput.py --sd-shaped     # on a CUDA GPU only
 
 For each mini pipeline (SD, IF, Muse analogs) it times ``synscale.generate.generate_images`` (text encoding,
@@ -101,7 +102,7 @@ def mini(args) -> None:
     from synscale import models
 
     print(f"{'family':8s} {'pipeline img/s':>15s} {'denoiser img/s':>15s} {'ratio':>7s} {'overhead':>9s}")
-    for family in ("sd", "if", "muse"):
+    for family in args.families:
         pipe = models.t2i(family)
         prompts = [f"a photo of a coat {i}" for i in range(args.images)]
         seeds = list(range(args.images))
@@ -157,9 +158,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--cfg", type=float, default=4.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--families", nargs="+", default=["sd", "if", "muse"], choices=["sd", "if", "muse"])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, all cores)")
     ap.add_argument("--sd-shaped", action="store_true")
     ap.add_argument("--sd-batch", type=int, default=32)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     sd_shaped(args) if args.sd_shaped else mini(args)
 

@@ -123,13 +123,17 @@ def _amused_step(sched, model_output: torch.Tensor, timestep, sample: torch.Tens
     probs = model_output.softmax(dim=-1)  # row-wise, so each sample's rows equal its batch-of-one softmax
     device = probs.device
 
-    def multinomial(p: torch.Tensor, g: torch.Generator) -> torch.Tensor:  # diffusers' draw on a [1, L, V] slice
-        p = p.to(g.device)
-        if p.device.type == "cpu" and p.dtype != torch.float32:
-            p = p.float()  # multinomial is not implemented for cpu half precision
-        return torch.multinomial(p.reshape(-1, p.size(-1)), 1, generator=g).to(device=device)[:, 0]
-
-    pred_original_sample = torch.stack([multinomial(probs[i : i + 1], g) for i, g in enumerate(gens)])
+    # diffusers draws torch.multinomial(probs_i, 1, generator=g_i) per sample. For one sample PyTorch computes
+    # argmax(p / q) with q ~ Exp(1) of p's shape (ATen's one-sample path), so only the exponential draws need each
+    # sample's generator; the division and argmax run once on the batch, with the same values bit for bit.
+    g_device = gens[0].device
+    p = probs.to(g_device)
+    if p.device.type == "cpu" and p.dtype != torch.float32:
+        p = p.float()  # as diffusers does: multinomial is not implemented for cpu half precision
+    q = torch.empty_like(p)
+    for i, g in enumerate(gens):
+        q[i].exponential_(1, generator=g)
+    pred_original_sample = (p / q).argmax(dim=-1).to(device)
     pred_original_sample = torch.where(unknown_map, pred_original_sample, sample)
     if timestep == 0:
         prev_sample = pred_original_sample
@@ -149,8 +153,10 @@ def _amused_step(sched, model_output: torch.Tensor, timestep, sample: torch.Tens
         selected_probs = torch.gather(probs, -1, pred_original_sample[:, :, None])[:, :, 0]
         selected_probs = torch.where(unknown_map, selected_probs, torch.finfo(selected_probs.dtype).max)
         # mask_by_random_topk with gumbel_noise's uniform draw per sample (a [1, L] tensor on the generator's device)
-        noise = torch.cat([torch.zeros_like(selected_probs[i : i + 1], device=g.device).uniform_(0, 1, generator=g)
-                           .to(device) for i, g in enumerate(gens)])
+        noise = torch.empty_like(selected_probs, device=g_device)
+        for i, g in enumerate(gens):
+            noise[i].uniform_(0, 1, generator=g)
+        noise = noise.to(device)
         gumbel = -torch.log((-torch.log(noise.clamp(1e-20))).clamp(1e-20))
         confidence = torch.log(selected_probs.clamp(1e-20)) + sched.temperatures[step_idx] * gumbel
         cut_off = torch.gather(torch.sort(confidence, dim=-1).values, 1, mask_len.long())
