@@ -221,8 +221,8 @@ def test_clip_mixing_notebook_trains_with_open_clip_on_shards_and_evaluates_fold
     run = base.runs("smoke")[0]
     params = {**run.params, "trainer": "open_clip", "world": str(root), "laion_shards": str(laion),
               "zeroshot_root": str(zs), "zeroshot_tasks": ["coarse", "tone"], "scales": [50, 80],
-              "modes": ["synthetic+real"], "cfg_table": [1.5], "hparam_scales": [], "noise_seeds": [], "workers": 1,
-              "val_n": 40, "downstream_n": 12, "gen_shard_size": 32}
+              "modes": ["synthetic+real"], "cfg_table": [1.5], "hparam_scales": [], "noise_seeds": [],
+              "workers": 1, "val_n": 40, "downstream_n": 12, "gen_shard_size": 32}
     res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path / "out", html=False)
     assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
     import pandas as pd

@@ -152,7 +152,7 @@ def _amused_step(sched, model_output: torch.Tensor, timestep, sample: torch.Tens
         mask_len = torch.max(torch.tensor([1], device=model_output.device), mask_len)
         selected_probs = torch.gather(probs, -1, pred_original_sample[:, :, None])[:, :, 0]
         selected_probs = torch.where(unknown_map, selected_probs, torch.finfo(selected_probs.dtype).max)
-        # mask_by_random_topk with gumbel_noise's uniform draw per sample (a [1, L] tensor on the generator's device)
+        # mask_by_random_topk with gumbel_noise's uniform draw per sample (its [L] row, on the generator's device)
         noise = torch.empty_like(selected_probs, device=g_device)
         for i, g in enumerate(gens):
             noise[i].uniform_(0, 1, generator=g)

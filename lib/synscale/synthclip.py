@@ -483,7 +483,8 @@ def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_
     ``linear_probing`` / ``few_shot``: mean over the probe sets of linear-probe top-1 and N-way 5-shot prototype
     accuracy on frozen image features (N = 5, or fewer when fewer classes have 20 test images);
     ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition), mean over the retrieval
-    sets (@5 too), within ``bench.retrieval_gallery``-image folds when set; ``zero_shot``: top-1 with ``templates`` CLIP templates (and its loss). Per-set values too.
+    sets (@5 too), within ``bench.retrieval_gallery``-image folds when set; ``zero_shot``: top-1 with ``templates``
+    CLIP templates (and its loss). Per-set values too.
     """
     from . import evaluate as E
     from .world.text import clip_templates
