@@ -1,5 +1,4 @@
 """Lazy image arrays: generated sets read from their shards by tar offset, concatenated and selected lazily."""
-import json
 import pickle
 
 import numpy as np
@@ -19,7 +18,7 @@ def shards(request, tmp_path):
         hi = min(lo + 3, 7)
         G._write_shard(tmp_path / G.SHARD.format(j), x[lo:hi], y[lo:hi], [f"p{i}" for i in range(lo, hi)],
                        list(range(100 + lo, 100 + hi)), lo)
-    (tmp_path / G.INDEX).write_text(json.dumps({"shards": 3}))
+    G.write_index(tmp_path, 7, 3, {})
     return tmp_path, x, y
 
 

@@ -61,17 +61,15 @@ def test_resume_after_an_interrupted_shard_gives_the_same_data_set(pipe, ps, tmp
     with pytest.raises(KeyboardInterrupt):
         gen(pipe, ps, tmp_path / "x", batch_size=4)
     assert len(digest(tmp_path / "x")) == 1 and not G.is_complete(tmp_path / "x")
-    (tmp_path / "x" / "shard-00001.tar.tmp-999").write_bytes(b"partial")  # a half-written shard of a dead process
+    (tmp_path / "x" / ".shard-00001.999.tmp.tar").write_bytes(b"partial")  # a half-written shard of a dead process
     monkeypatch.setattr(G, "_call", real_call)
     gen(pipe, ps, tmp_path / "x")
-    assert digest(tmp_path / "x") == ref and not list((tmp_path / "x").glob("*.tmp-*"))
+    assert digest(tmp_path / "x") == ref and not list((tmp_path / "x").glob(".*.tmp*"))
 
 
-def test_complete_data_sets_are_not_regenerated_and_paths_are_keyed(ps, tmp_path):
-    out = tmp_path / "done"
-    out.mkdir()
-    (out / G.INDEX).write_text("{}")
-    assert G.generate_dataset(lambda: pytest.fail("pipeline loaded"), ps, out, 1.0, 2, 0) == out
+def test_complete_data_sets_are_not_regenerated_and_paths_are_keyed(pipe, ps, tmp_path):
+    out = gen(pipe, ps, tmp_path / "done")
+    assert gen(lambda: pytest.fail("pipeline loaded"), ps, out) == out
     d = G.dataset_dir("sd", "abcd1234", ps, 7.5, 25, 0, root=tmp_path)
     assert d.parent == tmp_path / "sd@abcd1234" / "classnames" and d.name.startswith("cfg7.5_steps25_seed0_n3_p")
     other = P.make_prompts("classnames", classes.NAMES[3:6], 3)  # same config and count, other prompts
@@ -145,3 +143,37 @@ def test_ranks_under_torchrun_wait_for_each_others_shards(ps, tmp_path):
     lines = [f.read_text() for f in sorted(tmp_path.glob("result_rank*.txt"))]
     assert lines == [f"rank {r} images 6 labels [0, 0, 1, 1, 2, 2]\n" for r in (0, 1)]
     assert sorted(p.name for p in (tmp_path / "set").glob("shard-*.tar")) == [G.SHARD.format(j) for j in range(3)]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_shard_is_named_on_read_and_exactly_it_is_regenerated(pipe, ps, tmp_path, damage, capsys):
+    """Sets record each shard's samples, size and sha256: a truncated or bit-flipped shard fails the read with a
+    one-line error naming it and the repair command; ensuring the set again (or that command) regenerates that
+    shard alone, byte-identical to the original (per-sample seeds)."""
+    from synscale.integrity import DamagedCacheError
+
+    out = G.ensure_set("sd", ps, 3.0, 2, 5, root=tmp_path, shard_size=4, batch_size=4, progress=False)
+    ref = digest(out)
+    index = G.read_index(out)
+    assert [r["samples"] for r in index["shard_records"]] == [4, 4, 1]
+    assert [r["size"] for r in index["shard_records"]] == [(out / f).stat().st_size for f in ref]
+    shard = out / "shard-00001.tar"
+    data = bytearray(shard.read_bytes())
+    if damage == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[len(data) // 3] ^= 0x01
+    shard.write_bytes(bytes(data))
+    untouched = {f: (out / f).stat().st_mtime_ns for f in ("shard-00000.tar", "shard-00002.tar")}
+    with pytest.raises(DamagedCacheError) as e:
+        G.read_dataset(out)
+    msg = str(e.value)
+    assert "\n" not in msg and "shard-00001.tar" in msg and f"python -m synscale.generate --repair {out}" in msg
+    if damage == "truncate":
+        G.ensure_set("sd", ps, 3.0, 2, 5, root=tmp_path, shard_size=4, batch_size=4, progress=False)
+    else:
+        assert G.main(["--repair", str(out)]) == 0
+    assert "shard-00001.tar is damaged" in capsys.readouterr().out
+    assert digest(out) == ref
+    assert {f: (out / f).stat().st_mtime_ns for f in untouched} == untouched  # only the damaged shard was redone
+    assert len(G.read_dataset(out).labels) == 9

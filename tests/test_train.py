@@ -102,7 +102,8 @@ def test_recipe_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, 
 
 def test_recipe_uses_timm_parts_and_the_iteration_rule():
     paper = train.Recipe.paper()
-    assert (paper.batch_size, paper.lr, paper.weight_decay, paper.mixup, paper.randaug) == (4096, 3.0e-3, 0.1, 0.5, "rand-m15-n2")
+    assert (paper.batch_size, paper.lr, paper.weight_decay, paper.mixup, paper.randaug) == \
+        (4096, 3.0e-3, 0.1, 0.5, "rand-m15-n2")
     assert paper.schedule(2_000_000) == (190_000, 20_000)
     assert RECIPE.schedule(128) == (12, 4)
     with pytest.raises(ValueError, match="unknown recipe keys"):
@@ -131,7 +132,8 @@ def test_ensure_classifier_trains_once_and_reloads(tmp_path):
     m1, s1 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
     m2, s2 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
     assert s1["size"] == s2["size"] == 32 and s2["data"] == "toy:a"
-    assert np.allclose(train.predict(m1, x)[0], train.predict(m2, x)[0], atol=1e-5)  # the cached model is the trained one
+    # the cached model is the trained one
+    assert np.allclose(train.predict(m1, x)[0], train.predict(m2, x)[0], atol=1e-5)
 
 
 def test_fit_under_torchrun_keeps_the_ranks_in_step(tmp_path):
@@ -164,9 +166,10 @@ def test_dataloader_workers_train_the_same_model_as_in_process(tmp_path):
 
 
 def test_lazy_training_sets_stay_lazy_and_train_like_arrays(tmp_path):
+    from PIL import Image
+
     from synscale.arrays import Take
     from synscale.world.folder import ImageFiles
-    from PIL import Image
 
     x, y = toy(32)
     paths = []
@@ -193,3 +196,59 @@ def test_many_chunk_data_ids_fit_in_a_file_name(tmp_path):
     other = long_id.replace("seed31", "seed32")
     _, s3 = train.ensure_classifier(RECIPE, other, x, y, 10, 16, root=tmp_path, progress=False)
     assert s3["dir"] != s1["dir"]
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_a_damaged_checkpoint_is_named_and_training_starts_over_to_the_same_weights(tmp_path, how):
+    """Checkpoints are read with weights_only=True and checked against their size + sha256 record: a truncated or
+    bit-flipped one is never resumed from; it is moved aside with a warning naming it and training starts over."""
+    from synscale.integrity import CacheDamageWarning
+
+    x, y = toy()
+    cfg = TrainConfig(steps=4, batch_size=16, warmup=1, ckpt_every=2)
+    full = fresh()
+    train.train_classifier(full, x, y, cfg, tmp_path / "a", progress=False)
+    part = TrainConfig(**{**cfg.__dict__, "steps": 2})  # a run that stopped after its step-2 checkpoint
+    train.train_classifier(fresh(), x, y, part, tmp_path / "b", progress=False)
+    f = tmp_path / "b" / "classifier.ckpt.pt"
+    _damage(f, how)
+    again = fresh()
+    with pytest.warns(CacheDamageWarning, match=r"checkpoint .*classifier\.ckpt\.pt is damaged"):
+        stats = train.train_classifier(again, x, y, cfg, tmp_path / "b", progress=False)
+    assert stats["resumed_from"] == 0 and (tmp_path / "b" / "classifier.ckpt.pt.damaged").exists()
+    for (k, a), b in zip(full.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoints_load_without_pickle(tmp_path):
+    """What the loop saves loads under torch.load(weights_only=True): no file in a cache can run code."""
+    x, y = toy()
+    train.train_classifier(fresh(), x, y, TrainConfig(steps=2, batch_size=16, warmup=1, ckpt_every=2), tmp_path,
+                           progress=False)
+    state = torch.load(tmp_path / "classifier.ckpt.pt", weights_only=True)
+    assert state["step"] == 2
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_a_damaged_cached_classifier_is_trained_again_not_read(tmp_path, how):
+    from synscale.integrity import CacheDamageWarning
+
+    x, y = toy()
+    m1, s1 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
+    _damage(Path(s1["dir"]) / "model" / "model.safetensors", how)
+    with pytest.warns(CacheDamageWarning, match=r"cached classifier .*model\.safetensors"):
+        m2, s2 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
+    assert not s2["cached"]
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    _, s3 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
+    assert s3["cached"]

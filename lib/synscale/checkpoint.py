@@ -1,19 +1,24 @@
 """Deterministic, resumable training loops: the data and noise of step s depend only on (seed, s).
 
 ``train_loop`` checkpoints models + optimizer + scheduler every ``every`` steps into ``ckpt_dir`` (atomic
-rename) and resumes from the latest checkpoint, so a killed build continues where it stopped and ends with the
-same weights as an uninterrupted run (CPU, same seed).
+rename, size + sha256 record beside it: ``synscale.integrity``) and resumes from the latest checkpoint, so a killed
+build continues where it stopped and ends with the same weights as an uninterrupted run (CPU, same seed).
+Checkpoints hold tensors and plain values only and are read with ``torch.load(weights_only=True)``: a file dropped
+into a shared cache cannot run code. A damaged checkpoint is moved aside with a one-line warning and training
+starts over, never from damaged bytes.
 """
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from . import integrity
 
 
 @dataclass
@@ -52,13 +57,36 @@ def _path(ckpt_dir: Path, name: str) -> Path:
 
 def save(ckpt_dir: Path, name: str, step: int, models: dict[str, torch.nn.Module], opt, sched,
          extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
-    path = _path(ckpt_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "models": {k: m.state_dict() for k, m in models.items()},
-                "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "extra": {k: v.state_dict() for k, v in (extra or {}).items()}, "config": config}, tmp)
-    os.replace(tmp, path)
+    state = {"step": step, "models": {k: m.state_dict() for k, m in models.items()},
+             "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "extra": {k: v.state_dict() for k, v in (extra or {}).items()}, "config": config}
+    save_state(_path(ckpt_dir, name), state)
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars as Python numbers and numpy arrays as tensors, the types ``weights_only``
+    loading accepts (schedulers' lambdas return numpy floats; RNG states are numpy arrays)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def save_state(path: Path, state: dict[str, Any]) -> Path:
+    """A checkpoint file: ``state`` made :func:`plain`, written atomically with its size + sha256 record."""
+    state = plain(state)
+    return integrity.save(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: Path, what: str = "checkpoint") -> dict[str, Any] | None:
+    """A checkpoint's state (tensors and plain values, ``weights_only=True``), or ``None`` when it is missing or
+    damaged (moved aside with a one-line warning: ``integrity.load``)."""
+    return integrity.load(path, lambda p: torch.load(p, map_location="cpu", weights_only=True), what)
 
 
 def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sched,
@@ -68,9 +96,9 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
     ``config``: what the run trains (objective, schedule, steps, ...). A checkpoint saved under another config is
     refused with a one-line error, rather than resumed into a model of a different recipe."""
     path = _path(ckpt_dir, name)
-    if not path.exists():
+    state = load_state(path)
+    if state is None:
         return 0
-    state = torch.load(path, map_location="cpu", weights_only=False)
     saved = state.get("config")
     if config is not None and saved != config:
         changed = sorted(k for k in set(config) | set(saved or {}) if (saved or {}).get(k) != config.get(k))
@@ -95,7 +123,7 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
     ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models. ``config``
     (JSON-like) is stored with each checkpoint, and resuming under a different one is an error (``load``).
     """
-    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
+    from .progress import bar as tqdm
 
     start = load(ckpt_dir, name, models, opt, sched, extra, config)
     for m in models.values():

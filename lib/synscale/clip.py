@@ -28,15 +28,17 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
-from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
+
+from .progress import bar as tqdm
 
 # ---------------------------------------------------------------------------------------------------------------
 # The mini config
@@ -261,24 +263,44 @@ def _ckpt_files(ckpt_dir: Path) -> list[Path]:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The RNG states as tensors (checkpoints are read with ``weights_only=True``, which refuses numpy arrays)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+            "numpy_rest": torch.tensor([pos, has_gauss], dtype=torch.int64), "numpy_gauss": torch.tensor(gauss),
+            "python": torch.tensor(internal, dtype=torch.int64), "python_version": version,
+            "python_gauss": gauss_next}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    pos, has_gauss = (int(v) for v in state["numpy_rest"])
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss,
+                         float(state["numpy_gauss"])))
+    random.setstate((state["python_version"], tuple(int(v) for v in state["python"]), state["python_gauss"]))
 
 
 def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    path = ckpt_dir / f"step_{state['step']:08d}.pt"
-    tmp = ckpt_dir / f".{path.name}.{os.getpid()}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    from . import integrity
+    from .checkpoint import save_state
+
+    path = save_state(ckpt_dir / f"step_{state['step']:08d}.pt", state)
     for old in _ckpt_files(ckpt_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
+        integrity.sidecar(old).unlink(missing_ok=True)
     return path
+
+
+def _latest_state(ckpt_dir: Path | None) -> dict[str, Any] | None:
+    """The newest intact checkpoint's state (weights only, checked; a damaged one is moved aside and the one
+    before it is used), or ``None``."""
+    from .checkpoint import load_state
+
+    for ck in reversed(_ckpt_files(ckpt_dir)) if ckpt_dir is not None and ckpt_dir.exists() else []:
+        state = load_state(ck)
+        if state is not None:
+            return state
+    return None
 
 
 DATA_MODES = ("real", "synthetic", "synthetic+real")
@@ -503,11 +525,10 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=eps,
                             fused=device.type in ("cpu", "cuda"))  # fused: ~20x faster step on CPU (token table)
     start, history, last_losses = 0, [], []
-    latest = _ckpt_files(ckpt_dir)[-1:] if ckpt_dir is not None and ckpt_dir.exists() else []
-    if latest:
-        state = torch.load(latest[0], map_location="cpu", weights_only=False)
+    state = _latest_state(ckpt_dir)
+    if state is not None:
         if state["hparams"] != hparams:
-            raise ValueError(f"checkpoint {latest[0]} was trained with {state['hparams']}, not {hparams}: "
+            raise ValueError(f"the checkpoints in {ckpt_dir} were trained with {state['hparams']}, not {hparams}: "
                              "use another ckpt_dir for other settings")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

@@ -25,15 +25,16 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
+from . import integrity
 from .paths import cache_dir
-from .results import _write_json
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -83,7 +84,7 @@ def generate_images(pipe, prompts: list[str], seeds: list[int], guidance_scale: 
     return np.concatenate(chunks), {"images": len(prompts), "seconds": dt, "images_per_s": len(prompts) / dt}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _per_sample_amused():
     from diffusers import AmusedScheduler
     from diffusers.schedulers.scheduling_amused import AmusedSchedulerOutput
@@ -243,19 +244,63 @@ def dist_init() -> tuple[int, int]:
 
 
 def is_complete(out: Path) -> bool:
+    """The set's index is written (every shard was, with its record); :func:`damaged_shards` checks the bytes."""
     return (Path(out) / INDEX).exists()
 
 
 def _write_shard(path: Path, images: np.ndarray, labels: np.ndarray, prompts: list[str], seeds: list[int],
                  first: int) -> None:
+    """One shard, renamed into place when complete, with its size + sha256 record beside it (``.sha256``)."""
     import webdataset as wds
 
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with wds.TarWriter(str(tmp), mtime=0.0) as w:
-        for k, (im, y, p, s) in enumerate(zip(images, labels, prompts, seeds)):
-            w.write({"__key__": f"{first + k:08d}", "png": im, "cls": int(y), "txt": p,
-                     "json": {"seed": int(s), "label": int(y)}})
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with wds.TarWriter(str(tmp), mtime=0.0) as w:
+            for k, (im, y, p, s) in enumerate(zip(images, labels, prompts, seeds)):
+                w.write({"__key__": f"{first + k:08d}", "png": im, "cls": int(y), "txt": p,
+                         "json": {"seed": int(s), "label": int(y)}})
+
+    integrity.save(path, write)
+
+
+def read_index(out: Path | str) -> dict[str, Any]:
+    """A finished set's ``index.json``; a one-line :class:`~synscale.integrity.DamagedCacheError` when it is unreadable
+    or has no shard records (a set written before they existed, or a damaged index)."""
+    out = Path(out)
+    try:
+        index = json.loads((out / INDEX).read_text())
+        index["shard_records"][index["shards"] - 1]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{out}: data set incomplete (no {INDEX}); run generate_dataset to finish it") from None
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError):
+        raise integrity.DamagedCacheError(f"generated set {out}: {INDEX} is damaged or has no shard records; repair: "
+                                          f"{repair_command(out)}") from None
+    return index
+
+
+def repair_command(out: Path | str) -> str:
+    return f"python -m synscale.generate --repair {out}"
+
+
+def damaged_shards(out: Path | str, index: dict[str, Any] | None = None) -> dict[str, str]:
+    """``{shard file: what is wrong}`` for the shards of a finished set that differ from the records its index keeps
+    (sample count, size, sha256); empty when every shard is as written."""
+    out = Path(out)
+    index = index or read_index(out)
+    return {r["file"]: problem for r in index["shard_records"]
+            if (problem := integrity.damage(out / r["file"], r)) is not None}
+
+
+def _check_set(out: Path) -> dict[str, Any]:
+    """The index of a finished set whose shards are all as written, else a one-line error naming a damaged shard
+    and the command that regenerates exactly the damaged ones."""
+    index = read_index(out)
+    bad = damaged_shards(out, index)
+    if bad:
+        name, problem = next(iter(bad.items()))
+        more = f" (and {len(bad) - 1} more shards)" if len(bad) > 1 else ""
+        raise integrity.DamagedCacheError(f"generated set {out}: {name} is damaged ({problem}){more}; repair: "
+                                          f"{repair_command(out)}")
+    return index
 
 
 def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, steps: int, seed: int,
@@ -265,13 +310,19 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     """Generate ``prompts`` (a :class:`synscale.prompts.PromptSet`) into webdataset shards under ``out``.
 
     ``pipe`` may be a pipeline or a zero-argument function returning one (loaded only if there is work left).
-    Returns ``out``; ``out/index.json`` exists once every shard does (written by whichever rank finishes last).
+    Returns ``out``; ``out/index.json`` exists once every shard does (written by whichever rank finishes last), with
+    each shard's sample count, size and sha256. A finished set is checked against those records: shards found
+    damaged (truncated, flipped, deleted) are regenerated, and only those, byte-identical to the originals (CPU).
     """
-    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
+    from .progress import bar as progress_bar
 
     out = Path(out)
     if is_complete(out):
-        return out
+        try:
+            if not damaged_shards(out):
+                return out
+        except integrity.DamagedCacheError:
+            pass  # an unreadable index: every shard is checked against its own record below
     synced = rank is None or world_size is None  # ranks from the launcher: they wait for each other's shards
     if synced:
         rank, world_size = dist_init()
@@ -279,17 +330,27 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     n = len(prompts.prompts)
     n_shards = math.ceil(n / shard_size)
     out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:  # first, so that a set interrupted at any point can be repaired from its folder alone
+        _save_prompts(prompts, out)
     owned = [j for j in range(n_shards) if j % world_size == rank]
-    for j in owned:  # partial shards of an interrupted run (only this rank writes them): redone from scratch
-        for stale in out.glob(SHARD.format(j) + ".tmp-*"):
+    for j in owned:  # partial shards of an interrupted run, damaged shards of a finished one: redone from scratch
+        shard = out / SHARD.format(j)
+        for stale in integrity.stale_tmps(shard):
             stale.unlink(missing_ok=True)
+        if shard.exists() and (problem := integrity.verify(shard)) is not None:
+            print(f"{shard} is damaged ({problem}): regenerating it")
+            shard.unlink()
+    if not all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+        (out / INDEX).unlink(missing_ok=True)  # the set is not complete until every shard is back
+    if synced:
+        torch.distributed.barrier()  # every rank has taken stock before any writes
     mine = [j for j in owned if not (out / SHARD.format(j)).exists()]
     todo = sum(min(shard_size, n - j * shard_size) for j in mine)
     seconds = 0.0
     if mine:
         pipe = pipe() if callable(pipe) and not hasattr(pipe, "components") else pipe
-        bar = tqdm(total=todo, desc=f"generate {out.parent.name}/{out.name}", unit="img", disable=not progress,
-                   mininterval=5)
+        bar = progress_bar(total=todo, desc=f"generate {out.parent.name}/{out.name}", unit="img",
+                           disable=not progress)
         for j in mine:
             lo, hi = j * shard_size, min(n, (j + 1) * shard_size)
             seeds = [sample_seed(seed, i) for i in range(lo, hi)]
@@ -302,16 +363,37 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
         bar.close()
     if synced:
         torch.distributed.barrier()  # every rank's shards are written
-    if all((out / SHARD.format(j)).exists() for j in range(n_shards)) and not (synced and rank):
-        index = {"images": n, "shards": n_shards, "shard_size": shard_size, "classes": list(prompts.classes),
-                 "prompt_config": prompts.config, "guidance_scale": guidance_scale, "steps": steps, "seed": seed,
-                 "store_size": store_size, "images_per_s_last_rank": (todo / seconds) if seconds else None,
-                 **(info or {})}
-        _write_json(out / INDEX, index)  # atomic: the index marks the set complete
-        prompts.save(out / "prompts.tsv")
+    if (not synced or rank == 0) and not is_complete(out) \
+            and all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+        write_index(out, n, shard_size, {
+            "classes": list(prompts.classes), "prompt_config": prompts.config, "guidance_scale": guidance_scale,
+            "steps": steps, "seed": seed, "store_size": store_size, "batch_size": batch_size,
+            "images_per_s_last_rank": (todo / seconds) if seconds else None, **(info or {})})
     if synced:
         torch.distributed.barrier()  # rank 0 wrote the index: every rank can read the set
     return out
+
+
+def write_index(out: Path, n: int, shard_size: int, meta: dict[str, Any]) -> Path:
+    """The index that marks a set complete (written atomically): ``meta`` and each shard's record (samples, size and
+    the sha256 its writer computed from the bytes it wrote)."""
+    records = []
+    for j in range(math.ceil(n / shard_size)):
+        shard = out / SHARD.format(j)
+        rec = json.loads(integrity.sidecar(shard).read_text())
+        if shard.stat().st_size != rec["size"]:
+            raise integrity.DamagedCacheError(f"generated set {out}: {shard.name} changed while the set was being "
+                                              f"written; repair: {repair_command(out)}")
+        records.append({"file": shard.name, "samples": min(shard_size, n - j * shard_size), **rec})
+    return integrity.write_json(out / INDEX, {**meta, "images": n, "shards": len(records), "shard_size": shard_size,
+                                              "shard_records": records})
+
+
+def _save_prompts(prompts, out: Path) -> None:
+    f = out / "prompts.tsv"
+    tmp = integrity.tmp_name(f)
+    prompts.save(tmp)
+    os.replace(tmp, f)
 
 
 @functools.lru_cache(maxsize=4)
@@ -349,25 +431,56 @@ def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: in
 
 
 def shard_urls(out: Path | str) -> list[str]:
+    """The shards of a finished set, each checked against the record its index keeps (a damaged one is a one-line
+    error naming it and the repair command)."""
     out = Path(out)
-    if not is_complete(out):
-        raise FileNotFoundError(f"{out}: data set incomplete (no {INDEX}); run generate_dataset to finish it")
-    n = json.loads((out / INDEX).read_text())["shards"]
-    return [str(out / SHARD.format(j)) for j in range(n)]
+    index = _check_set(out)
+    return [str(out / r["file"]) for r in index["shard_records"]]
 
 
 def read_dataset(out: Path | str, lazy: bool = False) -> Synthetic:
-    """All samples of a finished data set, in sample order. ``lazy``: the images stay in the shards and are decoded
-    when indexed (``arrays.ShardImages``: paper-scale sets); otherwise they are decoded into one uint8 array."""
+    """All samples of a finished data set, in sample order, its shards checked first (:func:`shard_urls`).
+    ``lazy``: the images stay in the shards and are decoded when indexed (``arrays.ShardImages``: paper-scale sets);
+    otherwise they are decoded into one uint8 array."""
     from .arrays import ShardImages, scan_shards
 
     urls = shard_urls(out)
-    index = json.loads((Path(out) / INDEX).read_text())
+    index = read_index(out)
     offsets, small = scan_shards(urls)
+    if len(offsets) != index["images"]:
+        raise integrity.DamagedCacheError(f"generated set {out}: {len(offsets)} images in its shards, "
+                                          f"{index['images']} in its index; repair: {repair_command(out)}")
     meta = [json.loads(b) for b in small["json"]]
     images = ShardImages(urls, offsets)
     return Synthetic(images if lazy else images[:], np.array([int(b) for b in small["cls"]], dtype=np.int64),
                      [b.decode() for b in small["txt"]], np.array([m["seed"] for m in meta]), index)
+
+
+def repair(out: Path | str, device: str | None = None) -> Path:
+    """Regenerate exactly the damaged or missing shards of a set from what its folder records (prompts.tsv and the
+    index's family, weights, guidance, steps, seed and sizes); the other shards are left as they are."""
+    from . import prompts as P
+
+    out = Path(out)
+    try:
+        index = json.loads((out / INDEX).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        raise integrity.DamagedCacheError(f"generated set {out}: {INDEX} is missing or damaged, so the set's "
+                                          "settings are unknown; rerun the notebook that made it (it regenerates the "
+                                          "set)") from None
+    if "family" not in index or not (out / "prompts.tsv").exists():
+        raise integrity.DamagedCacheError(f"generated set {out} does not record its generator or prompts; rerun the "
+                                          "notebook that made it (it regenerates the set)")
+    ps = P.load(out / "prompts.tsv", index["classes"])
+    info = {k: index[k] for k in ("family", "model", "fingerprint")}
+    from .models import fingerprint
+
+    if fingerprint(index["family"], index["model"]) != index.get("fingerprint"):
+        raise integrity.DamagedCacheError(f"generated set {out} was made with other {index['family']} weights than "
+                                          f"'{index['model']}' resolves to now; its shards cannot be regenerated")
+    return generate_dataset(lambda: pipeline(index["family"], index["model"], device), ps, out,
+                            index["guidance_scale"], index["steps"], index["seed"], index["shard_size"],
+                            index.get("batch_size", 64), index["store_size"], info=info)
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
@@ -379,16 +492,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m synscale.generate",
                                  description="Generate one synthetic data set into the shared cache (rank-sharded "
                                              "under torchrun/accelerate: RANK and WORLD_SIZE are honoured).")
-    ap.add_argument("--family", required=True, choices=sorted(models.PIPELINES))
+    ap.add_argument("--repair", metavar="SET_DIR", help="regenerate the damaged or missing shards of a finished set")
+    ap.add_argument("--family", choices=sorted(models.PIPELINES))
     ap.add_argument("--model", default="mini", help="'mini' (shipped world) or a local path / cached HF id")
-    ap.add_argument("--prompts", required=True, choices=P.CONFIGS)
-    ap.add_argument("--cfg", type=float, required=True)
+    ap.add_argument("--prompts", choices=P.CONFIGS)
+    ap.add_argument("--cfg", type=float)
     ap.add_argument("--n-per-class", type=int, default=50)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store-size", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=64)
     a = ap.parse_args(argv)
+    if a.repair:
+        print(repair(a.repair, default_device()))
+        return 0
+    if a.family is None or a.prompts is None or a.cfg is None:
+        ap.error("--family, --prompts and --cfg are required (or --repair SET_DIR)")
     world = load_world()
     ps = P.for_world(a.prompts, world, a.n_per_class, a.seed)
     rank, _ = dist_env()

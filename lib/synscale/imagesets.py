@@ -5,7 +5,6 @@ measures one prompt configuration over CFG scales, reusing cached data sets.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from . import generate as G
+from . import integrity
 from . import prompts as P
 from .metrics import fid_network, image_metrics, lpips_network
-from .results import _write_json
 from .train import eval_preprocess, predict
 
 
@@ -75,13 +74,13 @@ class Sweep:
                            if v != "oracle")
             cache = path / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"
                             f"_{self.world.name}_pairs{self.lpips_pairs}_seed{self.seed}{nets}.json")
-            if cache.exists():
-                d = json.loads(cache.read_text())
+            d = integrity.load_json(cache, "cached image metrics")
+            if d is not None:
                 return d["metrics"], {k: np.asarray(v) for k, v in d["per_class"].items()}
         m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, num_classes, self.lpips_pairs,
                               self.seed, self.preprocess(ds.images), self._fid, self._lpips)
         if cache is not None:
-            _write_json(cache, {"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}})
+            integrity.save_json(cache, {"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}})
         return m, pc
 
     def run(self, config: str, cfg_scales: list[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

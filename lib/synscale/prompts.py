@@ -8,7 +8,7 @@ each class, in label order, drawn deterministically from ``seed``. A prompt set 
 |---|---|---|
 | ``classnames`` | ``tench`` | the class name |
 | ``classnames_description`` | ``tench, freshwater dace-like game fish ...`` | WordNet gloss |
-| ``classnames_hypernyms`` | ``tench, Tinca tinca, cyprinid, cyprinid fish`` | the synset's other lemmas + its hypernyms' lemmas |
+| ``classnames_hypernyms`` | ``tench, Tinca tinca, cyprinid, cyprinid fish`` | other lemmas + the hypernyms' lemmas |
 | ``word2sen`` | ``a tench with fish in the distance.`` | paper: T5 word-to-sentence; mini: :func:`word2sen_offline` |
 | ``clip_templates_7`` / ``_80`` | ``a photo of the large tench`` | open_clip's template sets, one drawn per image |
 | ``in_captions`` | ``tench, a man holding a fish`` | class name + the caption of a real training image of the class |
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import csv
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -111,24 +111,23 @@ _W2S_FORMS = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _context_nouns() -> tuple[str, ...]:
     """Common concrete nouns from WordNet (artifact/object/plant/animal/food lexicographer files), single words.
     Scanning WordNet's sense counts takes ~20 s, so the list is kept in ``<cache>/text/`` after the first call."""
-    import json
 
+    from . import integrity
     from .paths import cache_dir
-    from .results import _write_json
 
     f = cache_dir() / "text" / "word2sen_context_nouns_v1.json"
-    if f.exists():
-        return tuple(json.loads(f.read_text()))
+    cached = integrity.load_json(f, "cached WordNet noun list")
+    if cached is not None:
+        return tuple(cached)
     wn = T.wordnet()
     keep = {"noun.artifact", "noun.object", "noun.plant", "noun.animal", "noun.food"}
     nouns = sorted({l.name() for s in wn.all_synsets("n") if s.lexname() in keep for l in s.lemmas()
                     if l.name().isalpha() and l.name().islower() and l.count() >= 5})
-    f.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(f, nouns)
+    integrity.save_json(f, nouns)
     return tuple(nouns)
 
 

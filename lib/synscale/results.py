@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from .integrity import write_json
 from .paths import ROOT, outputs_dir, run_dir
 
 METRICS = "metrics.json"
@@ -48,11 +49,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically, through a temporary file of this process (parallel runs never share one)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict:
@@ -67,7 +63,7 @@ def record(name: str, value: Any) -> Any:
     path = run_dir() / METRICS
     metrics = read_json(path)
     metrics[name] = _jsonable(value)
-    _write_json(path, metrics)
+    write_json(path, metrics)
     return value
 
 
@@ -135,7 +131,7 @@ def environment() -> dict[str, Any]:
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # -- collection -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Supervised scaling experiments (Fan et al. sec. 4, notebooks 03–05): data configuration × size → classifier → metrics.
+"""Supervised scaling experiments (Fan et al. sec. 4, notebooks 03–05): data configuration × size → classifier →
+metrics.
 
 A training-data configuration is written ``real`` or ``<family>/<prompt config>/<cfg>`` (e.g. ``sd/classnames/7.5``).
 Synthetic training sets grow in **chunks**: chunk k is the cached data set generated with ``seed + k`` and
@@ -13,14 +14,13 @@ evaluation split are cached beside it, keyed by the split images' hash, so 05 re
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import evaluate, train
+from . import evaluate, integrity, train
 from .arrays import Concat
 from .models import PIPELINES
 from .scaling import fit_power_law
@@ -35,7 +35,7 @@ class DataSpec:
     cfg: float | None = None    # guidance scale
 
     @classmethod
-    def parse(cls, text: str) -> "DataSpec":
+    def parse(cls, text: str) -> DataSpec:
         """``real`` or ``<family>/<prompt config>/<cfg>``; a one-line error otherwise."""
         from .prompts import CONFIGS
 
@@ -43,7 +43,8 @@ class DataSpec:
             return cls("real")
         parts = text.split("/")
         if len(parts) != 3 or parts[0] not in FAMILIES or parts[1] not in CONFIGS:
-            raise ValueError(f"bad training-data spec {text!r}: write 'real' or '<{'|'.join(FAMILIES)}>/<prompt config>/"
+            raise ValueError(f"bad training-data spec {text!r}: write 'real' or "
+                             f"'<{'|'.join(FAMILIES)}>/<prompt config>/"
                              f"<cfg>' with a prompt config from {list(CONFIGS)}, e.g. 'sd/classnames/7.5'")
         try:
             return cls(parts[0], parts[1], float(parts[2]))
@@ -86,7 +87,8 @@ class Study:
 
     def __post_init__(self):
         if self.eval_n is not None and self.eval_n < 1:
-            raise ValueError(f"eval_n must be a positive number of images per split (or None for all), got {self.eval_n}")
+            raise ValueError(f"eval_n must be a positive number of images per split (or None for all), "
+                             f"got {self.eval_n}")
 
     @property
     def num_classes(self) -> int:
@@ -168,12 +170,10 @@ def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarra
     """``model``'s logits on ``images``, stored in ``model_dir`` under the images' hash (a changed split is a new
     file, never a stale hit)."""
     f = Path(model_dir) / f"logits_{evaluate.content_key(images)}.npy"
-    if f.exists():
-        return np.load(f)
-    logits = _predict(model, images)[0]
-    tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")  # parallel runs never write one temporary file
-    np.save(tmp, logits)
-    os.replace(tmp, f)
+    logits = integrity.load(f, np.load, "cached logits")
+    if logits is None:
+        logits = _predict(model, images)[0]
+        integrity.save(f, lambda tmp: np.save(tmp, logits))
     return logits
 
 

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+from . import integrity
 
 #: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
 PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
@@ -248,18 +250,15 @@ def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[st
     if cache is not None:
         h = hashlib.sha1(json.dumps([list(concepts), passes]).encode()).hexdigest()[:16]
         f = Path(cache) / f"{captioner.key()}-{h}.json"
-        if f.exists():
-            got = json.loads(f.read_text())
+        got = integrity.load_json(f, "cached captions")
+        if got is not None:
             if isinstance(captioner, StandInCaptioner):
                 captioner.labels = np.asarray(got["labels"], dtype=np.int64)
             return got["captions"], np.asarray(got["concept_index"], dtype=np.int64)
     caps, index = _captions(captioner, concepts, passes)
     if f is not None:
-        from .results import _write_json
-
         labels = captioner.labels.tolist() if isinstance(captioner, StandInCaptioner) else None
-        f.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(f, {"captions": caps, "concept_index": index.tolist(), "labels": labels})
+        integrity.save_json(f, {"captions": caps, "concept_index": index.tolist(), "labels": labels})
     return caps, index
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from . import integrity
 from .checkpoint import TrainConfig
 from .generate import default_device, dist_init
 
@@ -157,11 +158,11 @@ class Recipe:
     ckpt_every: int = 1000
 
     @classmethod
-    def paper(cls) -> "Recipe":
+    def paper(cls) -> Recipe:
         return cls()
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown recipe keys {unknown}; known: {[f.name for f in fields(cls)]}")
@@ -325,7 +326,8 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     warmup = min(warmup, max(0, total - 1))
     rank, world_size = dist_init()
     if recipe.batch_size % (2 * world_size):
-        raise ValueError(f"batch_size {recipe.batch_size} must be even per rank (Mixup pairs samples) over {world_size} ranks")
+        raise ValueError(f"batch_size {recipe.batch_size} must be even per rank (Mixup pairs samples) over "
+                         f"{world_size} ranks")
     torch.manual_seed(seed)
     device = torch.device(default_device())
     model = recipe.create_model(num_classes).to(device)
@@ -336,7 +338,8 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
                                                warmup_lr=recipe.lr * 1e-3, min_lr=0.0, step_on_epochs=False,
                                                updates_per_epoch=1)[0])
     # Mixup (λ = 1 when off) turns labels into smoothed one-hot targets for either loss
-    mixup = Mixup(mixup_alpha=recipe.mixup, prob=1.0 if recipe.mixup > 0 else 0.0, label_smoothing=recipe.label_smoothing,
+    mixup = Mixup(mixup_alpha=recipe.mixup, prob=1.0 if recipe.mixup > 0 else 0.0,
+                  label_smoothing=recipe.label_smoothing,
                   num_classes=num_classes)
     loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
     batches = StepBatches(images, labels, recipe.transform(), seed, rank, recipe.batch_size // world_size,
@@ -380,9 +383,8 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     if len(safe) > 200:  # many chunks (paper: 32 for 4M images) would exceed a file name's 255 bytes
         safe = f"{safe[:120]}+{data_id.count('+')}more-{hashlib.sha1(data_id.encode()).hexdigest()[:12]}"
     out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
-    done = out / "stats.json"
-    if done.exists():
-        stats = json.loads(done.read_text())
+    stats = cached_model_stats(out)
+    if stats is not None:
         return load(out / "model").to(default_device()), {**stats, "cached": True, "dir": str(out)}
     x, y = nested_subset(images, labels, size)
     model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress, workers=workers)
@@ -390,7 +392,24 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     if rank == 0:
         save(model.cpu(), out / "model", model_args=recipe.model_args)
         model.to(default_device())
-        done.write_text(json.dumps({**stats, "data": data_id, "recipe": asdict(recipe)}, indent=1, default=list))
+        files = {p.name: integrity.record(p) for p in sorted((out / "model").iterdir()) if p.is_file()}
+        integrity.save_json(out / "stats.json", {**stats, "data": data_id, "recipe": asdict(recipe), "files": files})
     if world_size > 1:
         torch.distributed.barrier()  # every rank sees the model cached before any asks for the next one
     return model.eval(), {**stats, "cached": False, "dir": str(out)}
+
+
+def cached_model_stats(out: Path) -> dict[str, Any] | None:
+    """The stats of a classifier cached in ``out`` whose model files are as written, else ``None``: a half-written
+    or damaged entry (stats or model files) is moved aside with a one-line warning and trained again (its training
+    checkpoint, when intact, makes that quick)."""
+    stats = integrity.load_json(out / "stats.json", "cached classifier record")
+    if stats is None:
+        return None
+    bad = {f: problem for f, rec in stats.get("files", {}).items()
+           if (problem := integrity.damage(out / "model" / f, rec)) is not None}
+    if not stats.get("files") or bad:
+        f, problem = next(iter(bad.items())) if bad else ("model", "no record of its files")
+        integrity.discard(out / "stats.json", "cached classifier", f"{out / 'model' / f}: {problem}")
+        return None
+    return stats

@@ -3,9 +3,9 @@
 Parts (the same classes as the real ``amused/amused-256``, only tiny):
 
 * ``VQModel`` — 1-channel 32×32 images in [0, 1] → an 8×8 grid of codebook ids (3 encoder blocks = 2
-  downsamplings; ``lookup_from_codebook=True`` so the pipeline can decode ids directly). Trained by :func:`train_vq` with MSE
-  reconstruction + the quantizer's codebook/commitment loss, plus dead-code restarts (unused codes are re-seeded
-  from encoder outputs of the current batch), which tiny codebooks need to avoid collapse.
+  downsamplings; ``lookup_from_codebook=True`` so the pipeline can decode ids directly). Trained by :func:`train_vq`
+  with MSE reconstruction + the quantizer's codebook/commitment loss, plus dead-code restarts (unused codes are
+  re-seeded from encoder outputs of the current batch), which tiny codebooks need to avoid collapse.
 * ``UVit2DModel`` — predicts logits over the codebook for every token of the grid; its embedding has one more row
   than the codebook, the mask token (``mask_id = vocab_size - 1 = codebook_size``, also the scheduler's
   ``mask_token_id``).
@@ -36,9 +36,10 @@ import copy
 import hashlib
 import math
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -275,22 +276,30 @@ def _to_float(x_uint8: torch.Tensor) -> torch.Tensor:
     return x_uint8.float() / 255.0
 
 
-def _latest_ckpt(ckpt_dir: Path, prefix: str) -> Path | None:
-    cks = sorted(ckpt_dir.glob(f"{prefix}-*.pt"))
-    return cks[-1] if cks else None
+def _latest_state(ckpt_dir: Path | None, prefix: str) -> dict | None:
+    """The newest checkpoint of ``prefix`` that is intact (``checkpoint.load_state``: weights only, checked), or
+    ``None``; a damaged one is moved aside and the one before it is used."""
+    from ..checkpoint import load_state
+
+    for ck in sorted(ckpt_dir.glob(f"{prefix}-*.pt"), reverse=True) if ckpt_dir is not None else []:
+        state = load_state(ck)
+        if state is not None:
+            return state
+    return None
 
 
 def _save_ckpt(ckpt_dir: Path, prefix: str, step: int, state: dict) -> None:
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / f".{prefix}-{step:08d}.tmp"
-    torch.save(state, tmp)
-    tmp.replace(ckpt_dir / f"{prefix}-{step:08d}.pt")
+    from .. import integrity
+    from ..checkpoint import save_state
+
+    save_state(ckpt_dir / f"{prefix}-{step:08d}.pt", state)
     for old in sorted(ckpt_dir.glob(f"{prefix}-*.pt"))[:-_CKPT_KEEP]:
         old.unlink(missing_ok=True)
+        integrity.sidecar(old).unlink(missing_ok=True)
 
 
 def _progress(total: int, initial: int, desc: str, show: bool):
-    from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
+    from ..progress import bar as tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, mininterval=10, disable=not show)
 
@@ -375,8 +384,7 @@ def train_vq(
     losses: list[float] = []
     start = 0
     ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
-    if ckpt_dir is not None and (ck := _latest_ckpt(ckpt_dir, "vq")) is not None:
-        state = torch.load(ck, map_location="cpu", weights_only=False)
+    if (state := _latest_state(ckpt_dir, "vq")) is not None:
         vq.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         usage, losses, start = state["usage"], state["losses"], state["step"]
@@ -488,14 +496,15 @@ def train_transformer(
     if tokens is None:
         fp = _vq_fingerprint(vq)
         cache = ckpt_dir / "tokens.npz" if ckpt_dir is not None else None
-        if cache is not None and cache.exists() and (c := np.load(cache))["fingerprint"].item() == fp \
-                and len(c["tokens"]) == len(images_uint8):
+        from .. import integrity
+
+        c = integrity.load(cache, lambda f: dict(np.load(f)), "cached VQ tokens") if cache is not None else None
+        if c is not None and c["fingerprint"].item() == fp and len(c["tokens"]) == len(images_uint8):
             tokens = c["tokens"]
         else:
             tokens = encode_tokens(vq, images_uint8)
             if cache is not None:
-                ckpt_dir.mkdir(parents=True, exist_ok=True)
-                np.savez(cache, tokens=tokens, fingerprint=np.array(fp))
+                integrity.save(cache, lambda f: np.savez(f, tokens=tokens, fingerprint=np.array(fp)))
     tok = torch.from_numpy(np.asarray(tokens)).long()
     n, gh, gw = tok.shape
     seq = gh * gw
@@ -511,8 +520,7 @@ def train_transformer(
     order = _Order(n, seed)
     losses: list[float] = []
     start = 0
-    if ckpt_dir is not None and (ck := _latest_ckpt(ckpt_dir, "transformer")) is not None:
-        state = torch.load(ck, map_location="cpu", weights_only=False)
+    if (state := _latest_state(ckpt_dir, "transformer")) is not None:
         model.load_state_dict(state["model"])
         te.load_state_dict(state["text_encoder"])
         opt.load_state_dict(state["opt"])
