@@ -1,4 +1,5 @@
 """Every notebook: params file beside it, valid, with the three profiles; executed on smoke through the runner."""
+import ast
 import json
 import os
 import subprocess
@@ -22,6 +23,36 @@ def test_params_file_is_valid_with_the_three_profiles(stem):
     for profile in ("smoke", "mini"):
         assert pf.runs(profile)
     assert "profile" in pf.allowed and "seed" in pf.allowed
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_parameters_cell_is_the_mini_study(stem):
+    """papermill's convention: the parameters cell is what an interactive run uses. JupyterLab's Run All must run
+    the default (mini) study, never a paper-scale value (a ViT-B/16 at batch 4096 on a laptop's CPU)."""
+    import papermill
+
+    pf = P.load(ROOT / "params" / f"{stem}.yaml", ROOT / "notebooks" / f"{stem}.ipynb")
+    cell = {k: ast.literal_eval(v["default"]) for k, v in papermill.inspect_notebook(
+        str(ROOT / "notebooks" / f"{stem}.ipynb")).items()}
+    mini = pf.runs("mini")[0].params
+    assert cell == mini, {k: (cell.get(k), mini.get(k)) for k in set(cell) | set(mini) if cell.get(k) != mini.get(k)}
+
+
+def test_a_notebook_runs_through_a_jupyter_server_as_written(tmp_path):
+    """JupyterLab's path: a server session for the notebook, its cells sent over the kernel's websocket, no
+    papermill and no injected cell; results land in outputs/_interactive/<stem>/."""
+    from synscale import labrun
+
+    r = labrun.run_all(ROOT / "notebooks" / "_template.ipynb", env={"SYNSCALE_OUTPUTS": str(tmp_path)})
+    assert r.cells >= 4 and r.peak_rss_mb > 0
+    metrics = json.loads((tmp_path / "_interactive" / "_template" / "metrics.json").read_text())
+    assert {"mean", "std", "wall_time_s"} <= set(metrics) and metrics["wall_time_s"] > 0
+    with pytest.raises(labrun.CellError, match=r"code cell \d+ of \d+ raised"):
+        bad = tmp_path / "bad.ipynb"
+        bad.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "1 / 0", "metadata": {}, "outputs": [],
+                                              "execution_count": None}], "metadata": {}, "nbformat": 4,
+                                   "nbformat_minor": 5}))
+        labrun.run_all(bad)
 
 
 @pytest.fixture(scope="module")

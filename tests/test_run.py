@@ -11,6 +11,7 @@ import yaml
 
 from synscale import params as P
 from synscale import results as R
+from synscale.integrity import write_json
 from synscale.run import main, plan, shard, status
 
 
@@ -41,6 +42,15 @@ def test_runs_write_everything_then_skip_then_force(toy_world, capsys):
     report = (d / "report.html").read_text()
     assert "<html" in report and "Traceback" not in report and "Toy notebook for runner tests" in report
     assert (d / "figures").is_dir() and (d / "tables").is_dir()
+    # progress bars, warnings, library logs and C-level stderr go to run.log; the report keeps what cells print
+    nb = json.loads((d / "notebook.ipynb").read_text())
+    streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert [o["name"] for o in streams if "toy-" in "".join(o["text"])] == ["stdout"]
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    log = (d / "run.log").read_text()
+    for marker in ("toy-progress", "toy-warning", "toy-log", "toy-stderr", "toy-fd2"):
+        assert marker in log, marker
+    assert "without encryption" not in log  # the kernel talks over IPC, not TCP
     index = (out / "index.html").read_text()
     assert all(x.name in index for x in dirs) and "y=2" in index
     summary = (out / "toy" / "smoke" / "summary.csv").read_text().splitlines()
@@ -156,7 +166,8 @@ def test_dry_run_prints_plan_status_and_what_paper_misses(toy_world, capsys):
     assert out.count("done   toy/smoke/") == 2 and "2 runs: 2 done, 0 stale, 0 failed, 0 todo" in out
     assert main(["toy", "--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.count("todo   toy/paper/x=") == 5 and "missing for this profile: weights (/nonexistent/toy-weights)" in out
+    assert out.count("todo   toy/paper/x=") == 5
+    assert "missing for this profile: weights (/nonexistent/toy-weights)" in out
     assert not (toy_world / "toy" / "paper").exists()
 
 
@@ -172,7 +183,8 @@ def test_bad_params_fail_in_one_line_before_any_kernel(toy_world, tmp_path, caps
     assert main(["toy", "--profile", "smoke"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert err.startswith(f"error: {tmp_path / 'params' / 'toy.yaml'}: profiles.smoke.scale: wrong type: expected float")
+    where = tmp_path / "params" / "toy.yaml"
+    assert err.startswith(f"error: {where}: profiles.smoke.scale: wrong type: expected float")
     assert "allowed keys: fail, flags, label, scale, sleep_s, x" in err
     assert not toy_world.exists() or not (toy_world / "toy").exists()
 
@@ -200,10 +212,10 @@ def test_stale_tmp_dirs_of_dead_processes_are_removed(tmp_path):
 
     dead = tmp_path / ".tmp-a-host-1"
     dead.mkdir()
-    R._write_json(dead / ".owner", {"host": __import__("socket").gethostname(), "pid": 2**22 + 12345})
+    write_json(dead / ".owner", {"host": __import__("socket").gethostname(), "pid": 2**22 + 12345})
     alive = tmp_path / ".tmp-b-host-2"
     alive.mkdir()
-    R._write_json(alive / ".owner", {"host": __import__("socket").gethostname(), "pid": os.getpid()})
+    write_json(alive / ".owner", {"host": __import__("socket").gethostname(), "pid": os.getpid()})
     assert clean_stale_tmp(tmp_path) == [dead]
     assert alive.exists() and not dead.exists()
 
@@ -222,7 +234,7 @@ def test_ready_respects_after_and_plan_order():
     from synscale.run import ready
 
     mk = lambda stem, after=(): P.Run(stem, "mini", {}, stem, stem, {}, after)
-    a, b1, b2, c = mk("a"), mk("b", ("a",)), mk("b", ("a",)), mk("c")
+    b1, b2, c = mk("b", ("a",)), mk("b", ("a",)), mk("c")
     assert ready([b1, c], {"a", "b", "c"}) is c            # b waits for a's runs
     assert ready([b1, b2, c], {"b", "c"}) is b1            # a finished: plan order again
     assert ready([b2], {"b"}) is b2                        # runs of one notebook never wait for each other

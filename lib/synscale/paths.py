@@ -39,10 +39,12 @@ def world_dir() -> Path:
 def run_dir() -> Path:
     """The directory of the run this process belongs to.
 
-    The runner sets ``SYNSCALE_RUN_DIR`` for the kernel. Interactively (JupyterLab) results go to
-    ``<outputs>/_interactive`` so exploring never touches a finished run.
+    The runner sets ``SYNSCALE_RUN_DIR`` for the kernel. Interactively results go to
+    ``<outputs>/_interactive/<notebook stem>`` (JupyterLab tells its kernel the notebook's path in
+    ``JPY_SESSION_NAME``), so exploring never touches a finished run and two open notebooks never share a folder.
     """
     d = os.environ.get("SYNSCALE_RUN_DIR")
-    path = Path(d) if d else outputs_dir() / "_interactive"
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    path = Path(d) if d else outputs_dir() / "_interactive" / (Path(session).stem or "session")
     path.mkdir(parents=True, exist_ok=True)
     return path

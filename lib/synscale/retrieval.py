@@ -32,14 +32,14 @@ Sections:
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -81,7 +81,7 @@ class Candidates:
         """Items per class (the paper's "found only 341k targeted samples", per class)."""
         return np.bincount(self.labels, minlength=num_classes)
 
-    def subset(self, keep: np.ndarray) -> "Candidates":
+    def subset(self, keep: np.ndarray) -> Candidates:
         """The items at positions (or boolean mask) ``keep``, in their original order."""
         keep = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.sort(np.asarray(keep, dtype=np.int64))
         return Candidates(self.index[keep], self.labels[keep], self.mode, self.n_ambiguous, self.searched)
@@ -153,7 +153,7 @@ def match(captions: Sequence[str], classnames: Sequence[str], mode: str = "subst
 
 def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], modes: Sequence[str] = MODES,
                  queries: Sequence[Sequence[str]] | None = None, limit: int | None = None, progress: bool = False
-                 ) -> dict[str, tuple[Candidates, "ShardImages"]]:
+                 ) -> dict[str, tuple[Candidates, ShardImages]]:
     """:func:`match` streamed over an upstream pool stored as webdataset shards (LAION as img2dataset writes it:
     ``jpg`` + ``txt`` per sample; a folder, a brace pattern or a list of paths), every mode in one pass.
 
@@ -171,7 +171,7 @@ def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], mo
     offsets, labels, ambiguous = ({m: [] for m in modes}, {m: [] for m in modes}, dict.fromkeys(modes, 0))
     samples = iter_samples(urls)
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import bar as tqdm
 
         samples = tqdm(samples, desc="matching captions", unit=" samples", total=limit)
     n = 0
@@ -457,7 +457,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     Returns the trained model (eval mode) and ``{n, batch, steps, warmup, seconds, first_loss, final_loss,
     resumed_from}``, plus ``{best_epoch, select_top1, select_curve}`` with ``select``.
     """
-    from .checkpoint import TrainConfig, train_loop, torch_generator, warmup_cosine
+    from .checkpoint import TrainConfig, torch_generator, train_loop, warmup_cosine
     from .clip import to_tensor
     from .evaluate import content_key
     from .generate import default_device

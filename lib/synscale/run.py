@@ -26,6 +26,7 @@ import yaml
 
 from . import params as P
 from . import results as R
+from .integrity import write_json
 from .paths import notebooks_dir, outputs_dir, params_dir, world_dir
 from .world import MANIFEST
 
@@ -69,7 +70,8 @@ def plan(stems: list[str], profile: str) -> list[P.Run]:
     every = {p.stem for p in notebooks_dir().glob("*.ipynb")}
     for r in runs:
         if set(r.after) - every:
-            raise RunnerError(f"params/{r.stem}.yaml: after: no notebook named {', '.join(sorted(set(r.after) - every))}; "
+            unknown = ", ".join(sorted(set(r.after) - every))
+            raise RunnerError(f"params/{r.stem}.yaml: after: no notebook named {unknown}; "
                               f"available: {', '.join(sorted(every))}")
     return runs
 
@@ -185,16 +187,16 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
     (tmp / "tables").mkdir()
-    R._write_json(tmp / ".owner", {"host": socket.gethostname(), "pid": os.getpid()})
+    write_json(tmp / ".owner", {"host": socket.gethostname(), "pid": os.getpid()})
     (tmp / R.PARAMS).write_text(yaml.safe_dump(run.params, sort_keys=True))
-    R._write_json(tmp / R.METRICS, {})
+    write_json(tmp / R.METRICS, {})
     start = time.time()
     prov = {
         "status": "running", "stem": run.stem, "profile": run.profile, "run": run.name, "run_key": run.key,
         "seed": run.params.get("seed"), "start": R.now(), "notebook": f"notebooks/{run.stem}.ipynb",
         "kernel": kernel, **R.git_state(), **_env_once(),
     }
-    R._write_json(tmp / R.PROVENANCE, prov)
+    write_json(tmp / R.PROVENANCE, prov)
 
     handler = logging.FileHandler(tmp / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -208,6 +210,7 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
         pm.execute_notebook(
             str(notebooks_dir() / f"{run.stem}.ipynb"), str(tmp / "notebook.ipynb"), parameters=run.params,
             kernel_name=kernel, cwd=str(tmp), log_output=True, progress_bar=False,
+            kernel_manager_class=ipc_kernel_manager(), extra_arguments=KERNEL_ARGS,
         )
     except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
         error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
@@ -224,7 +227,7 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
         except Exception as e:  # a report that cannot render must not lose the run
             error = error or f"HTML export failed: {e}"
     prov.update(status="failed" if error else "done", end=R.now(), duration_s=round(duration, 2), error=error or None)
-    R._write_json(tmp / R.PROVENANCE, prov)
+    write_json(tmp / R.PROVENANCE, prov)
     (tmp / ".owner").unlink()
     dest = final
     if error:
@@ -239,9 +242,26 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
 
 _KERNEL_ENV = {
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-    "TQDM_MININTERVAL": "30",  # a tqdm line per update would flood the executed notebook (papermill #765)
+    "SYNSCALE_BATCH": "1",     # progress bars as throttled text (synscale.progress), not widgets
+    "TQDM_MININTERVAL": "30",  # a tqdm line per update would flood the run log (papermill #765)
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+#: The kernel's start-up in batch runs: stderr (progress, warnings, library logs, C-level writes) goes to run.log
+#: (``nb.batch_mode``) instead of the rendered notebook; ipykernel's fd capture is off so fd 2 is ours to redirect.
+KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False",
+               "--IPKernelApp.exec_lines=from synscale.nb import batch_mode; batch_mode()"]
+
+
+def ipc_kernel_manager():
+    """jupyter_client's KernelManager on IPC (Unix sockets beside the connection file) instead of TCP on localhost:
+    a kernel on one machine needs no ports, and ipykernel's "running over TCP without encryption" warning goes."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
 _ENV_CACHE: dict = {}
 
 

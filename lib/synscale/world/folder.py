@@ -228,10 +228,10 @@ def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 
     image of ``split`` into ``<root>/captions/<split>.tsv``; images already captioned there are skipped, and the
     file is appended batch by batch, so an interrupted run resumes."""
     import torch
-    from tqdm import tqdm
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
     from ..models import locate
+    from ..progress import bar as tqdm
 
     path = locate(model, "BLIP-2")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
