@@ -26,6 +26,7 @@ a random CLIP-L-sized text encoder, SD's VAE shape) inside a ``StableDiffusionPi
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -64,7 +65,8 @@ def denoiser_only(pipe, family: str, n: int, steps: int, cfg: float = 4.0):
 
     if family == "muse":
         enc = pipe.text_encoder(pipe.tokenizer([""] * m, padding="max_length", truncation=True,
-                                               max_length=pipe.tokenizer.model_max_length, return_tensors="pt").input_ids,
+                                               max_length=pipe.tokenizer.model_max_length,
+                                               return_tensors="pt").input_ids,
                                 return_dict=True, output_hidden_states=True)
         pooled, hidden = enc.text_embeds, enc.hidden_states[-2]
         res = pipe.transformer.config.sample_size  # token grid side (= image side / vae_scale_factor)
@@ -110,8 +112,8 @@ def mini(args) -> None:
         den = denoiser_only(pipe, family, args.images, args.steps, args.cfg)
         den()  # warm-up at full batch for both (first calls at a new shape pay one-time allocation costs)
         G.generate_images(pipe, prompts, seeds, args.cfg, 1, batch_size=args.images)
-        t_pipe, t_den = _median_times([lambda: G.generate_images(pipe, prompts, seeds, args.cfg, args.steps,
-                                                                 batch_size=args.images), den], args.repeats)
+        full = functools.partial(G.generate_images, pipe, prompts, seeds, args.cfg, args.steps, batch_size=args.images)
+        t_pipe, t_den = _median_times([full, den], args.repeats)
         r = t_pipe / t_den
         print(f"{family:8s} {args.images / t_pipe:15.2f} {args.images / t_den:15.2f} {r:7.3f} {100 * (r - 1):8.1f}%")
 
@@ -120,12 +122,12 @@ def sd_shaped(args) -> None:
     if not torch.cuda.is_available():
         print("--sd-shaped needs a CUDA GPU; none here: skipped")
         return
+    import tempfile
+
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from synscale.world.textenc import build_tokenizer
-
-    import tempfile
 
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # SD 1.5's config (diffusers defaults)
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,

@@ -12,7 +12,6 @@ from safetensors.torch import load_file
 
 from synscale import clip, evaluate
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -111,7 +110,7 @@ def test_template_ensembling_is_mean_of_normalized_then_renormalized():
     assert w.shape == (clip.MINI_CONFIG["embed_dim"], 2)
     with torch.no_grad():
         for j, c in enumerate(classes):
-            texts = ["a photo of a %s." % c, "itap of the %s." % c, "%s for sale" % c]
+            texts = [f"a photo of a {c}.", f"itap of the {c}.", f"{c} for sale"]
             e = model.encode_text(tokenizer(texts))
             m = (e / e.norm(dim=1, keepdim=True)).mean(0)
             assert torch.allclose(w[:, j], m / m.norm(), atol=1e-6)

@@ -107,7 +107,7 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
         FolderWorld(root).captions("val")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FolderWorldError, match="no train/, val/ or test/"):
-        FolderWorld(tmp_path / "empty").classes
+        _ = FolderWorld(tmp_path / "empty").classes
     three = tmp_path / "three"
     (three / "val").mkdir(parents=True)
     (three / "classes.txt").write_text("n01440764\nn01443537\nn01484850\n")
@@ -322,7 +322,8 @@ def test_fgvc_aircraft_becomes_a_train_val_test_folder_world(tmp_path):
     data = tmp_path / "fgvc-aircraft-2013b" / "data"
     (data / "images").mkdir(parents=True)
     (data / "variants.txt").write_text("707-320\nA340-500\nF/A-18\n")
-    rows = {"train": ["0001 707-320", "0002 A340-500", "0003 F/A-18"], "val": ["0004 A340-500"], "test": ["0005 F/A-18"]}
+    rows = {"train": ["0001 707-320", "0002 A340-500", "0003 F/A-18"], "val": ["0004 A340-500"],
+            "test": ["0005 F/A-18"]}
     for split, lines in rows.items():
         (data / f"images_variant_{split}.txt").write_text("\n".join(lines) + "\n")
         for line in lines:

@@ -20,7 +20,8 @@ def test_manifest_lists_every_component(world):
     assert set(W.read_manifest(world.root)["components"]) == set(COMPONENTS)
 
 
-@pytest.mark.parametrize("family, cls", [("sd", "StableDiffusionPipeline"), ("if", "IFPipeline"), ("muse", "AmusedPipeline")])
+@pytest.mark.parametrize("family, cls", [("sd", "StableDiffusionPipeline"), ("if", "IFPipeline"),
+                                         ("muse", "AmusedPipeline")])
 def test_text_to_image_pipelines_load_and_generate(family, cls):
     from synscale.generate import generate_images
 

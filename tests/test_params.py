@@ -3,10 +3,9 @@ import re
 import shutil
 
 import pytest
+from conftest import FIXTURES
 
 from synscale import params as P
-
-from conftest import FIXTURES
 
 NB = FIXTURES / "notebooks" / "toy.ipynb"
 ALLOWED = "allowed keys: fail, flags, label, scale, sleep_s, x"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import clip, evaluate, retrieval as R
+from synscale import clip, evaluate
+from synscale import retrieval as R
 
 CLASSES = ["t-shirt", "shirt", "sandal", "coat", "ankle boot"]
 CAPTIONS = [

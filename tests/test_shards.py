@@ -101,7 +101,8 @@ def test_open_clip_run_failure_names_its_log_and_last_lines(tmp_path, monkeypatc
                     "exit 1\n")
     fake.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake))
-    with pytest.raises(RuntimeError, match=r"open_clip run bad-\w+ failed \(exit 1; log .*bad-\w+\.out\):.*out of memory"):
+    msg = r"open_clip run bad-\w+ failed \(exit 1; log .*bad-\w+\.out\):.*out of memory"
+    with pytest.raises(RuntimeError, match=msg):
         clip.train_open_clip([urls], 8, tmp_path / "logs", model=clip.MINI_NAME, **kw)
 
 

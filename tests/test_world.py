@@ -36,7 +36,8 @@ def test_splits_are_deterministic_disjoint_and_sized():
     a, b, c = data.make_splits(0), data.make_splits(0), data.make_splits(1)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["train"], c["train"])
-    assert {k: len(v) for k, v in a.items()} == {"pool": 40000, "train": 10000, "heldout": 10000, "val": 5000, "v2": 5000}
+    assert {k: len(v) for k, v in a.items()} == {"pool": 40000, "train": 10000, "heldout": 10000, "val": 5000,
+                                                 "v2": 5000}
     allidx = np.concatenate(list(a.values()))
     assert len(np.unique(allidx)) == len(allidx)
     assert a["val"].min() >= 60000 and a["pool"].max() < 60000  # val/v2 from the t10k file only
@@ -103,7 +104,8 @@ def test_manifest_errors_name_the_fix(tmp_path):
     (tmp_path / "oracle").mkdir()
     f = tmp_path / "oracle" / "w.bin"
     f.write_bytes(b"abc")
-    (tmp_path / "MANIFEST.json").write_text(json.dumps({"components": {"oracle": {"files": {"oracle/w.bin": W.sha256(f)}}}}))
+    manifest = {"components": {"oracle": {"files": {"oracle/w.bin": W.sha256(f)}}}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
     assert W.verify(tmp_path, "oracle") == tmp_path / "oracle"
     f.write_bytes(b"abd")
     with pytest.raises(ValueError, match="does not match its checksum"):

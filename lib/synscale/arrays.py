@@ -61,7 +61,7 @@ class LazyImages:
         out = self[:]
         return out.astype(dtype) if dtype is not None else out
 
-    def take(self, idx) -> "Take":
+    def take(self, idx) -> Take:
         return Take(self, np.asarray(idx, dtype=np.int64))
 
 

@@ -6,7 +6,7 @@ Components, in order (each skipped when the manifest already lists it, unless fo
 |---|---|---|
 | oracle | timm classifier for recognizability/diversity (paper: pretrained ViT-B) | pool + train images, labels |
 | ood_a  | ImageNet-A analog: held-out candidates the oracle misclassifies | — |
-| sd     | latent diffusion: AutoencoderKL + UNet + CLIP text encoder → StableDiffusionPipeline | pool images + captions |
+| sd     | latent diffusion: AutoencoderKL + UNet + CLIP text encoder → StableDiffusionPipeline | pool + captions |
 | if     | pixel diffusion, frozen SD text encoder → IFPipeline | pool images + captions |
 | muse   | masked-token model: VQModel + UVit2DModel → AmusedPipeline | pool images + captions |
 | clip   | upstream CLIP (open_clip, small custom config) | pool images + captions |
@@ -19,9 +19,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,13 +37,15 @@ COMPONENTS = ("oracle", "ood_a", "sd", "if", "muse", "clip")
 class BuildConfig:
     oracle_arch: str = "resnet18"
     oracle_args: dict = field(default_factory=lambda: {"channels": [32, 64, 128, 256]})
-    oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=128, lr=2.0e-3, warmup=100, weight_decay=0.05))
+    oracle: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=128, lr=2.0e-3, warmup=100,
+                                                                    weight_decay=0.05))
     vae: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3, warmup=50))
     sd: TrainConfig = field(default_factory=lambda: TrainConfig(steps=800, batch_size=128, lr=1.0e-3))
     if_: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, batch_size=64, lr=1.0e-3))
     muse_vq: TrainConfig = field(default_factory=lambda: TrainConfig(steps=400, batch_size=64, lr=2.0e-3, warmup=50))
     muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50))
-    clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50, weight_decay=0.1))
+    clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50,
+                                                                  weight_decay=0.1))
     text_width: int = 64
     pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)
     seed: int = 0
@@ -169,7 +172,8 @@ def build_clip(world: World, cfg: BuildConfig, work: Path, stage: Path, progress
                          progress=progress)
     C.save(model, stage)
     xv, yv = world.split("val")
-    zs = zero_shot_eval(model, C.to_tensor(xv, model), yv, zero_shot_classifier(model, tok, world.classes, clip_templates(80)))
+    head = zero_shot_classifier(model, tok, world.classes, clip_templates(80))
+    zs = zero_shot_eval(model, C.to_tensor(xv, model), yv, head)
     keep = ("steps", "final_loss", "logit_scale", "images_per_s", "resumed_from")
     return {**{k: stats[k] for k in keep}, "val_zero_shot_top1": zs["top1"],
             "params": sum(p.numel() for p in model.parameters())}
@@ -185,7 +189,8 @@ def save_tokenizer_files(pipeline_dir: Path) -> None:
     (tok_dir / "tokenizer.json").unlink(missing_ok=True)
 
 
-BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd, "if": build_if,
+BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd,
+                                            "if": build_if,
                                              "muse": build_muse, "clip": build_clip}
 
 

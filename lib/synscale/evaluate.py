@@ -11,7 +11,7 @@ Sections:
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,6 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     from threadpoolctl import threadpool_limits
 
     clf = make_pipeline(StandardScaler(), LogisticRegression(solver="lbfgs", max_iter=max_iter, C=C))

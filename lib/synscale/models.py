@@ -7,8 +7,8 @@ Every experiment loads models through these functions, so switching the ``paper`
 | t2i ``sd``   | ``StableDiffusionPipeline`` from ``mini_world/sd``   | ``runwayml/stable-diffusion-v1-5`` |
 | t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` (stage I) |
 | t2i ``muse`` | ``AmusedPipeline`` from ``mini_world/muse``          | ``amused/amused-256`` |
-| oracle       | timm ``local-dir:mini_world/oracle``                 | a timm folder (config.json + weights), e.g. a ViT-B/16 |
-| clip         | open_clip ``synscale-mini-clip`` + weights           | open_clip ``ViT-B-16`` + ``open_clip_model.safetensors`` |
+| oracle       | timm ``local-dir:mini_world/oracle``                 | a timm folder (config + weights): ViT-B/16 |
+| clip         | open_clip ``synscale-mini-clip`` + weights           | open_clip ``ViT-B-16`` + its weights file |
 
 Nothing is downloaded (``local_files_only``); anything absent is one line saying what and how to provide it.
 """
@@ -97,7 +97,8 @@ def fingerprint(what: str, name: str = "mini") -> str:
     if name == "mini":
         files = read_manifest(default_dir())["components"].get(what, {}).get("files")
         if not files:
-            raise MissingModelError(f"mini-world component '{what}' is not built: run ./run_all.sh 00 --profile rebuild")
+            raise MissingModelError(f"mini-world component '{what}' is not built: run "
+                                    "./run_all.sh 00 --profile rebuild")
         key = json.dumps(files, sort_keys=True)
     else:  # the files' names, sizes and mtimes: a folder rebuilt in place gets a new fingerprint
         path = locate(name, what).resolve()

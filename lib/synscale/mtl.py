@@ -10,7 +10,7 @@ text-retrieval average and ImageNet zero-shot top-1, all higher-is-better. Pure 
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

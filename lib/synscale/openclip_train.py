@@ -46,8 +46,9 @@ def _quiet_torch_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from . import clip
     from open_clip_train.main import main as train
+
+    from . import clip
 
     clip.register()
     _patch_webdataset_eof()

@@ -169,7 +169,7 @@ class ParamsFile:
                 for v in values:
                     self._check_value(f"{where}[{i}]", key, v)
 
-    def validate(self) -> "ParamsFile":
+    def validate(self) -> ParamsFile:
         for k, v in self.defaults.items():
             self._check_value("defaults", k, v)
         if self.has_grid:

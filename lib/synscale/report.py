@@ -51,7 +51,8 @@ def write_index(outputs: Path) -> Path:
         )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synscale outputs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:4px 8px;vertical-align:top;font-size:13px}}tr.failed{{background:#fdd}}tr.done td:nth-child(4){{color:#070}}</style>
+padding:4px 8px;vertical-align:top;font-size:13px}}tr.failed{{background:#fdd}}
+tr.done td:nth-child(4){{color:#070}}</style>
 </head><body><h1>synscale: runs</h1><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
 Per-experiment tables: <code>&lt;stem&gt;/&lt;profile&gt;/summary.csv</code>.</p>
 <table><tr><th>experiment</th><th>profile</th><th>run</th><th>status</th><th>seconds</th><th>git</th>

@@ -52,9 +52,11 @@ def verify(root: Path, component: str) -> Path:
     for rel, digest in entry["files"].items():
         f = root / rel
         if not f.exists():
-            raise FileNotFoundError(f"mini-world file {f} is missing: restore it from git or rebuild (`./run_all.sh 00 --profile rebuild`)")
+            raise FileNotFoundError(f"mini-world file {f} is missing: restore it from git or rebuild "
+                                    "(`./run_all.sh 00 --profile rebuild`)")
         if sha256(f) != digest:
-            raise ValueError(f"mini-world file {f} does not match its checksum in {root / MANIFEST}: restore it from git or rebuild")
+            raise ValueError(f"mini-world file {f} does not match its checksum in {root / MANIFEST}: restore it from "
+                             "git or rebuild")
     return root / component
 
 

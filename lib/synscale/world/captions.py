@@ -16,7 +16,8 @@ from .classes import NAMES, SYNONYMS
 TONE = {"dark": ["dark", "black", "charcoal", "navy"], "mid": ["grey", "muted", "mid-tone"],
         "light": ["light", "white", "pale", "cream"]}
 PATTERN = {"patterned": ["patterned", "printed", "textured"], "plain": ["plain", "solid", "simple"]}
-CUT = {"wide": ["wide", "loose", "oversized"], "slim": ["slim", "fitted", "narrow"], "regular": ["classic", "casual", "everyday"]}
+CUT = {"wide": ["wide", "loose", "oversized"], "slim": ["slim", "fitted", "narrow"],
+       "regular": ["classic", "casual", "everyday"]}
 GENERIC = ["clothing item", "fashion piece", "product", "garment", "wardrobe staple", "accessory"]
 TEMPLATES = [
     "{tone} {noun}", "a {tone} {noun} for sale", "{noun}, {tone}, {pattern}", "women's {cut} {noun} in {tone}",

@@ -5,7 +5,7 @@ Images are greyscale uint8 ``[N, 32, 32]`` (28×28 padded by 2 px of background)
 
 | split     | from        | size (default) | paper role |
 |-----------|-------------|----------------|------------|
-| pool      | train file  | 40,000 | LAION: image–caption pairs the text-to-image models and the upstream CLIP learn from |
+| pool      | train file  | 40,000 | LAION: image–caption pairs the text-to-image models and upstream CLIP learn from |
 | train     | train file  | 10,000 | ImageNet-train ("1.3M", D_I): curated labelled real set, disjoint from the pool |
 | heldout   | train file  | 10,000 | source of the OOD analogs (never trained on) |
 | val       | t10k file   |  5,000 | ImageNet-val |

@@ -170,7 +170,8 @@ def train_denoiser(unet, text_encoder, tokenizer, x0: torch.Tensor, captions: li
     acp = noise_sched.alphas_cumprod
     params = list(unet.parameters()) + (list(text_encoder.parameters()) if train_text else [])
     text_encoder.requires_grad_(train_text)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)  # fused: the 49k-row token table
+    # fused: the 49k-row token table
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     sched = ckpt.warmup_cosine(opt, cfg)
     ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True) if ema_decay else None
 

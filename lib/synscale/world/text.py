@@ -107,7 +107,7 @@ def _nltk_data_dir(src: Path) -> Path:
     return root
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wordnet() -> WordNetCorpusReader:
     """The WordNet 3.0 reader (nltk), built from the Debian files; cached per process.
 
@@ -188,7 +188,7 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _zero_shot_metadata() -> ModuleType:
     """open_clip's ``zero_shot_metadata.py`` (plain data, no imports) loaded standalone, without torch."""
     path = _package_dir("open_clip") / "zero_shot_metadata.py"
@@ -199,7 +199,7 @@ def _zero_shot_metadata() -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imagenet_classes() -> tuple[tuple[str, str], ...]:
     wnids = (_package_dir("timm") / "data" / "_info" / "imagenet_synsets.txt").read_text().split()
     names = list(_zero_shot_metadata().IMAGENET_CLASSNAMES)
@@ -259,7 +259,7 @@ def _readable_scene(raw: str) -> str:
     return " ".join(parts).replace("_", " ")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _places365() -> tuple[str, ...]:
     lines = [ln for ln in (_RESOURCES / "places365.txt").read_text().splitlines() if ln.strip()]
     return tuple(_readable_scene(ln) for ln in lines)
