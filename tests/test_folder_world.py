@@ -3,8 +3,6 @@
 A small folder world is written from the mini world's own images (class folders named by the classes' real
 WordNet ids, a classes.txt in the oracle's output order, BLIP-2-style caption file), then read back through
 ``world.open_world`` and driven through notebook 01 with models named by path, as the paper profile names them."""
-import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -45,25 +43,6 @@ def folder(tmp_path_factory, world):
     (root / "captions").mkdir()
     (root / "captions" / "train.tsv").write_text("\n".join(caps) + "\n")
     return root, wnids
-
-
-@pytest.fixture(scope="module")
-def laion(tmp_path_factory, world):
-    """LAION as img2dataset writes it: 3 shards of 50 (jpg, txt, json) samples, from the mini pool."""
-    import io
-
-    import webdataset as wds
-
-    out = tmp_path_factory.mktemp("laion")
-    x, _ = world.split("pool", 150)
-    caps = world.captions("pool", 150)
-    for s in range(3):
-        with wds.TarWriter(str(out / f"{s:05d}.tar")) as w:
-            for i in range(50 * s, 50 * s + 50):
-                buf = io.BytesIO()
-                Image.fromarray(x[i]).convert("RGB").save(buf, format="JPEG", quality=95)
-                w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": caps[i], "json": b"{}"})
-    return out
 
 
 def test_folder_world_reads_splits_lazily_in_nested_class_balanced_order(folder, world):
@@ -134,9 +113,11 @@ def test_paper_fid_and_lpips_networks_resolve_offline_or_say_what_is_missing(tmp
     from torch_fidelity import feature_extractor_inceptionv3 as fe
 
     assert metrics.fid_network("oracle") is None and metrics.lpips_network("oracle") is None
-    with pytest.raises(FileNotFoundError, match="pt_inception"):
+    with pytest.raises(FileNotFoundError, match="fid_inception weights .*missing.pth. not found.*FID_INCEPTION"):
         metrics.fid_network(str(tmp_path / "missing.pth"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(FileNotFoundError, match=r"pt_inception-2015-12-05-6726825d\.pth does not exist \(TORCH_HOME\)"):
+        metrics.fid_network("paper:fid_inception")
     with pytest.raises(FileNotFoundError, match="AlexNet weights"):
         metrics.lpips_network("alex")
     with pytest.raises(ValueError, match="lpips_net must be"):
@@ -151,92 +132,6 @@ def test_paper_fid_and_lpips_networks_resolve_offline_or_say_what_is_missing(tmp
     imgs = np.random.default_rng(0).integers(0, 256, (6, 32, 32), dtype=np.uint8)
     f = feats(imgs)
     assert f.shape == (6, 2048) and np.isfinite(f).all()
-
-
-@pytest.mark.notebook
-def test_prompt_design_notebook_runs_on_a_folder_world_with_models_by_path(folder, tmp_path, monkeypatch):
-    """Notebook 01 as the paper profile drives it (a folder world, weights by local path), at toy size."""
-    from synscale import params as PF
-    from synscale import run as R
-
-    root, _ = folder
-    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path))
-    base = PF.load(R.params_dir() / "01_prompt_design.yaml", R.notebooks_dir() / "01_prompt_design.ipynb")
-    run = base.runs("smoke")[0]
-    params = {**run.params, "world": str(root), "model": str(default_dir() / "sd"),
-              "oracle_model": str(default_dir() / "oracle"), "prompt_configs": ["classnames", "in_captions"],
-              "grid_per_class": 2, "store_size": 32}
-    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path, html=False)
-    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
-    got = json.loads((res.path / "metrics.json").read_text())
-    assert 0 <= got["recognizability.in_captions.cfg7.5"] <= 1
-    assert got["fid.in_captions.cfg7.5"] < 200 and got["wall_time_s"] > 0  # real and generated both at 32 px
-    cached = list((tmp_path / "_cache" / "synthetic").glob("sd@*/in_captions/*/metrics_oracle@*_val_imagenet_like*"))
-    assert cached, "metrics are cached under the folder world's name"
-
-
-@pytest.mark.notebook
-def test_synthetic_1p3m_notebook_trains_on_a_folder_world_from_shards_and_files(folder, tmp_path, monkeypatch):
-    """Notebook 03 as the paper profile drives it: the real arm read from image files, the synthetic arm from its
-    shards, batches decoded in DataLoader workers, generator weights per family by path."""
-    from synscale import params as PF
-    from synscale import run as R
-
-    root, _ = folder
-    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path))
-    base = PF.load(R.params_dir() / "03_synthetic_1p3m.yaml", R.notebooks_dir() / "03_synthetic_1p3m.ipynb")
-    run = base.runs("smoke")[0]
-    params = {**run.params, "world": str(root), "family_models": {"sd": str(default_dir() / "sd")},
-              "oracle_model": str(default_dir() / "oracle"), "specs": ["real", "sd/classnames/2.0"],
-              "store_size": 32, "workers": 2}
-    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path, html=False)
-    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
-    table = (res.path / "tables" / "d_i_metrics.csv").read_text()
-    assert "real" in table and "sd/classnames/2" in table
-    trained = list((tmp_path / "_cache" / "classifiers").glob("*/*/n30_seed0/stats.json"))
-    assert len(trained) == 2  # D_I = 3 per class x 10 classes, one model per arm
-
-
-@pytest.mark.notebook
-def test_clip_mixing_notebook_trains_with_open_clip_on_shards_and_evaluates_folder_sets(folder, world, laion,
-                                                                                         tmp_path, monkeypatch):
-    """Notebook 06 as the paper profile drives it: LAION-like (jpg, txt) shards, synthetic shards generated from
-    their captions, open_clip's own trainer on exact n-sample shard prefixes (one not on a shard boundary),
-    zero-shot on the folder world's val split and on downstream sets by folder. synthetic+real runs alone: it
-    trains on both sources (real and generated shard prefixes, resampled 1:1), which the other modes use singly."""
-    from synscale import params as PF
-    from synscale import run as R
-    from synscale.world import downstream
-
-    root, _ = folder
-    zs = tmp_path / "zeroshot"
-    for task in ("coarse", "tone"):
-        _, _, xte, yte = world.downstream(task)
-        for c, name in enumerate(downstream.class_names(task)):
-            (zs / task / "test" / name.replace(" ", "_")).mkdir(parents=True)
-            for j, i in enumerate(np.flatnonzero(yte == c)[:4]):
-                Image.fromarray(xte[i]).save(zs / task / "test" / name.replace(" ", "_") / f"{j}.png")
-    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path / "out"))
-    base = PF.load(R.params_dir() / "06_clip_mixing.yaml", R.notebooks_dir() / "06_clip_mixing.ipynb")
-    run = base.runs("smoke")[0]
-    params = {**run.params, "trainer": "open_clip", "world": str(root), "laion_shards": str(laion),
-              "zeroshot_root": str(zs), "zeroshot_tasks": ["coarse", "tone"], "scales": [50, 80],
-              "modes": ["synthetic+real"], "cfg_table": [1.5], "hparam_scales": [], "noise_seeds": [],
-              "workers": 1, "val_n": 40, "downstream_n": 12, "gen_shard_size": 32}
-    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path / "out", html=False)
-    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
-    import pandas as pd
-
-    z = pd.read_csv(res.path / "tables" / "zero_shot.csv")
-    assert set(z.dataset) == {"val", "coarse", "tone"} and len(z) == 2 * 3
-    assert set(z[z.dataset == "val"].n_images) == {40} and set(z[z.dataset == "tone"].n_images) == {12}
-    assert z.train_loss.notna().all() and (z.top1.between(0, 1)).all()
-    outs = sorted((tmp_path / "out" / "_cache" / "open_clip").glob("*.out"))
-    assert len(outs) == 2 and all("Train Epoch" in o.read_text() for o in outs)
-    mixed = next((tmp_path / "out" / "_cache" / "open_clip").glob("synthetic_real-50-*/params.txt")).read_text()
-    assert "dataset_resampled: True" in mixed and "train_data_upsampling_factors: " in mixed
-    cuts = sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "out" / "_cache" / "open_clip" / "subsets").glob("*"))
-    assert cuts == ["first18.tar", "first30.tar"]  # LAION 80 = 50 + 30; synthetic 50 = 32 + 18 (others on boundaries)
 
 
 def test_synthclip_five_tasks_on_probe_retrieval_and_val_folders(folder, world, tmp_path):
@@ -279,41 +174,6 @@ def test_synthclip_five_tasks_on_probe_retrieval_and_val_folders(folder, world, 
         assert 0 <= got[task] <= 100, task
     assert got["image_retrieval"] == got["image_retrieval.coco"] and "few_shot.coarse" in got
     assert got["zero_shot"] > 30  # the shipped mini CLIP on its own world's val images (chance: 10)
-
-
-@pytest.mark.notebook
-def test_retrieval_notebook_streams_a_shard_pool_and_adapts_on_train_val_test_folders(folder, laion, tmp_path,
-                                                                                        monkeypatch):
-    """Notebook 07 as the paper profile drives it: the downstream task as train/val/test class folders, the pool as
-    LAION-like (jpg, txt) shards streamed by retrieval.match_shards, the CLIP named by architecture and weights
-    file, finetuning batches decoded in a DataLoader worker."""
-    import shutil
-
-    import pandas as pd
-
-    from synscale import clip as CL
-    from synscale import params as PF
-    from synscale import run as R
-
-    root, _ = folder
-    task = tmp_path / "task"
-    for split, src in (("train", "train"), ("val", "val"), ("test", "val")):
-        shutil.copytree(root / src, task / split)
-    shutil.copy(root / "classes.txt", task / "classes.txt")
-    monkeypatch.setenv("SYNSCALE_OUTPUTS", str(tmp_path / "out"))
-    base = PF.load(R.params_dir() / "07_retrieval_baseline.yaml", R.notebooks_dir() / "07_retrieval_baseline.ipynb")
-    run = base.runs("smoke")[0]
-    params = {**run.params, "world": str(task), "pool": str(laion), "clip_arch": CL.MINI_NAME,
-              "clip_model": str(default_dir() / "clip" / CL.WEIGHTS_FILE), "pool_limit": 120, "workers": 1,
-              "grid_per_class": 2}
-    res = R.execute(dataclasses.replace(run, profile="folder", params=params), tmp_path / "out", html=False)
-    assert res.ok, res.error + (res.path / "run.log").read_text()[-3000:]
-    per_class = pd.read_csv(res.path / "tables" / "retrieval_per_class.csv")
-    assert per_class.substring_found.sum() > 0 and per_class.substring_precision.isna().all()  # no pool labels
-    got = json.loads((res.path / "metrics.json").read_text())
-    assert got["lp_top1.retrieved.n10"] > 0 and got["lp_top1.synthetic.n20"] > 0
-    curve = pd.read_csv(res.path / "tables" / "adaptation.csv")
-    assert set(curve.arm) == {"retrieved", "synthetic"} and (curve.lp_top1.between(0, 1)).all()
 
 
 def test_fgvc_aircraft_becomes_a_train_val_test_folder_world(tmp_path):

@@ -167,14 +167,15 @@ def test_dry_run_prints_plan_status_and_what_paper_misses(toy_world, capsys):
     assert main(["toy", "--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.count("todo   toy/paper/x=") == 5
-    assert "missing for this profile: weights (/nonexistent/toy-weights)" in out
+    assert "missing for this profile (1):\n  toy: weights (/nonexistent/toy-weights)" in out
     assert not (toy_world / "toy" / "paper").exists()
 
 
-def test_missing_paper_files_fail_in_one_line_before_any_kernel(toy_world, capsys):
+def test_missing_paper_files_fail_one_line_each_before_any_kernel(toy_world, capsys):
     assert main(["toy", "--profile", "paper"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error: profile 'paper' needs files that are absent: weights")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "error: profile 'paper' needs what is not on this machine (1):"
+    assert err[1] == "  toy: weights (/nonexistent/toy-weights)" and len(err) == 3
     assert not (toy_world / "toy").exists()
 
 

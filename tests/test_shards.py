@@ -77,8 +77,14 @@ def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard()
     assert a["--train-data"] == "/laion/{00000..00099}.tar" and a["--batch-size"] == "1024"  # 8192 over 8 GPUs
     assert (a["--lr"], a["--wd"], a["--eps"], a["--warmup"], a["--epochs"]) == ("0.001", "0.5", "1e-08", "600", "32")
     assert "--dataset-resampled" not in argv
-    forced = dict(zip(*[iter(clip.open_clip_argv([real], 1_000_000, "x", "/l", force="L", nproc=1)[3:])] * 2))
+    forced = dict(zip(*[iter(clip.open_clip_argv([real], 100_000_000, "x", "/l", force="L", nproc=1)[3:])] * 2))
     assert (forced["--batch-size"], forced["--lr"], forced["--warmup"]) == ("32768", "0.0005", "2000")
+    argv = clip.open_clip_argv([real], 80, "x", "/l", nproc=1, batch_scale=1 / 1024, epochs=1)
+    tiny = dict(zip(argv, argv[1:]))
+    assert (tiny["--batch-size"], tiny["--warmup"]) == ("8", "9")  # warm-up ends before the run's last step
+    argv = clip.open_clip_argv([real], 1_000_000, "x", "/l", nproc=8, gpu_batch=256)
+    accum = dict(zip(argv, argv[1:]))
+    assert (accum["--batch-size"], accum["--accum-freq"]) == ("256", "4") and "--grad-checkpointing" in accum
     src, w = clip.mode_sources("synthetic+real", real, syn, 0.5)
     argv = clip.open_clip_argv(src, 1_000_000, "mixed", "/logs", weights=w, nproc=1)
     a = dict(zip(argv, argv[1:]))

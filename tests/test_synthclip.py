@@ -85,8 +85,8 @@ def test_stand_in_captioner_is_concept_conditioned_short_and_seeded():
 def test_caption_pool_is_written_once_and_read_back_with_its_labels(tmp_path):
     concepts = ["harbor", "violin", "coat"] * 5
     a, idx = S.generate_captions(S.StandInCaptioner(seed=1), concepts, passes=2, cache=tmp_path)
-    files = list(tmp_path.glob("stand-in-s1-z1.2-*.json"))
-    assert len(files) == 1
+    files = list(tmp_path.glob("stand-in-s1-z1.2-*/pass-*.json"))
+    assert len(files) == 2  # one checked file per pass, written as each pass is done
     class Refuses(S.StandInCaptioner):  # a cached pool never calls the captioner
         def __call__(self, *args, **kwargs):
             raise AssertionError("the captioner was called")
@@ -95,7 +95,32 @@ def test_caption_pool_is_written_once_and_read_back_with_its_labels(tmp_path):
     b, idx2 = S.generate_captions(reread, concepts, passes=2, cache=tmp_path)
     assert b == a and idx2.tolist() == idx.tolist() and len(reread.labels) == 30
     S.generate_captions(S.StandInCaptioner(seed=1), concepts, passes=3, cache=tmp_path)
-    assert len(list(tmp_path.glob("*.json"))) == 2  # other passes: another pool
+    assert len(list(tmp_path.glob("*/"))) == 2  # other passes: another pool
+
+
+def test_an_interrupted_caption_pool_resumes_at_its_first_missing_pass(tmp_path):
+    """An LLM's pool of millions of captions is written pass by pass: a killed run redoes only the missing passes,
+    and the pool equals an uninterrupted one."""
+    concepts = ["harbor", "violin", "coat"] * 5
+    full, _ = S.generate_captions(S.StandInCaptioner(seed=1), concepts, passes=3, cache=tmp_path / "a")
+
+    class DiesInPass2(S.StandInCaptioner):
+        def __call__(self, concepts, pass_index=0):
+            if pass_index == 2:
+                raise KeyboardInterrupt
+            return super().__call__(concepts, pass_index)
+
+    with pytest.raises(KeyboardInterrupt):
+        S.generate_captions(DiesInPass2(seed=1), concepts, passes=3, cache=tmp_path / "b")
+    calls = []
+
+    class Counts(S.StandInCaptioner):
+        def __call__(self, concepts, pass_index=0):
+            calls.append(pass_index)
+            return super().__call__(concepts, pass_index)
+
+    again, _ = S.generate_captions(Counts(seed=1), concepts, passes=3, cache=tmp_path / "b")
+    assert calls == [2] and again == full
 
 
 def test_subset_bank_and_prompt_format():

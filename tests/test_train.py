@@ -252,3 +252,23 @@ def test_a_damaged_cached_classifier_is_trained_again_not_read(tmp_path, how):
         assert torch.equal(a, b), k
     _, s3 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)
     assert s3["cached"]
+
+
+def test_micro_batches_accumulate_to_the_whole_batchs_update(tmp_path):
+    """Table A1's batch of 4096 does not fit one GPU: the recipe splits each per-rank batch into micro-batches whose
+    scaled losses accumulate to the whole batch's gradient (Mixup pairs samples across the whole batch first), so
+    the update is the same as one big step (float summation order aside)."""
+    import dataclasses
+
+    x, y = toy(64)
+    vit = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2}  # LayerNorm: no batch stats
+    rec = dataclasses.replace(RECIPE, arch="vit_base_patch16_224", model_args=vit, mixup=0.5, drop_rate=0.0,
+                              drop_path_rate=0.0, batch_size=16)
+    whole, s1 = train.fit(rec, x, y, 10, tmp_path / "whole", steps=3, progress=False)
+    split, s2 = train.fit(dataclasses.replace(rec, micro_batch=4), x, y, 10, tmp_path / "split", steps=3,
+                          progress=False)
+    assert (s1["micro_batch"], s2["micro_batch"]) == (16, 4)
+    for (k, a), b in zip(whole.state_dict().items(), split.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), k
+    with pytest.raises(ValueError, match="micro_batch 5 must divide the per-rank batch 16"):
+        train.fit(dataclasses.replace(rec, micro_batch=5), x, y, 10, tmp_path / "bad", steps=1, progress=False)

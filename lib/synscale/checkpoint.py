@@ -117,7 +117,9 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
                ckpt_dir: Path, every: int, name: str, progress: bool = True,
                after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None,
                config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume.
+    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume. ``step_fn`` may instead
+    yield a step's micro-batch losses (each scaled by its share of the batch): each is back-propagated as it comes,
+    so the gradients accumulate to the whole batch's before the optimizer steps.
 
     ``after_step(step)`` runs after each optimizer step (e.g. an EMA update); ``extra`` objects with
     ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models. ``config``
@@ -132,9 +134,16 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
     t0 = time.perf_counter()
     bar = tqdm(range(start, steps), desc=name, initial=start, total=steps, mininterval=10, disable=not progress)
     for step in bar:
-        loss = step_fn(step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        out = step_fn(step)
+        if torch.is_tensor(out):
+            loss = out
+            loss.backward()
+        else:  # micro-batch losses, each already scaled by its share: gradients accumulate over them
+            loss = torch.zeros(())
+            for part in out:
+                part.backward()
+                loss = loss + part.detach().float().cpu()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()

@@ -55,6 +55,15 @@ MINI_CONFIG: dict[str, Any] = {
     "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 4},
 }
 
+#: ViT-B-16's open_clip config shrunk in width and depth only (same 224 px input, patch 16, 77 tokens, vocabulary):
+#: what the rehearsal (synscale.rehearsal) trains where the paper trains ViT-B-16 from scratch (notebooks 06, 08).
+REHEARSAL_NAME = "ViT-B-16-rehearsal"
+REHEARSAL_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"  # open_clip's hf-hub / local-dir layout: {"model_cfg", "preprocess_cfg"}
 
@@ -81,6 +90,7 @@ def register(name: str = MINI_NAME, config: dict[str, Any] | None = None) -> str
 
 
 register()
+register(REHEARSAL_NAME, REHEARSAL_CONFIG)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Create, preprocess, save
@@ -118,11 +128,33 @@ def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, de
     """
     if model_name == MINI_NAME:
         register()
-    weights = None if pretrained is None else _weights_path(pretrained)
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights, device=device)
+    folder = _open_clip_folder(pretrained)
+    if folder is not None:  # a saved or cached open_clip model: its own config (widths and all) and weights
+        model_name = f"local-dir:{folder}"
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
+    else:
+        weights = None if pretrained is None else _weights_path(pretrained)
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights, device=device)
     model.synscale_model_name = model_name  # so save() can write the config beside the weights
     model.eval()
     return model, Preprocess(preprocess), open_clip.get_tokenizer(model_name)
+
+
+def _open_clip_folder(pretrained: str | Path | None) -> Path | None:
+    """The cached repo of a paper weights name (``paper:clip``, or a repo id such as
+    ``laion/CLIP-ViT-B-16-laion2B-s34B-b88K``), read as open_clip reads ``hf-hub:`` models: the architecture from
+    its ``open_clip_config.json``, the weights beside it. ``None`` for an open_clip tag, a weights file or a folder
+    written by :func:`save` (read with the named architecture)."""
+    from .weights import is_repo_id, resolve
+
+    name = str(pretrained) if pretrained is not None else ""
+    if not (name.startswith("paper:") or is_repo_id(name)):
+        return None
+    p = resolve(name, "clip").path
+    if not (p / CONFIG_FILE).is_file() or "model_cfg" not in json.loads((p / CONFIG_FILE).read_text()):
+        raise FileNotFoundError(f"{p} (open_clip weights '{name}') has no {CONFIG_FILE} with a model_cfg: copy the "
+                                "whole repo (open_clip pushes it with the weights)")
+    return p
 
 
 def image_size(model_name: str = MINI_NAME) -> int:
@@ -131,6 +163,12 @@ def image_size(model_name: str = MINI_NAME) -> int:
     if size is None:
         raise ValueError(f"unknown open_clip model {model_name!r}; known e.g. ViT-B-16, {MINI_NAME}")
     return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def input_size(model: torch.nn.Module) -> int:
+    """The side of the square images a created model takes (its preprocess config: 224 for ViT-B-16)."""
+    size = _norm_stats(model)[2]
+    return int(size) if size else image_size(getattr(model, "synscale_model_name", MINI_NAME))
 
 
 def _norm_stats(model: torch.nn.Module | None) -> tuple[tuple[float, ...], tuple[float, ...], int | None]:
@@ -387,11 +425,15 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
                    threshold: int = PAPER_THRESHOLD, batch_scale: float = 1.0, warmup: int | None = None,
                    epochs: int | None = None, precision: str = "amp", workers: int = 4, seed: int = 0,
                    device: str = "cuda", force: str | None = None, hparams: dict[str, float] | None = None,
-                   extra: Sequence[str] = ()) -> list[str]:
+                   gpu_batch: int = 0, extra: Sequence[str] = ()) -> list[str]:
     """The command line of one open_clip run with Table A3's settings (``python -m synscale.openclip_train``, under
     ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks, and
     ``hparams`` (``batch_size``, ``lr``, ``weight_decay``, ``eps``; total batch) replaces Table A3 altogether
     (SynthCLIP's settings). ``extra`` arguments are appended as they are (e.g. ``--aug-cfg scale=(0.5,1.0)``).
+
+    ``gpu_batch`` (> 0) is the most images one GPU takes per step: a larger per-GPU share of the batch is split into
+    ``--accum-freq`` steps with ``--grad-checkpointing`` (the update is the same; Table A3's 32768 on 8 GPUs is 8
+    accumulated steps of 512 on each), so the paper's batches run on 1 or 8 GPUs alike.
 
     ``sources`` are lists of shard paths of (image, ``txt``) pairs; one source is a plain subset. With ``weights``
     (one per source) the run resamples shards (``--dataset-resampled``) with probability proportional to its
@@ -406,7 +448,15 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
     hp = ({"name": "custom", "eps": 1e-6, **hparams} if hparams
           else hparams_for(n_samples, threshold, batch_scale, force))
     per_gpu = max(1, int(hp["batch_size"]) // nproc)
+    accum = 1
+    if gpu_batch and per_gpu > gpu_batch:
+        accum = math.ceil(per_gpu / gpu_batch)
+        while per_gpu % accum:  # open_clip accumulates equal micro-batches
+            accum += 1
+        per_gpu //= accum
     warm = warmup_for_scale(n_samples, hparams=hp["name"]) if warmup is None else int(warmup)
+    total_steps = int(epochs or hp["epochs"]) * max(1, n_samples // int(hp["batch_size"]))
+    warm = min(warm, total_steps - 1)  # open_clip's cosine divides by the steps after warm-up
     parts, factors = [], []
     n_shards = sum(len(u) for u in sources)  # scales the factors to read near 1; only their ratios count
     for k, urls in enumerate(sources):
@@ -421,6 +471,8 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
             "--lr-scheduler", "cosine", "--precision", precision, "--workers", str(workers), "--seed", str(seed),
             "--device", device, "--save-frequency", "1", "--resume", "latest", "--zeroshot-frequency", "0",
             "--logs", str(logs), "--name", name]
+    if accum > 1:
+        argv += ["--accum-freq", str(accum), "--grad-checkpointing"]
     if nproc > 1:
         argv = ["-m", "torch.distributed.run", "--nproc-per-node", str(nproc)] + argv + ["--local-loss",
                                                                                           "--gather-with-grad"]

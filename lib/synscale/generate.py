@@ -14,7 +14,8 @@
 - ``dataset_dir`` is the stable cache path of a data set, keyed by family, model fingerprint, prompt config,
   guidance, steps, seed and count; later notebooks reuse what earlier ones generated.
 
-``python -m synscale.generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on GPUs).
+``python -m synscale.generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on GPUs),
+for the mini world's classes or an ImageNet folder's (``--world``).
 """
 from __future__ import annotations
 
@@ -195,10 +196,13 @@ class Synthetic:
 
 
 def head_per_class(ds: Synthetic, k: int) -> Synthetic:
-    """The first ``k`` samples of each class of a data set (what sample grids show), in sample order."""
+    """The first ``k`` samples of each class of a data set (what sample grids show), in sample order; the images
+    stay lazy for a lazy set (a grid of 10 classes decodes 10 classes' images, not 1000's)."""
+    from .arrays import take
+
     keep = np.concatenate([np.flatnonzero(ds.labels == c)[:k] for c in np.unique(ds.labels)])
     keep.sort()
-    return Synthetic(ds.images[keep], ds.labels[keep], [ds.prompts[i] for i in keep], ds.seeds[keep], ds.index)
+    return Synthetic(take(ds.images, keep), ds.labels[keep], [ds.prompts[i] for i in keep], ds.seeds[keep], ds.index)
 
 
 def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, steps: int, seed: int,
@@ -487,14 +491,18 @@ def repair(out: Path | str, device: str | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from . import models
     from . import prompts as P
-    from .world import load as load_world
+    from .world import open_world
 
     ap = argparse.ArgumentParser(prog="python -m synscale.generate",
                                  description="Generate one synthetic data set into the shared cache (rank-sharded "
                                              "under torchrun/accelerate: RANK and WORLD_SIZE are honoured).")
     ap.add_argument("--repair", metavar="SET_DIR", help="regenerate the damaged or missing shards of a finished set")
     ap.add_argument("--family", choices=sorted(models.PIPELINES))
-    ap.add_argument("--model", default="mini", help="'mini' (shipped world) or a local path / cached HF id")
+    ap.add_argument("--model", default="mini",
+                    help="'mini' (shipped world), paper:<family> (e.g. paper:sd), a cached HF repo id or a folder")
+    ap.add_argument("--world", default="mini",
+                    help="whose classes the prompts name: 'mini' or an ImageNet-style folder (synscale.world.folder)")
+    ap.add_argument("--word2sen", default="offline", help="Word2Sen writer: 'offline' or T5 weights (paper:word2sen)")
     ap.add_argument("--prompts", choices=P.CONFIGS)
     ap.add_argument("--cfg", type=float)
     ap.add_argument("--n-per-class", type=int, default=50)
@@ -502,18 +510,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store-size", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--shard-size", type=int, default=1000, help="images per shard (ranks share out whole shards)")
     a = ap.parse_args(argv)
     if a.repair:
         print(repair(a.repair, default_device()))
         return 0
     if a.family is None or a.prompts is None or a.cfg is None:
         ap.error("--family, --prompts and --cfg are required (or --repair SET_DIR)")
-    world = load_world()
-    ps = P.for_world(a.prompts, world, a.n_per_class, a.seed)
+    world = open_world(a.world, a.seed, a.store_size)
+    ps = P.for_world(a.prompts, world, a.n_per_class, a.seed, a.word2sen)
     rank, _ = dist_env()
     out = ensure_set(a.family, ps, a.cfg, a.steps, a.seed, a.model, default_device(), batch_size=a.batch_size,
-                     store_size=a.store_size, progress=rank == 0)
-    print(out)
+                     store_size=a.store_size, shard_size=a.shard_size, progress=rank == 0)
+    if rank == 0:
+        print(out)
     return 0
 
 

@@ -37,6 +37,7 @@ class Sweep:
     lpips_net: str = "oracle"  # "oracle" (oracle-LPIPS, mini) or the LPIPS network "alex" (paper)
     store_size: int | None = None  # generated images stored at this side (paper: 512 -> 256); None keeps them
     keep_per_class: int | None = None  # run() returns only the first k images per class of each set (grids)
+    word2sen: str = "offline"  # the Word2Sen writer (prompts.word2sen_writer; paper: paper:word2sen)
     _real_features: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -61,7 +62,7 @@ class Sweep:
         return self._real_features
 
     def prompts(self, config: str) -> P.PromptSet:
-        return P.for_world(config, self.world, self.n_per_class, self.seed)
+        return P.for_world(config, self.world, self.n_per_class, self.seed, self.word2sen)
 
     def metrics(self, path, ds: G.Synthetic, num_classes: int) -> tuple[dict, dict]:
         """``image_metrics`` of a data set, read from / written to a JSON beside its shards when the oracle is named

@@ -178,8 +178,9 @@ def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features:
 
 # ---------------------------------------------------------------------------------- the paper's networks, offline
 def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray] | None:
-    """FID's feature space by name: ``"oracle"`` -> ``None`` (the oracle's pre-logits, mini world), or a path to
-    the FID Inception-v3 weights (``pt_inception-2015-12-05-6726825d.pth``, paper) -> ``features(images)`` with
+    """FID's feature space by name: ``"oracle"`` -> ``None`` (the oracle's pre-logits, mini world), or the FID
+    Inception-v3 weights (``paper:fid_inception``: ``pt_inception-2015-12-05-6726825d.pth`` in torch hub's
+    checkpoints, or a path to it) -> ``features(images)`` with
     torchmetrics' Inception (torch-fidelity's network, 2048-d pool features, its own resize to 299 px)."""
     if name == "oracle":
         return None
@@ -187,13 +188,9 @@ def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.n
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     from .clip import _as_nchw
-    from .params import expand_path
+    from .weights import path as weights_path
 
-    path = Path(expand_path(name))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"FID Inception weights {path} not found: copy pt_inception-2015-12-05-6726825d.pth (torch-fidelity's "
-            f"release) there, or set fid_features: 'oracle'")
+    path = weights_path(name, "fid_inception")  # paper:fid_inception (TORCH_HOME) or a file; one line if absent
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                              feature_extractor_weights_path=str(path))
 

@@ -3,8 +3,9 @@
     python -m synscale.openclip_train <open_clip_train arguments>            # one process (CPU or one GPU)
     torchrun --nproc-per-node 8 -m synscale.openclip_train <arguments>       # the paper's multi-GPU runs
 
-1. The mini world's CLIP config (``synscale.clip.MINI_NAME``) is registered, so ``--model synscale-mini-clip``
-   trains the mini CLIP with the very code that trains ViT-B/16 at paper scale.
+1. The mini world's CLIP config (``synscale.clip.MINI_NAME``) and the rehearsal's shrunk ViT-B-16
+   (``synscale.clip.REHEARSAL_NAME``) are registered, so ``--model synscale-mini-clip`` trains the mini CLIP with
+   the very code that trains ViT-B/16 at paper scale.
 2. open_clip_train 3.3's webdataset reader stops with ``KeyError: 'fname'`` under webdataset >= 0.2.96, whose
    ``tar_file_expander`` yields an end-of-file marker ``{}`` by default (open_clip issue #935, webdataset issue
    #384). The fix the maintainers give there, ``eof_value=None``, is applied here until a release carries it.
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     from . import clip
 
     clip.register()
+    clip.register(clip.REHEARSAL_NAME, clip.REHEARSAL_CONFIG)
     _patch_webdataset_eof()
     _quiet_torch_logs()
     train(sys.argv[1:] if argv is None else argv)

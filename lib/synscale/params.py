@@ -13,6 +13,9 @@ A params file ``params/<stem>.yaml`` belongs to ``notebooks/<stem>.ipynb``::
       paper:
         n_images: 50
         requires: {sd15: "${SYNSCALE_SD15:-~/models/stable-diffusion-v1-5}"}
+      rehearsal:         # a profile may extend another: its values, then these overrides
+        extends: paper
+        n_images: 2
 
 Every error is a one-line :class:`ParamsError` naming the file, the key and what is allowed.
 """
@@ -22,7 +25,6 @@ import ast
 import hashlib
 import itertools
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,10 @@ from typing import Any
 
 import yaml
 
+from .paths import expand_path
+
 TOP_KEYS = ("description", "after", "defaults", "grid", "profiles")
-PROFILE_KEYS = ("grid", "requires")  # reserved keys inside a profile; the rest are parameter values
+PROFILE_KEYS = ("grid", "requires", "extends")  # reserved keys inside a profile; the rest are parameter values
 
 
 class ParamsError(ValueError):
@@ -183,9 +187,25 @@ class ParamsFile:
                 elif k == "requires":
                     if not isinstance(v, dict) or not all(isinstance(p, str) for p in v.values()):
                         raise self._err(f"profiles.{name}.requires", "expected a mapping name -> path")
+                elif k == "extends":
+                    if v not in self.profiles or v == name:
+                        raise self._err(f"profiles.{name}.extends", f"'{v}' is not another profile of this file "
+                                        f"(profiles: {', '.join(sorted(self.profiles))})")
+                    self.profile(name)  # a cycle fails here
                 else:
                     self._check_value(f"profiles.{name}", k, v)
         return self
+
+    def profile(self, name: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A profile's overrides with those of the profile it ``extends`` (recursively) underneath."""
+        prof = dict(self.profiles[name])
+        parent = prof.pop("extends", None)
+        if parent is None:
+            return prof
+        if parent in _seen + (name,):
+            raise self._err(f"profiles.{name}.extends", f"profiles extend each other in a cycle: "
+                            f"{' -> '.join((*_seen, name, parent))}")
+        return {**self.profile(parent, _seen + (name,)), **prof}
 
     # -- expansion ----------------------------------------------------------------------------------
     def runs(self, profile: str, code: str = "", world: str = "") -> list[Run]:
@@ -199,7 +219,7 @@ class ParamsFile:
             raise ParamsError(
                 f"{self.path}: unknown profile '{profile}'; allowed profiles: {', '.join(sorted(self.profiles))}"
             )
-        prof = self.profiles[profile]
+        prof = self.profile(profile)
         base = {**self.nb_defaults, **self.defaults}
         base.update({k: v for k, v in prof.items() if k not in PROFILE_KEYS})
         if "profile" in self.allowed:
@@ -240,14 +260,6 @@ def fmt_value(v: Any) -> str:
     else:
         s = str(v)
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", s).strip("-")[:40] or "_"
-
-
-_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-
-
-def expand_path(p: str) -> str:
-    """``${VAR:-default}`` and ``~`` expansion for required paths."""
-    return os.path.expanduser(_ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), p))
 
 
 def load(path: Path, notebook: Path | None = None) -> ParamsFile:

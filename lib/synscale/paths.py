@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 #: Repository root: lib/synscale/paths.py -> ../../..
@@ -48,3 +49,11 @@ def run_dir() -> Path:
     path = Path(d) if d else outputs_dir() / "_interactive" / (Path(session).stem or "session")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_path(p: str) -> str:
+    """``${VAR:-default}`` and ``~`` expansion (params name data roots and weights this way)."""
+    return os.path.expanduser(_ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), p))

@@ -146,9 +146,9 @@ def word2sen_t5(model_path: str, max_new_tokens: int = 32) -> Callable[[str, int
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from .models import locate
+    from .weights import path as weights_path
 
-    path = str(locate(model_path, "word2sen"))
+    path = str(weights_path(model_path, "word2sen"))
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True).eval()
 
@@ -230,14 +230,27 @@ def class_captions(captions: Sequence[str], labels: np.ndarray, num_classes: int
     return out
 
 
-def for_world(config: str, world, n_per_class: int, seed: int = 0) -> PromptSet:
+def word2sen_writer(name: str = "offline") -> Callable[[str, int, np.random.Generator], list[str]]:
+    """The Word2Sen sentence writer by name: ``"offline"`` (:func:`word2sen_offline`, the mini world's grammar) or
+    T5 weights (``paper:word2sen``, a cached repo id or a folder: :func:`word2sen_t5`, loaded once)."""
+    return word2sen_offline if name == "offline" else _word2sen_t5_cached(name)
+
+
+@functools.lru_cache(maxsize=2)
+def _word2sen_t5_cached(name: str):
+    return word2sen_t5(name)
+
+
+def for_world(config: str, world, n_per_class: int, seed: int = 0, word2sen: str = "offline") -> PromptSet:
     """A prompt set for a world's classes; ``in_captions`` uses the world's captions of its curated real ``train``
     images (mini: the world's web-like captions; a folder world: its BLIP-2 captions of ImageNet-train). A world
-    that knows its classes' synsets (``synsets()``, the folder world's wnids) gives them to the WordNet configs."""
+    that knows its classes' synsets (``synsets()``, the folder world's wnids) gives them to the WordNet configs;
+    ``word2sen`` names the Word2Sen writer (:func:`word2sen_writer`)."""
     captions = None
     if config == "in_captions":
         _, y = world.split("train")
         captions = class_captions(world.captions("train"), y, len(world.classes))
     needs_syn = "description" in config or "hypernyms" in config
     synsets = world.synsets() if needs_syn and hasattr(world, "synsets") else None
-    return make_prompts(config, world.classes, n_per_class, seed, synsets=synsets, captions=captions)
+    writer = word2sen_writer(word2sen) if config == "word2sen" else word2sen_offline
+    return make_prompts(config, world.classes, n_per_class, seed, synsets=synsets, captions=captions, word2sen=writer)

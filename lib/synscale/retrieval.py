@@ -32,10 +32,10 @@ Sections:
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -439,6 +439,15 @@ class _StepBatches(torch.utils.data.Dataset):
         return step, torch.from_numpy(np.ascontiguousarray(self.images[idx])), torch.from_numpy(self.labels[idx])
 
 
+def weights_key(model: torch.nn.Module, *tensors: torch.Tensor) -> str:
+    """16 hex digits naming a model's weights (and any extra tensors, e.g. a zero-shot head): caches of runs that
+    start from it never serve another model's."""
+    h = hashlib.sha1()
+    for t in [*model.state_dict().values(), *tensors]:
+        h.update(np.ascontiguousarray(t.detach().float().cpu().numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
 def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.ndarray, labels: np.ndarray,
              config: FinetuneConfig = FinetuneConfig(), ckpt_dir: str | Path | None = None,
              progress: bool = False, select: tuple[np.ndarray, np.ndarray] | None = None
@@ -447,8 +456,9 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
 
     Step ``s`` trains on :func:`synscale.clip.batch_indices` ``(seed, s)`` (a seeded shuffle per epoch) with crops
     drawn from ``(seed, s)``; weight decay applies to matrices only (not biases, norms, embeddings' gains). Through
-    :func:`synscale.checkpoint.train_loop`: checkpoints go to ``ckpt_dir`` (a temp dir when None), and a call
-    finding one there resumes from it (a finished one: no training); the folder is tied to its settings.
+    :func:`synscale.checkpoint.train_loop`: checkpoints go to ``ckpt_dir`` (default: ``<cache>/finetune/<key>``,
+    keyed by the starting weights, data and settings, so a failed notebook run loses nothing), and a call finding
+    one there resumes from it (a finished one: no training); the folder is tied to its settings.
     ``select`` = (images, labels) of a validation set: after every epoch the head's top-1 on it is measured and the
     best epoch's weights are returned (the paper's best-epoch selection); without it, the last epoch's.
     ``images`` may be lazy (``synscale.arrays``: shards, files): only each step's batch is decoded, in
@@ -477,14 +487,18 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
                              {"params": [p for _, p in params if p.ndim < 2], "weight_decay": 0.0}],
                             lr=config.lr, betas=config.betas, fused=True)  # fused: ~3x faster step on CPU
     sched = warmup_cosine(opt, TrainConfig(steps=steps, lr=config.lr, warmup=max(1, warmup)), floor=0.0)
-    tmp = tempfile.TemporaryDirectory() if ckpt_dir is None else None
-    ckpt = Path(tmp.name if tmp else ckpt_dir)
     settings = {**asdict(config), "n": len(images), "classes": int(classifier.shape[1]),
-                "data": content_key(images) + content_key(labels)}
+                "data": content_key(images) + content_key(labels), "model": weights_key(clip_model, classifier)}
     settings.pop("workers")  # how batches are decoded does not change the run
     if select is not None:
         x_sel, y_sel = select[0], np.asarray(select[1])
         settings["select"] = content_key(x_sel) + content_key(y_sel)
+    if ckpt_dir is None:  # keyed by everything the run depends on: a finished run is reused, a killed one resumes
+        from .paths import cache_dir
+
+        key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        ckpt_dir = cache_dir() / "finetune" / key
+    ckpt = Path(ckpt_dir)
     _tie(ckpt, settings)
     modules = {"visual": model.clip.visual, "head": model.head}
     best = _BestEpoch(modules) if select is not None else None
@@ -509,8 +523,6 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     info = train_loop(modules, opt, sched, step_fn, steps, ckpt, every=config.ckpt_every, name="finetune",
                       progress=progress, after_step=after_step if best else None,
                       extra={"best": best} if best else None)
-    if tmp is not None:
-        tmp.cleanup()
     out = {"n": len(images), "batch": batch, "steps": steps, "warmup": warmup, "seconds": info["seconds"],
            "first_loss": info["first_loss"], "final_loss": info["final_loss"], "resumed_from": info["resumed_from"]}
     if best is not None:

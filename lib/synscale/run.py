@@ -99,8 +99,12 @@ def status(run: P.Run, outputs: Path) -> str:
     return "todo"
 
 
-def missing_requirements(run: P.Run) -> dict[str, str]:
-    return {k: v for k, v in run.requires.items() if not Path(v).exists()}
+def missing_requirements(run: P.Run) -> list[str]:
+    """What a run needs and this machine lacks, one line each: its profile's ``requires`` paths and every model
+    and data folder its params name (``synscale.preflight``)."""
+    from .preflight import problems
+
+    return [f"{k} ({v})" for k, v in run.requires.items() if not Path(v).exists()] + problems(run.stem, run.params)
 
 
 def check_kernel(kernel: str) -> None:
@@ -334,13 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = shard(plan(experiments(args.notebooks), args.profile), args.shard)
         states = {(r.stem, r.name): status(r, outputs) for r in runs}
         todo = [r for r in runs if args.force or states[(r.stem, r.name)] != "done"]
-        missing = {f"{k} ({v})" for r in todo for k, v in missing_requirements(r).items()}
+        missing = sorted({f"{r.stem}: {m}" for r in todo for m in missing_requirements(r)})
         if args.dry_run:
             return _print_plan(runs, states, outputs, missing)
         if missing:
             raise RunnerError(
-                f"profile '{args.profile}' needs files that are absent: {'; '.join(sorted(missing))}; "
-                "put them there or point the variables named in params/<stem>.yaml at them"
+                f"profile '{args.profile}' needs what is not on this machine ({len(missing)}):\n  "
+                + "\n  ".join(missing) + "\nprovide them (README: 'Running the paper profiles') and run again"
             )
         if args.jobs < 1:
             raise RunnerError(f"--jobs {args.jobs}: give a number of runs at once >= 1")
@@ -388,13 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: set[str]) -> int:
+def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: list[str]) -> int:
     for r in runs:
         print(f"{states[(r.stem, r.name)]:6s} {r.stem}/{r.profile}/{r.name}")
     counts = {s: list(states.values()).count(s) for s in ("done", "stale", "failed", "todo")}
     print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"  (outputs {outputs})")
     if missing:
-        print("missing for this profile: " + "; ".join(sorted(missing)))
+        print(f"missing for this profile ({len(missing)}):\n  " + "\n  ".join(missing))
     return 0
 
 

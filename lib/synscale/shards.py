@@ -48,7 +48,7 @@ def list_shards(spec: str | Path) -> list[str]:
     """Shard paths of a folder (its ``*.tar``, sorted) or of a brace / glob pattern (``d/{00000..41407}.tar``)."""
     import braceexpand
 
-    from .params import expand_path
+    from .paths import expand_path
 
     spec = expand_path(str(spec))
     if Path(spec).is_dir():

@@ -81,6 +81,7 @@ class Study:
     eval_splits: tuple[str, ...] = ("val",)
     eval_n: int | None = None  # a prefix of each evaluation split (None: all of it)
     workers: int = 0           # DataLoader processes decoding and augmenting training batches (paper scale)
+    word2sen: str = "offline"  # the Word2Sen writer (prompts.word2sen_writer; paper: paper:word2sen)
     progress: bool = False
     _data: dict = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
@@ -117,7 +118,7 @@ class Study:
         for k in range(chunks):
             key = (str(spec), k)
             if key not in self._data:
-                ps = P.for_world(spec.config, self.world, self.n_per_class, self.seed + k)
+                ps = P.for_world(spec.config, self.world, self.n_per_class, self.seed + k, self.word2sen)
                 path = G.ensure_set(spec.family, ps, spec.cfg, G.steps_for(self.gen_steps, spec.family),
                                     self.seed + k, self.weights(spec.family), batch_size=self.gen_batch_size,
                                     store_size=self.store_size)
@@ -142,11 +143,23 @@ class Study:
                 self._splits[split] = self.world.split(split, self.eval_n)
             x, y = self._splits[split]
             logits = cached_logits(model, stats["dir"], x)
-            res, pc = evaluate.classification(logits, y, self.num_classes)
+            res, pc = subset_classification(logits, y, self.num_classes, self._present(split))
             rows.append({"data": str(spec), "size": size, "split": split, **res})
             pc.insert(0, "split", split)
             per.append(pc.assign(data=str(spec), size=size, **{"class": [self.world.classes[i] for i in pc.class_id]}))
         return rows, pd.concat(per, ignore_index=True), {"data": str(spec), "size": size, **stats}
+
+    def size_for(self, spec: DataSpec, size: int) -> int:
+        """The training-set size a spec has at ``size``: the real set stops at its own size (ImageNet-train's
+        1.28M where the paper's D_I is 1.3M and the synthetic curves go on to 4M), synthetic sets have every size."""
+        return min(size, len(self.world.split("train")[1])) if spec.family == "real" else size
+
+    def _present(self, split: str) -> list[int] | None:
+        """The classes a split has images of, where that is a subset of the world's (ImageNet-R/-A), else None."""
+        if not hasattr(self.world, "split_classes"):
+            return None
+        present = self.world.split_classes(split)
+        return present if len(present) < self.num_classes else None
 
     def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -164,6 +177,19 @@ class Study:
                 per.append(p)
                 stats.append(s)
         return pd.DataFrame(rows), pd.concat(per, ignore_index=True), pd.DataFrame(stats)
+
+
+def subset_classification(logits: np.ndarray, labels: np.ndarray, num_classes: int, present: list[int] | None
+                          ) -> tuple[dict, pd.DataFrame]:
+    """``evaluate.classification``, over the outputs of the ``present`` classes only when a split covers a subset
+    of the classes (ImageNet-R/-A: their 200 of 1000, the protocol of Hendrycks et al.); per-class rows keep the
+    world's class ids."""
+    if present is None:
+        return evaluate.classification(logits, labels, num_classes)
+    index = {c: i for i, c in enumerate(present)}
+    res, pc = evaluate.classification(np.asarray(logits)[:, present], np.array([index[int(v)] for v in labels]),
+                                      len(present))
+    return res, pc.assign(class_id=[present[i] for i in pc["class_id"]])
 
 
 def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarray:
@@ -199,6 +225,15 @@ def probes(model, tasks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def trained_seconds(stats: pd.DataFrame) -> float:
     """Seconds spent training in this run (cached models cost nothing here)."""
     return float(stats.loc[~stats["cached"].astype(bool), "seconds"].sum()) if len(stats) else 0.0
+
+
+def gap_to_real(metrics: pd.DataFrame, splits: list[str]) -> tuple[pd.DataFrame, int]:
+    """Synthetic minus real top-1 per split (rows: synthetic data specs) at the largest size every curve has,
+    real included (the real set stops at its own size, e.g. ImageNet-train's 1.28M), and that size."""
+    sizes = metrics.groupby("data")["size"].max()
+    common = int(sizes.min())
+    at = metrics[metrics["size"] == common].pivot_table(index="data", columns="split", values="top1")
+    return (at.drop(index="real") - at.loc["real"])[splits], common
 
 
 def fits(metrics: pd.DataFrame, ref_size: float, by: list[str], fit_range: tuple[float, float] | None = None

@@ -47,8 +47,11 @@ LLM_SETTINGS = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 40}
 
 
 def load_metadata(path: str | Path) -> list[str]:
-    """MetaCLIP's concept list (``metadata.json``: a JSON list of strings), by path (the paper's bank)."""
-    p = Path(path).expanduser()
+    """MetaCLIP's concept list (``metadata.json``: a JSON list of strings), by path (the paper's bank; ``~`` and
+    ``${VAR:-default}`` expand)."""
+    from .paths import expand_path
+
+    p = Path(expand_path(str(path)))
     if not p.exists():
         raise FileNotFoundError(f"MetaCLIP metadata file {p} not found: download metadata.json from "
                                 "facebookresearch/MetaCLIP and pass its path (or use the offline WordNet bank)")
@@ -121,24 +124,26 @@ class LLMCaptioner:
     """
 
     def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,
-                 **settings):
-        p = self.model_path = Path(model_path).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"LLM weights {p} not found: download mistralai/Mistral-7B-Instruct-v0.2 and "
-                                    "pass its folder (nothing is downloaded here)")
+                 role: str = "mistral", **settings):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(p, padding_side="left")
+        from .weights import resolve
+
+        w = resolve(str(model_path), role)  # paper:mistral, a cached repo id or a local folder; one-line if absent
+        p = self.model_path = w.path
+        self.name = w.repo.split("/")[-1] if w.repo else p.name
+        self.tokenizer = AutoTokenizer.from_pretrained(p, padding_side="left", local_files_only=True)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(p, torch_dtype="auto").to(device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(p, dtype="auto", local_files_only=True,
+                                                          variant=w.variant).to(device).eval()
         self.settings = {**LLM_SETTINGS, **settings}
         self.batch_size, self.seed = batch_size, seed
 
     def key(self) -> str:
         """Names the captions this captioner writes (caches): the model's folder, seed and sampling settings."""
         s = json.dumps(self.settings, sort_keys=True)
-        return f"{self.model_path.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
+        return f"{self.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
 
     def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
         return self.complete([PROMPT.format(concept=c) for c in concepts], pass_index)
@@ -241,39 +246,31 @@ def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[st
                       cache: str | Path | None = None) -> tuple[list[str], np.ndarray]:
     """``passes`` captions per concept (one per concept per pass, sec. 3.1): ``(captions, concept index)``.
     A :class:`StandInCaptioner`'s ``labels`` then hold the garment class of every caption of every pass.
-    ``cache``: a folder; the result is written there once complete, in a file named by the captioner
-    (``captioner.key()``), the concepts and ``passes``, and read back by every later call (an LLM's pool of
-    millions of captions is generated once)."""
+    ``cache``: a folder; each pass is written there as soon as it is done (a checked file per pass, in a folder
+    named by the captioner — ``captioner.key()`` —, the concepts and ``passes``), so an interrupted run of an LLM's
+    millions of captions resumes at the first missing pass, and a finished pool is read back, not regenerated."""
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
-    f = None
+    folder = None
     if cache is not None:
         h = hashlib.sha1(json.dumps([list(concepts), passes]).encode()).hexdigest()[:16]
-        f = Path(cache) / f"{captioner.key()}-{h}.json"
-        got = integrity.load_json(f, "cached captions")
-        if got is not None:
-            if isinstance(captioner, StandInCaptioner):
-                captioner.labels = np.asarray(got["labels"], dtype=np.int64)
-            return got["captions"], np.asarray(got["concept_index"], dtype=np.int64)
-    caps, index = _captions(captioner, concepts, passes)
-    if f is not None:
-        labels = captioner.labels.tolist() if isinstance(captioner, StandInCaptioner) else None
-        integrity.save_json(f, {"captions": caps, "concept_index": index.tolist(), "labels": labels})
-    return caps, index
-
-
-def _captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int
-              ) -> tuple[list[str], np.ndarray]:
-    caps, idx, labels = [], [], []
+        folder = Path(cache) / f"{captioner.key()}-{h}"
+    caps, labels = [], []
     stand_in = isinstance(captioner, StandInCaptioner)
     for p in range(passes):
-        caps += captioner(concepts, p)
-        idx.append(np.arange(len(concepts)))
+        f = folder / f"pass-{p:04d}.json" if folder is not None else None
+        got = integrity.load_json(f, "cached captions") if f is not None else None
+        if got is None:
+            got = {"captions": captioner(concepts, p),
+                   "labels": captioner.labels.tolist() if stand_in else None}
+            if f is not None:
+                integrity.save_json(f, got)
+        caps += got["captions"]
         if stand_in:
-            labels.append(captioner.labels)
+            labels.append(np.asarray(got["labels"], dtype=np.int64))
     if stand_in:  # the stand-in's garment class of every caption, all passes
         captioner.labels = np.concatenate(labels)
-    return caps, np.concatenate(idx)
+    return caps, np.tile(np.arange(len(concepts)), passes)
 
 
 # ---------------------------------------------------------------------------------------------------------------

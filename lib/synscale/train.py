@@ -7,6 +7,7 @@ checkpoint folder.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -47,6 +48,25 @@ def load(folder: Path):
 
     model = timm.create_model(f"local-dir:{Path(folder).resolve()}", pretrained=True)
     return model.eval()
+
+
+def restrict_classes(model, indices: list[int]):
+    """``model`` with its classifier cut to the outputs ``indices`` (in that order): an ImageNet-1k classifier on a
+    world of a subset of ImageNet's classes, or logits restricted to ImageNet-R/-A's 200 classes."""
+    head = model.get_classifier()
+    keep = torch.as_tensor(indices, dtype=torch.long)
+    new = torch.nn.Linear(head.in_features, len(indices), bias=head.bias is not None).to(head.weight.device)
+    with torch.no_grad():
+        new.weight.copy_(head.weight[keep])
+        if head.bias is not None:
+            new.bias.copy_(head.bias[keep])
+    name = model.pretrained_cfg.get("classifier", "head")
+    parent = model
+    for part in name.split(".")[:-1]:
+        parent = getattr(parent, part)
+    setattr(parent, name.split(".")[-1], new)
+    model.num_classes = len(indices)
+    return model
 
 
 def to_input(images_uint8: np.ndarray, mean=MEAN, std=STD) -> torch.Tensor:
@@ -156,6 +176,9 @@ class Recipe:
     base_warmup: int = 10_000
     min_fraction: float = 1.0
     ckpt_every: int = 1000
+    micro_batch: int = 0            # images per forward/backward (gradients accumulate to batch_size); 0: the whole
+    #                                 per-rank batch on a CPU, the largest power-of-two share that fits on a GPU
+    grad_checkpointing: bool = False  # timm's activation checkpointing (ViT-L at batch 512+ per 80 GB GPU)
 
     @classmethod
     def paper(cls) -> Recipe:
@@ -179,8 +202,14 @@ class Recipe:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
     def create_model(self, num_classes: int):
-        return create(self.arch, num_classes, drop_rate=self.drop_rate,
-                      drop_path_rate=self.drop_path_rate, **self.model_args)
+        model = create(self.arch, num_classes, drop_rate=self.drop_rate, drop_path_rate=self.drop_path_rate,
+                       **self.model_args)
+        if self.grad_checkpointing:
+            model.set_grad_checkpointing(True)
+        if "img_size" in self.model_args:  # its data config (timm's eval transform) follows the size it was built at
+            s = int(self.model_args["img_size"])
+            model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, s, s)}
+        return model
 
     def transform(self):
         """timm's training transform: RandomResizedCrop(``crop_scale``) + flip + RandAugment, normalised."""
@@ -346,20 +375,61 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
                           recipe.batch_size)
     batch_at = step_stream(batches, total, workers)
 
-    def step_fn(step: int) -> torch.Tensor:
+    per_rank = recipe.batch_size // world_size
+    micro = micro_batch_for(recipe, model, loss_fn, per_rank, num_classes, device)
+
+    def step_fn(step: int):
+        """The step's micro-batch losses, each scaled by its share of the rank's batch (the loop back-propagates
+        each as it comes, so gradients accumulate to the whole batch's): Mixup pairs samples across the whole
+        per-rank batch before it is split, as one forward pass over it would."""
         _, x, y, states = batch_at(step)
         _restore_rng(states)
         if device.type == "cuda":  # dropout masks on the GPU: from (seed, rank, step) too
             torch.cuda.manual_seed((seed * 7919 + rank) * 1_000_003 + step)
         x, y = mixup(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):  # GPUs: bf16 AMP
-            return loss_fn(net(x), y)
+        chunks = list(range(0, len(x), micro))
+        for k, lo in enumerate(chunks):
+            sync = world_size == 1 or k == len(chunks) - 1  # DDP averages gradients once, after the last chunk
+            with (contextlib.nullcontext() if sync else net.no_sync()), \
+                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):  # bf16 AMP
+                xs, ys = x[lo:lo + micro], y[lo:lo + micro]
+                yield loss_fn(net(xs), ys) * (len(xs) / len(x))
 
     ckpt_dir = Path(ckpt_dir) / f"rank{rank}" if world_size > 1 else ckpt_dir  # no two ranks write one file
     stats = ckpt.train_loop({"model": model}, opt, sched, step_fn, total, ckpt_dir, recipe.ckpt_every,
                             "classifier", progress and rank == 0)
-    return model, {**stats, "warmup": warmup, "size": int(len(labels)), "images_per_s":
+    return model, {**stats, "warmup": warmup, "size": int(len(labels)), "ranks": world_size, "micro_batch": micro,
+                   "images_per_s":
                    round((total - stats["resumed_from"]) * recipe.batch_size / max(stats["seconds"], 1e-9), 1)}
+
+
+def micro_batch_for(recipe: Recipe, model, loss_fn, per_rank: int, num_classes: int, device: torch.device) -> int:
+    """Images per forward/backward: ``recipe.micro_batch`` when set; else the whole per-rank batch on a CPU, and on
+    a GPU the largest of per_rank, per_rank/2, ... whose forward and backward at the recipe's image size fit in its
+    memory (probed once with random inputs; Table A1's 4096 on one GPU becomes e.g. 16 steps of 256)."""
+    if recipe.micro_batch:
+        if per_rank % recipe.micro_batch:
+            raise ValueError(f"micro_batch {recipe.micro_batch} must divide the per-rank batch {per_rank}")
+        return recipe.micro_batch
+    if device.type != "cuda":
+        return per_rank
+    micro = per_rank
+    while micro >= 1:
+        try:
+            x = torch.randn(micro, 3, recipe.img_size, recipe.img_size, device=device)
+            y = torch.full((micro, num_classes), 1.0 / num_classes, device=device)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss_fn(model(x), y).backward()
+            model.zero_grad(set_to_none=True)
+            return micro
+        except torch.cuda.OutOfMemoryError:
+            model.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            if micro % 2:
+                break
+            micro //= 2
+    raise RuntimeError(f"{recipe.arch} does not fit one {recipe.img_size} px image per step on {device}: "
+                       "set grad_checkpointing: true in the recipe or use a larger GPU")
 
 
 def _ddp(model, device: torch.device):

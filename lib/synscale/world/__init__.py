@@ -147,7 +147,7 @@ def open_world(name: str = "mini", seed: int = 0, image_size: int | None = None)
     synthetic sets reach the oracle alike). The mini world's images are 32 px whatever ``image_size`` says."""
     if name == "mini":
         return load(seed=seed)
-    from ..params import expand_path
+    from ..paths import expand_path
     from .folder import FolderWorld
 
     return FolderWorld(Path(expand_path(name)), seed=seed, image_size=image_size or 256)

@@ -137,8 +137,8 @@ class FolderWorld:
                                        f"(see synscale.world.folder for the layout)")
             paths, labels = [], []
             for k, w in enumerate(self.wnids):
-                cdir = d / w
-                if not cdir.is_dir():
+                cdir = self._class_dir(d, w)
+                if cdir is None:
                     continue  # OOD sets with a class subset (ImageNet-R/-A: 200 classes)
                 fs = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
                 paths += fs
@@ -148,6 +148,25 @@ class FolderWorld:
                                        f"class folders")
             self._files[name] = (paths, np.asarray(labels, dtype=np.int64))
         return self._files[name]
+
+    @staticmethod
+    def _class_dir(split_dir: Path, wnid: str) -> Path | None:
+        """A class's folder in a split: named by its wnid, or — ImageNet-V2's release layout — by its ImageNet-1k
+        label (``0`` … ``999``)."""
+        if (split_dir / wnid).is_dir():
+            return split_dir / wnid
+        from .text import imagenet_index
+
+        try:
+            numeric = split_dir / str(imagenet_index(wnid))
+        except ValueError:
+            return None
+        return numeric if numeric.is_dir() else None
+
+    def split_classes(self, name: str) -> list[int]:
+        """The labels a split has images of: all of them, or a subset (ImageNet-R and -A cover 200 of the 1000
+        classes, and are scored over those classes' outputs only, as their authors score them)."""
+        return sorted(set(self.files(name)[1].tolist()))
 
     def split(self, name: str, n: int | None = None) -> tuple[ImageFiles, np.ndarray]:
         """Lazy images and labels of a split in ``train.nested_order`` (classes interleaved), so ``n`` takes a
@@ -177,7 +196,7 @@ class FolderWorld:
 
 def _task_world(root: Path | str, task: str, image_size: int) -> FolderWorld:
     """``<root>/<task>`` (``~`` and ``${VAR:-default}`` expand) as a folder world of its splits."""
-    from ..params import expand_path
+    from ..paths import expand_path
 
     return FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
 
@@ -206,7 +225,7 @@ def retrieval_set(root: Path | str, name: str, image_size: int = 224, n: int | N
     ``<root>/<name>/captions.tsv`` lines ``<image path relative to that folder><TAB><caption>``, several lines per
     image allowed (COCO has 5 captions each) -> lazy ``(images, texts, text_to_image)`` over the first ``n`` images
     in file order, ``text_to_image[t]`` the image caption ``t`` describes."""
-    from ..params import expand_path
+    from ..paths import expand_path
 
     d = Path(expand_path(str(root))) / name
     f = d / "captions.tsv"
@@ -230,14 +249,15 @@ def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 
     import torch
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-    from ..models import locate
     from ..progress import bar as tqdm
+    from ..weights import resolve
 
-    path = locate(model, "BLIP-2")
+    w = resolve(model, "blip2")  # paper:blip2, a cached repo id or a folder; one line if absent
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    processor = Blip2Processor.from_pretrained(str(path), local_files_only=True)
-    net = Blip2ForConditionalGeneration.from_pretrained(str(path), local_files_only=True, dtype=dtype).to(device)
+    processor = Blip2Processor.from_pretrained(str(w.path), local_files_only=True)
+    net = Blip2ForConditionalGeneration.from_pretrained(str(w.path), local_files_only=True, dtype=dtype,
+                                                        variant=w.variant).to(device)
     out = world.root / CAPTIONS / f"{split}.tsv"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {line.split("\t", 1)[0] for line in out.read_text().splitlines()} if out.exists() else set()
@@ -282,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("caption", help="BLIP-2 captions of a split (the IN-Captions prompts' source)")
     c.add_argument("--root", required=True, type=Path)
     c.add_argument("--split", default="train")
-    c.add_argument("--model", required=True, help="BLIP-2 folder or cached HF id (paper: Salesforce/blip2-opt-2.7b)")
+    c.add_argument("--model", default="paper:blip2",
+                   help="BLIP-2 weights: paper:blip2 (Salesforce/blip2-opt-2.7b, HF cache), a repo id or a folder")
     c.add_argument("--batch-size", type=int, default=64)
     f = sub.add_parser("aircraft", help="FGVC-Aircraft 2013b as train/val/test class folders (notebook 07)")
     f.add_argument("--src", required=True, type=Path, help="the unpacked fgvc-aircraft-2013b folder")

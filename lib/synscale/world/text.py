@@ -40,6 +40,7 @@ __all__ = [
     "lemmas",
     "class_synsets",
     "imagenet_classes",
+    "imagenet_index",
     "imagenet_synset",
     "clip_templates",
     "fill_templates",
@@ -214,6 +215,15 @@ def imagenet_classes() -> list[tuple[str, str]]:
     ``imagenet_classes()[0]`` -> ``("n01440764", "tench")``.
     """
     return list(_imagenet_classes())
+
+
+def imagenet_index(wnid: str) -> int:
+    """A wnid's ImageNet-1k label (0..999): the index of its class folder in the release's sorted order, which is
+    also how ImageNet-V2 names its folders (``n01440764`` -> 0)."""
+    index = {w: i for i, (w, _) in enumerate(_imagenet_classes())}
+    if wnid not in index:
+        raise ValueError(f"{wnid} is not one of ImageNet-1k's 1000 classes")
+    return index[wnid]
 
 
 def imagenet_synset(wnid: str) -> Synset:
