@@ -59,12 +59,14 @@ def test_keep_probability_combines_entries_and_t_hits_a_target():
     entries, texts = _toy_corpus()
     mm = S.match_entries(texts, entries)
     cnt = S.entry_counts(mm, 3)
-    t = S.t_for_size(mm, cnt, 300)
-    assert S.keep_probs(mm, cnt, t).sum() == pytest.approx(300, rel=1e-3)
-    keep, _ = S.balanced_sample(mm, cnt, target=300, seed=0)
-    assert abs(len(keep) - 300) < 40
+    keep, t = S.balanced_sample(mm, cnt, target=300, seed=0)
+    assert len(keep) == 300 and len(set(keep.tolist())) == 300  # exactly the target, as the baselines get
+    at_t, _ = S.balanced_sample(mm, cnt, t=t, seed=0)  # the same draws at that t: the set it was cut from
+    below, _ = S.balanced_sample(mm, cnt, t=t * 0.999, seed=0)
+    assert set(keep.tolist()) <= set(at_t.tolist()) and len(below) < 300 <= len(at_t)
+    assert set(below.tolist()) <= set(keep.tolist())
     with pytest.raises(ValueError, match="must be in"):
-        S.t_for_size(mm, cnt, 1100)  # more than the 1000 matched texts
+        S.balanced_sample(mm, cnt, target=1100)  # more than the 1000 matched texts
 
 
 def test_stand_in_captioner_is_concept_conditioned_short_and_seeded():
@@ -145,6 +147,9 @@ def test_few_shot_prototypes_hand_case():
     noise = rng.normal(size=(90, 3))
     low = evaluate.few_shot(noise, y, n_way=3, k_shot=2, n_query=5, episodes=200, seed=0)
     assert 0.2 < low["top1"] < 0.5  # chance is 1/3
+    assert len(low["episode_top1"]) == 200 and low["episode_top1"].mean() == pytest.approx(low["top1"])
+    again = evaluate.few_shot(noise * 2, y, n_way=3, k_shot=2, n_query=5, episodes=200, seed=0)
+    assert np.array_equal(again["episode_top1"], low["episode_top1"])  # same episodes for every model
     with pytest.raises(ValueError, match="needs 4 classes"):
         evaluate.few_shot(z, y, n_way=4, k_shot=2, n_query=5)
 
@@ -160,6 +165,9 @@ def test_retrieval_recall_matches_clip_benchmark_definition():
     assert out["text_retrieval_recall@1"] == pytest.approx(2 / 3)
     # top-2: t1's images are 0 and 2 (cos 1, .71) -> still a miss; image 0's top-2 texts are t1, t0 -> a hit
     assert out["image_retrieval_recall@2"] == pytest.approx(3 / 4) and out["text_retrieval_recall@2"] == 1.0
+    per = evaluate.retrieval_recall(img, txt, t2i, ks=(1,), hits=True)  # per query, for bootstrap intervals
+    assert per["image_retrieval_hits@1"].tolist() == [True, False, True, True]
+    assert per["text_retrieval_hits@1"].tolist() == [False, True, True]
     with pytest.raises(ValueError, match="text_to_image"):
         evaluate.retrieval_recall(img, txt, [0, 1, 5, 2])
 

@@ -1,5 +1,6 @@
 """Mini world: loader and split determinism, captions, OOD constructions, manifest/checksum errors."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -113,3 +114,15 @@ def test_manifest_errors_name_the_fix(tmp_path):
     f.unlink()
     with pytest.raises(FileNotFoundError, match="is missing: restore it from git or rebuild"):
         W.verify(tmp_path, "oracle")
+
+
+def test_a_task_on_some_classes_relabels_them_in_order_and_keeps_only_them():
+    y = np.array([0, 6, 2, 9, 4, 6, 0])
+    x = np.arange(len(y)) * 10
+    assert W.relabel(y, [0, 2, 4, 6]).tolist() == [0, 3, 1, -1, 2, 3, 0]
+    xs, ys = W.class_subset(x, y, [6, 0], n=3)
+    assert xs.tolist() == [0, 10, 50] and ys.tolist() == [1, 0, 0]
+    world = SimpleNamespace(classes=list(NAMES))
+    assert W.class_ids(world, ["coat", "shirt"]) == [4, 6] and W.class_ids(world, []) == list(range(10))
+    with pytest.raises(ValueError, match="unknown or repeated: \\['jacket'\\]"):
+        W.class_ids(world, ["coat", "jacket"])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import integrity
+from .threads import pinned
 
 
 @dataclass
@@ -113,6 +114,7 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
     return int(state["step"])
 
 
+@pinned
 def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable[[int], torch.Tensor], steps: int,
                ckpt_dir: Path, every: int, name: str, progress: bool = True,
                after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None,

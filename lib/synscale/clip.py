@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from .progress import bar as tqdm
+from .threads import pinned
 
 # ---------------------------------------------------------------------------------------------------------------
 # The mini config
@@ -539,6 +540,7 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
                           "checkpoint": str(ckpt), "name": name}
 
 
+@pinned
 def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[str], tokenizer: Callable, *,
                steps: int, batch_size: int, lr: float, weight_decay: float = 0.1, warmup: int = 100, seed: int = 0,
                ckpt_dir: str | Path | None = None, ckpt_every: int = 200, log_every: int = 50, crop_pad: int = 2,

@@ -82,8 +82,9 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
     with threadpool_limits(1):  # BLAS threads on these small matrices only contend: ~7x slower on 2 busy cores
         clf.fit(np.asarray(train_features, dtype=np.float64), np.asarray(train_labels))
         pred = clf.predict(np.asarray(test_features, dtype=np.float64))
-    return {"top1": float((pred == np.asarray(test_labels)).mean()), "n_train": int(len(train_labels)),
-            "n_test": int(len(test_labels)), "iterations": int(clf[-1].n_iter_.max())}
+    hits = pred == np.asarray(test_labels)
+    return {"top1": float(hits.mean()), "n_train": int(len(train_labels)), "n_test": int(len(test_labels)),
+            "iterations": int(clf[-1].n_iter_.max()), "hits": hits}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -149,11 +150,14 @@ def zero_shot_loss(logits: torch.Tensor, labels: torch.Tensor | np.ndarray) -> f
 
 def zero_shot_eval(model: torch.nn.Module, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
                    classifier: torch.Tensor, batch_size: int = 512) -> dict[str, float]:
-    """Zero-shot ``top1`` accuracy and ``loss`` (:func:`zero_shot_loss`) of ``images`` against ``classifier``."""
+    """Zero-shot ``top1`` accuracy and ``loss`` (:func:`zero_shot_loss`) of ``images`` against ``classifier``, and
+    per image (for bootstrap intervals): ``losses`` (float32) and ``hits`` (bool)."""
     logits = zero_shot_logits(model, images, classifier, batch_size=batch_size)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return {"top1": float((logits.argmax(dim=1) == y).float().mean()), "loss": zero_shot_loss(logits, y),
-            "n": int(len(y))}
+    per = F.cross_entropy(logits.float(), y, reduction="none")
+    hits = (logits.argmax(dim=1) == y).numpy()
+    return {"top1": float(hits.mean()), "loss": float(per.mean()), "n": int(len(y)),
+            "losses": per.numpy().astype(np.float32), "hits": hits}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -201,8 +205,9 @@ def few_shot(features: np.ndarray | torch.Tensor, labels: np.ndarray, n_way: int
 
     Each episode draws ``n_way`` classes, then ``k_shot`` support and ``n_query`` query images per class (without
     overlap); a class prototype is the mean of its L2-normalized support features, renormalized; a query goes to the
-    prototype of highest cosine similarity. Returns mean ``top1`` over episodes, its 95% half-width ``ci95`` and
-    the settings. Episodes depend only on ``seed``.
+    prototype of highest cosine similarity. Returns mean ``top1`` over episodes, its 95% half-width ``ci95``,
+    ``episode_top1`` (each episode's accuracy: the items of a bootstrap) and the settings. Episodes depend only on
+    ``seed`` and the labels, so every model is scored on the same episodes.
     """
     z = F.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=-1)
     y = np.asarray(labels)
@@ -227,12 +232,12 @@ def few_shot(features: np.ndarray | torch.Tensor, labels: np.ndarray, n_way: int
         acc.append(float(((z[qi] @ p.T).argmax(1) == qy).float().mean()))
     a = np.asarray(acc)
     return {"top1": float(a.mean()), "ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0,
-            "n_way": n_way, "k_shot": k_shot, "n_query": n_query, "episodes": episodes}
+            "n_way": n_way, "k_shot": k_shot, "n_query": n_query, "episodes": episodes, "episode_top1": a}
 
 
 def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndarray | torch.Tensor,
                      text_to_image: Sequence[int] | np.ndarray | None = None, ks: Sequence[int] = (1, 5, 10),
-                     gallery: int | None = None) -> dict[str, float]:
+                     gallery: int | None = None, hits: bool = False) -> dict[str, float]:
     """Image↔text retrieval recall@k with CLIP_benchmark's definitions (``zeroshot_retrieval.evaluate``).
 
     ``text_to_image[t]`` is the image text ``t`` describes (default: text ``i`` ↔ image ``i``; an image may have
@@ -242,7 +247,8 @@ def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndar
 
     ``gallery``: search within consecutive folds of that many images (and their texts) instead of the whole set,
     the "COCO 1K" protocol (recall over 5 folds of 1,000 test images, against "5K" for all of them); ``None``: one
-    gallery of every image.
+    gallery of every image. ``hits`` = True adds ``image_retrieval_hits@k`` (per text query) and
+    ``text_retrieval_hits@k`` (per image query): bool arrays whose means are the recalls (for bootstrap intervals).
     """
     zi = F.normalize(torch.as_tensor(np.asarray(image_feats), dtype=torch.float32), dim=-1)
     zt = F.normalize(torch.as_tensor(np.asarray(text_feats), dtype=torch.float32), dim=-1)
@@ -257,40 +263,45 @@ def retrieval_recall(image_feats: np.ndarray | torch.Tensor, text_feats: np.ndar
         scores = scores.masked_fill(fold[torch.as_tensor(t2i)][:, None] != fold[None, :], -torch.inf)
     positive = torch.zeros_like(scores, dtype=torch.bool)
     positive[torch.arange(len(zt)), torch.as_tensor(t2i)] = True
-    out: dict[str, float] = {}
+    out: dict = {}
     for k in ks:
-        out[f"image_retrieval_recall@{k}"] = _recall_at_k(scores, positive, k)
-        out[f"text_retrieval_recall@{k}"] = _recall_at_k(scores.T, positive.T, k)
+        for d, (s, pos) in (("image", (scores, positive)), ("text", (scores.T, positive.T))):
+            h = _hits_at_k(s, pos, k)
+            out[f"{d}_retrieval_recall@{k}"] = float(h.mean())
+            if hits:
+                out[f"{d}_retrieval_hits@{k}"] = h
     return out
 
 
-def _recall_at_k(scores: torch.Tensor, positive: torch.Tensor, k: int) -> float:
-    """CLIP_benchmark's ``recall_at_k(...) > 0`` averaged over queries (rows): any positive among the top k."""
+def _hits_at_k(scores: torch.Tensor, positive: torch.Tensor, k: int) -> np.ndarray:
+    """CLIP_benchmark's ``recall_at_k(...) > 0`` per query (row): any positive among the top k."""
     k = min(k, scores.shape[1])
     topk = scores.topk(k, dim=1).indices
-    hit = positive.gather(1, topk).any(dim=1)
-    return float(hit.float().mean())
+    return positive.gather(1, topk).any(dim=1).numpy()
 
 
 def retrieval_eval(model: torch.nn.Module, tokenizer: Callable, images: np.ndarray | torch.Tensor,
                    texts: Sequence[str], text_to_image: Sequence[int] | None = None, ks: Sequence[int] = (1, 5, 10),
-                   gallery: int | None = None) -> dict[str, float]:
+                   gallery: int | None = None, hits: bool = False) -> dict[str, float]:
     """:func:`retrieval_recall` of a CLIP's image and text features."""
     return retrieval_recall(image_features(model, images), text_features(model, tokenizer, texts), text_to_image, ks,
-                            gallery)
+                            gallery, hits)
 
 
 def zero_shot_benchmark(model: torch.nn.Module, tokenizer: Callable,
                         sets: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]],
-                        templates: Sequence[Template]) -> pd.DataFrame:
+                        templates: Sequence[Template], per_image: dict | None = None) -> pd.DataFrame:
     """Zero-shot ``top1`` and ``loss`` of a CLIP on several labelled sets (Fan et al. Tables 1/A10–A12 shape).
 
     ``sets`` maps a data-set name to ``(uint8 images, labels, class names)``; one row per set (``dataset``, ``top1``,
-    ``loss``, ``n_images``), each with a template-ensembled classifier over its own class names.
+    ``loss``, ``n_images``), each with a template-ensembled classifier over its own class names. ``per_image``
+    (a dict) receives each set's per-image losses by name.
     """
     rows = []
     for name, (images, labels, classnames) in sets.items():
         clf = zero_shot_classifier(model, tokenizer, list(classnames), templates)
         r = zero_shot_eval(model, images, labels, clf)
+        if per_image is not None:
+            per_image[name] = r["losses"]
         rows.append({"dataset": name, "top1": r["top1"], "loss": r["loss"], "n_images": r["n"]})
     return pd.DataFrame(rows)

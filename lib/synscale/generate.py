@@ -36,6 +36,7 @@ import torch
 
 from . import integrity
 from .paths import cache_dir
+from .threads import pinned
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -65,6 +66,7 @@ def sample_seed(seed: int, index: int) -> int:
     return int(seed) * 1_000_000_007 + int(index)
 
 
+@pinned
 @torch.no_grad()
 def generate_images(pipe, prompts: list[str], seeds: list[int], guidance_scale: float, steps: int,
                     batch_size: int = 64, progress=None) -> tuple[np.ndarray, dict[str, float]]:

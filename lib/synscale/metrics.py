@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .threads import pinned
+
 
 def per_class_f1(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """F1 of each class c: 2·TP / (2·TP + FP + FN) (0 where the class is neither predicted nor present)."""
@@ -153,6 +155,7 @@ def oracle_lpips(oracle, preprocess=None) -> Callable[[np.ndarray, np.ndarray], 
     return distance
 
 
+@pinned
 def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features: np.ndarray, num_classes: int,
                   lpips_pairs: int = 250, seed: int = 0, preprocess=None, fid_features=None, lpips_distance=None
                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:

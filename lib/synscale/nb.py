@@ -25,14 +25,18 @@ class Clock:
 
 
 def header() -> Clock:
-    """Print versions, git state, device and where results go; start the notebook's clock."""
+    """Print versions, git state, device and where results go; pin the thread count (``synscale.threads``: the
+    same numbers whatever the cores); start the notebook's clock."""
+    from .threads import pin
+
+    threads = pin()
     env, git = environment(), git_state()
     sha = (git["git_sha"] or "unknown")[:10] + ("+dirty" if git["git_dirty"] else "")
     pk = env["packages"]
     print(
         f"synscale {__version__} | git {sha} | python {env['python']} | torch {env['torch']} "
         f"(CUDA {env['cuda']}) | diffusers {pk['diffusers']} | timm {pk['timm']} | "
-        f"open_clip {pk['open_clip_torch']} | device {env['device']}\nresults -> {run_dir()}"
+        f"open_clip {pk['open_clip_torch']} | device {env['device']} | {threads} thread(s)\nresults -> {run_dir()}"
     )
     return Clock()
 

@@ -30,8 +30,26 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
 
 
+def _headlines(outputs: Path, profile: str) -> str:
+    """Each experiment's headline figure (``savefig(..., headline=True)``) of its newest finished run."""
+    cells = []
+    for stem in sorted(p.name for p in outputs.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        runs = sorted(R.finished_runs(stem, profile, outputs), key=lambda d: (d / R.PROVENANCE).stat().st_mtime)
+        for run in reversed(runs):
+            f = run / "figures" / R.HEADLINE
+            if f.exists():
+                rel = (run / "figures" / f.read_text().strip()).relative_to(outputs)
+                report = run.relative_to(outputs) / "report.html"
+                cells.append(f'<figure><a href="{report}"><img src="{rel}" style="max-width:100%"></a>'
+                             f"<figcaption>{html.escape(stem)} ({html.escape(run.name)})</figcaption></figure>")
+                break
+    return "".join(cells)
+
+
 def write_index(outputs: Path) -> Path:
-    """One page: experiment, profile, run, status, duration, key metrics, links to report and notebook."""
+    """One page: what the study found (every claim with its interval and verdict, ``synscale.findings``), each
+    experiment's headline figure, then every run: experiment, profile, status, duration, key metrics, links."""
+    from .findings import VERDICTS, collect, html_table
     rows = []
     for stem, profile, run in _runs(outputs):
         prov = R.read_json(run / R.PROVENANCE)
@@ -49,11 +67,22 @@ def write_index(outputs: Path) -> Path:
             f"<td>{html.escape(str(prov.get('git_sha') or '')[:10])}{'+dirty' if prov.get('git_dirty') else ''}</td>"
             f"<td>{shown}</td><td>{links}</td></tr>"
         )
+    profiles = sorted({prof for _, prof, _ in _runs(outputs)}, key=lambda p: (p != "mini", p))
+    found = ""
+    for prof in profiles:
+        df = collect(outputs, prof)
+        if len(df):
+            counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
+            found += (f"<h2>What the study found ({html.escape(prof)} profile): {counts}</h2><p>A verdict comes from "
+                      f"the 95% interval of the effect, oriented so that a positive effect supports the paper: holds "
+                      f"above zero, contradicted below, unresolved across it. Also as <code>findings.csv</code>."
+                      f"</p>{html_table(df)}<h2>Headline figures</h2>{_headlines(outputs, prof)}")
+            break
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synscale outputs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;vertical-align:top;font-size:13px}}tr.failed{{background:#fdd}}
 tr.done td:nth-child(4){{color:#070}}</style>
-</head><body><h1>synscale: runs</h1><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
+</head><body><h1>synscale</h1>{found}<h2>Runs</h2><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
 Per-experiment tables: <code>&lt;stem&gt;/&lt;profile&gt;/summary.csv</code>.</p>
 <table><tr><th>experiment</th><th>profile</th><th>run</th><th>status</th><th>seconds</th><th>git</th>
 <th>metrics</th><th>files</th></tr>{''.join(rows)}</table></body></html>"""

@@ -49,8 +49,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-
-
 def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
@@ -76,12 +74,18 @@ def record_table(name: str, df: pd.DataFrame) -> Path:
     return path
 
 
-def savefig(fig: Any, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``figures/<name>.png`` (it still shows inline in the notebook)."""
+HEADLINE = "HEADLINE"  # figures/HEADLINE names the figure the index page shows for the run
+
+
+def savefig(fig: Any, name: str, dpi: int = 110, headline: bool = False) -> Path:
+    """Save a matplotlib figure as ``figures/<name>.png`` (it still shows inline in the notebook); ``headline``:
+    the experiment's main figure, shown on ``outputs/index.html``."""
     d = run_dir() / "figures"
     d.mkdir(exist_ok=True)
     path = d / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if headline:
+        (d / HEADLINE).write_text(path.name)
     return path
 
 

@@ -576,7 +576,8 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     * ``lp_top1``: linear probe (:func:`synscale.evaluate.linear_probe`) fit on ``train``'s frozen features;
     * ``zs_top1``, ``zs_loss``: zero-shot accuracy and loss of ``test`` against ``classifier`` (the frozen text
       tower's class embeddings, ``[D, C]``) at the CLIP's temperature, as :func:`synscale.evaluate.zero_shot_eval`;
-    * ``head_top1`` (a :class:`ZeroShotHeadClassifier` only): its own finetuned head's accuracy on ``test``.
+    * ``head_top1`` (a :class:`ZeroShotHeadClassifier` only): its own finetuned head's accuracy on ``test``;
+    * ``lp_hits``, ``zs_hits``: per test image, whether each was right (paired bootstrap intervals).
     """
     from .evaluate import linear_probe, zero_shot_loss
 
@@ -586,8 +587,10 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     z = F.normalize(torch.from_numpy(f_te), dim=-1)
     zs = clip_model.logit_scale.exp().float().cpu() * z @ classifier.float().cpu()
     y = torch.as_tensor(np.asarray(y_te), dtype=torch.long)
-    out = {"lp_top1": linear_probe(f_tr, y_tr, f_te, y_te)["top1"],
-           "zs_top1": float((zs.argmax(1) == y).float().mean()), "zs_loss": zero_shot_loss(zs, y)}
+    lp = linear_probe(f_tr, y_tr, f_te, y_te)
+    zs_hits = (zs.argmax(1) == y).numpy()
+    out = {"lp_top1": lp["top1"], "zs_top1": float(zs_hits.mean()), "zs_loss": zero_shot_loss(zs, y),
+           "lp_hits": lp["hits"], "zs_hits": zs_hits}
     if isinstance(model, ZeroShotHeadClassifier):
         out["head_top1"] = float((model.head(z.to(model.head.weight.device)).argmax(1).cpu() == y).float().mean())
     return out

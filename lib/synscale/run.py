@@ -5,10 +5,10 @@ Expands each notebook's params grid, executes every run with papermill and a nam
 (hash of the resolved params and the notebook's code cells). Runs execute in a hidden temporary
 directory that is renamed on success; failures are kept, marked failed, and listed at the end.
 
-``--jobs N`` executes N runs at once, each in its own process with ``cores / N`` threads (the last run, alone, gets
-all cores): small-model work keeps a core busy with one thread, so two notebooks side by side finish sooner than one
-after the other. A run starts once the runs of the notebooks its params file lists under ``after:`` (whose caches it
-reuses) have finished.
+``--jobs N`` executes N runs at once, each in its own process; every kernel computes with the same thread count
+(``SYNSCALE_THREADS``, default 1), so a result does not depend on ``--jobs``: small-model work keeps a core busy
+with one thread, and two notebooks side by side finish sooner than one after the other. A run starts once the runs
+of the notebooks its params file lists under ``after:`` (whose caches it reuses) have finished.
 """
 from __future__ import annotations
 
@@ -207,8 +207,9 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
     pm_log = logging.getLogger("papermill")
     pm_log.addHandler(handler)
     pm_log.setLevel(logging.INFO)
-    old_env = {k: os.environ.get(k) for k in _KERNEL_ENV}
-    os.environ.update({**_KERNEL_ENV, "SYNSCALE_RUN_DIR": str(tmp)})
+    kernel_env = {**_KERNEL_ENV, **thread_env()}
+    old_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update({**kernel_env, "SYNSCALE_RUN_DIR": str(tmp)})
     error = ""
     try:
         pm.execute_notebook(
@@ -256,6 +257,15 @@ KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False",
                "--IPKernelApp.exec_lines=from synscale.nb import batch_mode; batch_mode()"]
 
 
+def thread_env() -> dict[str, str]:
+    """Every kernel computes with the same thread count (``SYNSCALE_THREADS``, default 1: ``synscale.threads``),
+    whatever ``--jobs``: results do not depend on how runs share the cores."""
+    from .threads import ENV, count
+
+    n = str(count())
+    return {ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
 def ipc_kernel_manager():
     """jupyter_client's KernelManager on IPC (Unix sockets beside the connection file) instead of TCP on localhost:
     a kernel on one machine needs no ports, and ipykernel's "running over TCP without encryption" warning goes."""
@@ -284,29 +294,19 @@ def ready(pending: list[P.Run], unfinished: set[str]) -> P.Run | None:
     return None
 
 
-def _execute_with_threads(run: P.Run, outputs: Path, kernel: str, html: bool, threads: int) -> Result:
-    """``execute`` in a worker process whose kernels get ``threads`` BLAS/OpenMP threads."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    return execute(run, outputs, kernel, html)
-
-
 def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs: int, on_done) -> None:
     """Every run of ``todo``, ``jobs`` at a time in worker processes, honouring ``after``; ``on_done(result)``
     as each finishes (a failed run does not hold back the runs after it: they run without its cache)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    cores = os.cpu_count() or 1
     pending, running = list(todo), {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while pending or running:
             unfinished = {r.stem for r in pending} | {r.stem for r in running.values()}
             while pending and len(running) < jobs and (run := ready(pending, unfinished)) is not None:
                 pending.remove(run)
-                alone = not pending and not running  # the last run: nothing will share the cores with it
-                threads = cores if alone else max(1, cores // jobs)
-                running[pool.submit(_execute_with_threads, run, outputs, kernel, html, threads)] = run
+                running[pool.submit(execute, run, outputs, kernel, html)] = run
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 running.pop(fut)
@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("SYNSCALE_JOBS", "1")),
-                    help="runs executed at once, each with cores/jobs threads (default: $SYNSCALE_JOBS or 1)")
+                    help="runs executed at once (default: $SYNSCALE_JOBS or 1); each computes with $SYNSCALE_THREADS "
+                         "threads (default 1), so results do not depend on it")
     return ap
 
 
@@ -382,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     for stem in dict.fromkeys(r.stem for r in runs):
         R.collect(stem, args.profile, outputs)
+    from .findings import write_page
+
+    if write_page(outputs, args.profile):
+        print(f"findings: {outputs / 'findings.html'}", file=sys.stderr)
     write_index(outputs)
     print(f"index: {outputs / 'index.html'}", file=sys.stderr)
     if failed:

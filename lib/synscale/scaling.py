@@ -84,3 +84,76 @@ def iterations_for(size: float, base_size: float = 1.0e6, base_iters: int = 95_0
         raise ValueError(f"size must be positive, got {size}")
     f = max(min_fraction, 1.0 + math.log2(size / base_size))
     return int(round(base_iters * f)), int(round(base_warmup * f))
+
+
+@dataclass(frozen=True)
+class BootstrapFits:
+    """Power-law fits of many curves with bootstrap replicates that share their resamples (paired): ``k[c]`` and
+    ``performance[c]`` are the fits of curve ``c`` on all images (mean over seeds), ``k_samples[c]`` /
+    ``performance_samples[c]`` one value per resample, so ``k_samples[a] - k_samples[b]`` is the replicate
+    distribution of a difference between curves."""
+
+    k: dict[str, float]
+    performance: dict[str, float]
+    k_samples: dict[str, np.ndarray]
+    performance_samples: dict[str, np.ndarray]
+    sizes: dict[str, list[int]]
+    interval: str
+
+    def table(self, level: float = 0.95) -> pd.DataFrame:  # noqa: F821 (pandas imported inside)
+        import pandas as pd
+
+        a = (1 - level) / 2
+        rows = []
+        for c in self.k:
+            ks, ps = self.k_samples[c], self.performance_samples[c]
+            rows.append({"data": c, "k": self.k[c], "k_lo": float(np.nanquantile(ks, a)),
+                         "k_hi": float(np.nanquantile(ks, 1 - a)), "performance": self.performance[c],
+                         "perf_lo": float(np.nanquantile(ps, a)), "perf_hi": float(np.nanquantile(ps, 1 - a)),
+                         "n_points": len(self.sizes[c]), "sizes": f"{min(self.sizes[c])}-{max(self.sizes[c])}"})
+        return pd.DataFrame(rows)
+
+
+def _ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slope and intercept of y on x for every column of ``y`` ([points] or [points, columns])."""
+    xm = (x - x.mean()).reshape(-1, *([1] * (y.ndim - 1)))
+    slope = (xm * (y - y.mean(0))).sum(0) / (xm**2).sum()
+    return slope, y.mean(0) - slope * x.mean()
+
+
+def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: float,
+                   fit_range: tuple[float, float] | None = None, resamples: int = 1000, seed: int = 0
+                   ) -> BootstrapFits:
+    """Eq. 2 fitted to every curve, with a bootstrap over evaluation images and training seeds.
+
+    ``losses[(curve, size, seed)]`` are one model's per-image losses on the same evaluation images for every model.
+    Each resample draws the images with replacement (the same draw for every model, so curves are compared on the
+    same images) and, for every (curve, size), one of its training seeds; a curve's loss at a size is then the
+    resampled mean. The point fit uses every image and the mean over seeds."""
+    from .findings import resample_weights
+
+    n = len(next(iter(losses.values())))
+    w = resample_weights(n, resamples, seed)  # [n, R]
+    rng = np.random.default_rng([seed, 17])
+    lo, hi = fit_range if fit_range is not None else (0, math.inf)
+    curves = list(dict.fromkeys(c for c, _, _ in losses))
+    k, perf, ks, ps, used = {}, {}, {}, {}, {}
+    for c in curves:
+        sizes = sorted({s for cc, s, _ in losses if cc == c and lo <= s <= hi})
+        if len(sizes) < 2:
+            continue
+        point, boot = [], []
+        for s in sizes:
+            m = np.stack([losses[(c, s, sd)] for cc, ss, sd in sorted(losses) if cc == c and ss == s])
+            point.append(m.mean())
+            reps = m @ w  # [seeds, R]
+            boot.append(reps[rng.integers(0, len(m), resamples), np.arange(resamples)])
+        x = np.log(np.asarray(sizes, dtype=float)) - math.log(ref_size)
+        slope, icpt = _ols(x, np.log(np.asarray(point)))
+        k[c], perf[c] = float(-slope), float(-icpt)
+        slope_r, icpt_r = _ols(x, np.log(np.stack(boot)))
+        ks[c], ps[c], used[c] = -slope_r, -icpt_r, sizes
+    seeds = sorted({sd for _, _, sd in losses})
+    how = (f"bootstrap over {n:,} evaluation images{f' and {len(seeds)} training seeds' if len(seeds) > 1 else ''}"
+           f" ({resamples:,} resamples)")
+    return BootstrapFits(k, perf, ks, ps, used, how)

@@ -83,8 +83,11 @@ class Study:
     workers: int = 0           # DataLoader processes decoding and augmenting training batches (paper scale)
     word2sen: str = "offline"  # the Word2Sen writer (prompts.word2sen_writer; paper: paper:word2sen)
     progress: bool = False
+    train_seeds: tuple[int, ...] = ()  # classifiers trained per point (init, data order, augmentation); () = (seed,)
     _data: dict = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
+    #: per-image evaluation losses of every model evaluated: (data, size, split, train seed) -> float32 [images]
+    losses: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.eval_n is not None and self.eval_n < 1:
@@ -128,26 +131,46 @@ class Study:
             ids.append(i), xs.append(x), ys.append(y)
         return "+".join(ids), (xs[0] if len(xs) == 1 else Concat(xs)), np.concatenate(ys)
 
-    def classifier(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None):
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds of every point (``train_seeds``, or the study's seed)."""
+        return tuple(self.train_seeds) or (self.seed,)
+
+    def classifier(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None, train_seed: int | None = None):
+        """The cached classifier of (spec, size) trained with ``train_seed`` (default: the study's seed); the data
+        set is the same for every training seed."""
         data_id, x, y = self.data(spec, size)
-        return train.ensure_classifier(recipe or self.recipe, data_id, x, y, self.num_classes, size, self.seed,
+        seed = self.seed if train_seed is None else train_seed
+        return train.ensure_classifier(recipe or self.recipe, data_id, x, y, self.num_classes, size, seed,
                                        progress=self.progress, workers=self.workers)
 
-    def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None
-                 ) -> tuple[list[dict], pd.DataFrame, dict]:
-        """Rows (split, loss, top1) and per-class rows of the classifier of (spec, size) on ``eval_splits``."""
-        model, stats = self.classifier(spec, size, recipe)
+    def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None, train_seed: int | None = None,
+                 label: str = "") -> tuple[list[dict], pd.DataFrame, dict]:
+        """Rows (split, loss, top1) and per-class rows of the classifier of (spec, size, seed) on ``eval_splits``;
+        its per-image losses go to :attr:`losses` under ``"<label>:<spec>"`` (just the spec without a label: the
+        study's recipe), the input of ``scaling.bootstrap_fits``."""
+        seed = self.seed if train_seed is None else train_seed
+        model, stats = self.classifier(spec, size, recipe, seed)
         rows, per = [], []
         for split in self.eval_splits:
             if split not in self._splits:  # OOD analogs are rendered on each world.split call: once is enough
                 self._splits[split] = self.world.split(split, self.eval_n)
             x, y = self._splits[split]
             logits = cached_logits(model, stats["dir"], x)
-            res, pc = subset_classification(logits, y, self.num_classes, self._present(split))
-            rows.append({"data": str(spec), "size": size, "split": split, **res})
+            present = self._present(split)
+            res, pc = subset_classification(logits, y, self.num_classes, present)
+            self.losses[(f"{label}:{spec}" if label else str(spec), size, split, seed)] = per_image_loss(logits, y,
+                                                                                                        present)
+            rows.append({"data": str(spec), "size": size, "split": split, "seed": seed, **res})
             pc.insert(0, "split", split)
-            per.append(pc.assign(data=str(spec), size=size, **{"class": [self.world.classes[i] for i in pc.class_id]}))
-        return rows, pd.concat(per, ignore_index=True), {"data": str(spec), "size": size, **stats}
+            per.append(pc.assign(data=str(spec), size=size, seed=seed,
+                                 **{"class": [self.world.classes[i] for i in pc.class_id]}))
+        return rows, pd.concat(per, ignore_index=True), {"data": str(spec), "size": size, "seed": seed, **stats}
+
+    def split_losses(self, split: str = "val", data: list[str] | None = None) -> dict[tuple[str, int, int], np.ndarray]:
+        """``{(data, size, seed): per-image losses}`` of one evaluation split (input of ``bootstrap_fits``)."""
+        return {(d, s, sd): v for (d, s, sp, sd), v in self.losses.items()
+                if sp == split and (data is None or d in data)}
 
     def size_for(self, spec: DataSpec, size: int) -> int:
         """The training-set size a spec has at ``size``: the real set stops at its own size (ImageNet-train's
@@ -161,10 +184,10 @@ class Study:
         present = self.world.split_classes(split)
         return present if len(present) < self.num_classes else None
 
-    def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None
+    def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None, label: str = ""
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Every (spec, size): metrics (long), per-class metrics (long), training stats. The real curve stops at
-        the real training set's size."""
+        """Every (spec, size, training seed): metrics (long), per-class metrics (long), training stats. The real
+        curve stops at the real training set's size; ``label`` names another recipe's losses (:meth:`evaluate`)."""
         rows, per, stats = [], [], []
         n_real = len(self.world.split("train")[1])
         for spec in specs:
@@ -172,10 +195,11 @@ class Study:
                 if spec.family == "real" and size > n_real:  # paper: ImageNet-train ends at 1.28M, synthetic goes on
                     print(f"real: no point at {size} (the real training set has {n_real} images)")
                     continue
-                r, p, s = self.evaluate(spec, size, recipe)
-                rows += r
-                per.append(p)
-                stats.append(s)
+                for seed in self.seeds:
+                    r, p, s = self.evaluate(spec, size, recipe, seed, label)
+                    rows += r
+                    per.append(p)
+                    stats.append(s)
         return pd.DataFrame(rows), pd.concat(per, ignore_index=True), pd.DataFrame(stats)
 
 
@@ -190,6 +214,19 @@ def subset_classification(logits: np.ndarray, labels: np.ndarray, num_classes: i
     res, pc = evaluate.classification(np.asarray(logits)[:, present], np.array([index[int(v)] for v in labels]),
                                       len(present))
     return res, pc.assign(class_id=[present[i] for i in pc["class_id"]])
+
+
+def per_image_loss(logits: np.ndarray, labels: np.ndarray, present: list[int] | None = None) -> np.ndarray:
+    """Cross-entropy of each image (over the ``present`` classes' outputs when given), float32."""
+    import torch
+    import torch.nn.functional as F
+
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
+    y = np.asarray(labels)
+    if present is not None:
+        index = {c: i for i, c in enumerate(present)}
+        z, y = z[:, present], np.array([index[int(v)] for v in y])
+    return F.cross_entropy(z, torch.as_tensor(y, dtype=torch.long), reduction="none").numpy().astype(np.float32)
 
 
 def cached_logits(model, model_dir: str | Path, images: np.ndarray) -> np.ndarray:
@@ -250,3 +287,4 @@ def fits(metrics: pd.DataFrame, ref_size: float, by: list[str], fit_range: tuple
                      "performance": f.performance, "perf_lo": f.performance_ci[0], "perf_hi": f.performance_ci[1],
                      "r2": f.r2, "n_points": f.n_points})
     return pd.DataFrame(rows)
+

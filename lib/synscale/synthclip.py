@@ -12,9 +12,9 @@
   ``substr_matching`` (an entry matches when `` entry `` is a substring of the caption with punctuation spaced
   out, i.e. whole words, case-sensitive); :func:`entry_counts` counts matches over the pool;
   :func:`balance_probs` gives ``p_e = t / max(count_e, t)``; :func:`keep_probs` ``1 - prod_e (1 - p_e)`` over a
-  caption's matched entries (0 for unmatched captions); :func:`t_for_size` picks ``t`` so the expected kept count
-  hits a target; :func:`balanced_sample` draws the kept set, reproducibly by seed. :func:`random_sample` is the
-  ablation's plain random subset (Table 3a).
+  caption's matched entries (0 for unmatched captions); :func:`balanced_sample` draws the kept set, reproducibly
+  by seed, at a given ``t`` or of an exact size (the smallest ``t`` that keeps that many). :func:`random_sample` is
+  the ablation's plain random subset (Table 3a).
 * **Images and training** reuse :func:`synscale.generate.ensure_set` (one image per caption) and
   :func:`synscale.clip.train_clip` (mini) or open_clip's trainer (paper); :func:`five_tasks` evaluates SynthCLIP's
   five tasks on a :class:`Benchmark`: the mini world's (:func:`mini_benchmark`) or the paper's by folder
@@ -357,40 +357,37 @@ def keep_probs(matches: Sequence[Sequence[int]], counts: np.ndarray, t: float) -
     return out
 
 
-def t_for_size(matches: Sequence[Sequence[int]], counts: np.ndarray, target: int, iters: int = 60) -> float:
-    """The ``t`` whose expected kept count ``sum keep_probs`` equals ``target`` (bisection on ``log t``).
-
-    One-line error if the target exceeds the matched texts (the most balanced sampling can keep)."""
-    matched = sum(1 for m in matches if len(m))
-    if not 0 < target <= matched:
-        raise ValueError(f"target {target} must be in [1, {matched}] (the texts that match any entry); "
-                         "generate more captions or lower the target")
-    lo, hi = 1e-6, float(max(1, np.max(counts)))
-    if keep_probs(matches, counts, hi).sum() <= target:
-        return hi
-    for _ in range(iters):
-        mid = float(np.sqrt(lo * hi))
-        if keep_probs(matches, counts, mid).sum() < target:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
 def balanced_sample(matches: Sequence[Sequence[int]], counts: np.ndarray | None = None, t: float | None = None,
-                    target: int | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Indices of the kept texts and the ``t`` used: each text is kept with :func:`keep_probs` (one uniform draw
-    per text from ``seed``; unmatched texts never kept). Give ``t``, or ``target`` to choose ``t`` by
-    :func:`t_for_size`; ``counts`` defaults to :func:`entry_counts` over ``matches`` (the pool)."""
+                    target: int | None = None, seed: int = 0, iters: int = 60) -> tuple[np.ndarray, float]:
+    """Indices of the kept texts (sorted) and the ``t`` used: each text is kept with :func:`keep_probs` (one uniform
+    draw per text from ``seed``; unmatched texts never kept), MetaCLIP's sampling. ``counts`` defaults to
+    :func:`entry_counts` over ``matches`` (the pool).
+
+    Give ``t``, or ``target`` for a set of exactly ``target`` texts: with the draws fixed the kept set only grows
+    with ``t``, so ``t`` is the smallest that keeps at least ``target`` (bisection on ``log t``), and of the texts
+    that enter at that ``t`` as many as needed are kept at random (seeded). Baselines of the same size then train on
+    as many pairs (SynthCLIP states its sets' sizes; a Bernoulli draw alone misses them by a few per cent)."""
     if counts is None:
         counts = entry_counts(matches, 1 + max((e for m in matches for e in m), default=0))
     if (t is None) == (target is None):
         raise ValueError("give exactly one of t or target")
-    if t is None:
-        t = t_for_size(matches, counts, int(target))
-    p = keep_probs(matches, counts, t)
-    u = np.random.default_rng(seed).random(len(p))
-    return np.flatnonzero(u < p), float(t)
+    rng = np.random.default_rng(seed)
+    u = rng.random(len(matches))
+    if t is not None:
+        return np.flatnonzero(u < keep_probs(matches, counts, t)), float(t)
+    matched = sum(1 for m in matches if len(m))
+    if not 0 < target <= matched:
+        raise ValueError(f"target {target} must be in [1, {matched}] (the texts that match any entry); "
+                         "generate more captions or lower the target")
+    kept = lambda t: u < keep_probs(matches, counts, t)  # noqa: E731
+    lo, hi = 1e-9, float(max(1, np.max(counts)))
+    for _ in range(iters):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if kept(mid).sum() < target else (lo, mid)
+    below, at = kept(lo), kept(hi)
+    entering = np.flatnonzero(at & ~below)
+    extra = rng.choice(entering, target - int(below.sum()), replace=False)
+    return np.sort(np.concatenate([np.flatnonzero(below), extra])), hi
 
 
 def random_sample(n_pool: int, n: int, seed: int = 0) -> np.ndarray:
@@ -472,58 +469,106 @@ def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], 
     return Benchmark(probes, retrieval, (xv, yv, world.classes), retrieval_gallery)
 
 
-def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_kw: dict | None = None
-               ) -> dict[str, float]:
+def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_kw: dict | None = None,
+               items: dict | None = None) -> dict[str, float]:
     """SynthCLIP's five tasks on ``bench``, in percent.
 
     ``linear_probing`` / ``few_shot``: mean over the probe sets of linear-probe top-1 and N-way 5-shot prototype
     accuracy on frozen image features (N = 5, or fewer when fewer classes have 20 test images);
-    ``image_retrieval`` / ``text_retrieval``: recall@1 (CLIP_benchmark's definition), mean over the retrieval
-    sets (@5 too), within ``bench.retrieval_gallery``-image folds when set; ``zero_shot``: top-1 with ``templates``
-    CLIP templates (and its loss). Per-set values too.
-    """
+    ``image_retrieval`` / ``text_retrieval``: recall@5 (CLIP_benchmark's default, which SynthCLIP reports), mean
+    over the retrieval sets, within ``bench.retrieval_gallery``-image folds when set; recall@1 beside it
+    (``image_retrieval@1``, ``text_retrieval@1``); ``zero_shot``: top-1 with ``templates`` CLIP templates (and its
+    loss). Per-set values too. ``items`` (a dict) receives the per-item results each headline score averages —
+    ``items[(task, set)]``: test-image hits, episode accuracies, per-query recall@5 hits — for bootstrap
+    intervals (:func:`synscale.claims.delta_mtl_replicates`)."""
     from . import evaluate as E
     from .world.text import clip_templates
 
+    items = {} if items is None else items
     out: dict[str, float] = {}
     lp, fs = [], []
     feats = E.FeatureCache(lambda x: E.image_features(model, x).numpy())  # coarse/tone/cut share their images
     for task, (xtr, ytr, xte, yte) in bench.probes.items():
         ftr, fte = feats(xtr), feats(xte)
-        lp.append(100 * E.linear_probe(ftr, ytr, fte, yte)["top1"])
+        r = E.linear_probe(ftr, ytr, fte, yte)
+        items[("linear_probing", task)] = r["hits"]
+        lp.append(100 * r["top1"])
         kw = {"k_shot": 5, "n_query": 15, "episodes": 100, **(few_shot_kw or {})}
         _, cnt = np.unique(yte, return_counts=True)  # 5-way, or fewer when fewer classes have enough images
         kw.setdefault("n_way", int(min(5, max(2, (cnt >= kw["k_shot"] + kw["n_query"]).sum()))))
-        fs.append(100 * E.few_shot(fte, yte, **kw)["top1"])
+        r = E.few_shot(fte, yte, **kw)
+        items[("few_shot", task)] = r["episode_top1"]
+        fs.append(100 * r["top1"])
         out[f"linear_probing.{task}"], out[f"few_shot.{task}"] = lp[-1], fs[-1]
     out["linear_probing"], out["few_shot"] = float(np.mean(lp)), float(np.mean(fs))
     rec = {}
     for name, (xr, texts, t2i) in bench.retrieval.items():
-        r = E.retrieval_eval(model, tokenizer, xr, texts, t2i, ks=(1, 5), gallery=bench.retrieval_gallery)
+        r = E.retrieval_eval(model, tokenizer, xr, texts, t2i, ks=(1, 5), gallery=bench.retrieval_gallery, hits=True)
         for d in ("image", "text"):
-            for k in (1, 5):
-                rec.setdefault((d, k), []).append(100 * r[f"{d}_retrieval_recall@{k}"])
-                out[f"{d}_retrieval{'' if k == 1 else '@5'}.{name}"] = rec[(d, k)][-1]
-    for (d, k), v in rec.items():
-        out[f"{d}_retrieval{'' if k == 1 else '@5'}"] = float(np.mean(v))
+            items[(f"{d}_retrieval", name)] = r[f"{d}_retrieval_hits@5"]
+            for k, suffix in ((5, ""), (1, "@1")):
+                rec.setdefault(f"{d}_retrieval{suffix}", []).append(100 * r[f"{d}_retrieval_recall@{k}"])
+                out[f"{d}_retrieval{suffix}.{name}"] = rec[f"{d}_retrieval{suffix}"][-1]
+    out.update({m: float(np.mean(v)) for m, v in rec.items()})
     xv, yv, names = bench.zero_shot
     clf = E.zero_shot_classifier(model, tokenizer, list(names), clip_templates(templates))
     z = E.zero_shot_eval(model, xv, yv, clf)
+    items[("zero_shot", "val")] = z["hits"]
     out["zero_shot"], out["zero_shot_loss"] = 100 * z["top1"], z["loss"]
     return out
 
 
-def train_and_evaluate(images: np.ndarray, captions: Sequence[str], bench: Benchmark, *, epochs: float,
-                       batch_size: int, lr: float, weight_decay: float, warmup: int, seed: int = 0, ckpt_dir=None,
-                       **task_kw) -> tuple[dict[str, float], dict[str, float]]:
-    """A fresh mini CLIP trained ``epochs`` on the pairs (:func:`synscale.clip.train_new`), then :func:`five_tasks`
-    on ``bench`` (``task_kw``): ``(scores, run info: pairs, steps, seconds, images_per_s)``."""
-    from . import clip
+@dataclass(frozen=True)
+class Trainer:
+    """How notebook 08 trains and scores each CLIP, the same for every run: ``kind`` ``"synscale"`` trains the mini
+    CLIP in memory (:func:`synscale.clip.train_new`), ``"open_clip"`` runs open_clip's trainer on shards
+    (:func:`synscale.clip.train_open_clip`, under torchrun when ``nproc`` > 1) with SynthCLIP's random resized crops
+    (scale 0.5–1). ``warmup_epochs`` > 0 sets each run's warm-up to that many epochs of its own data (SynthCLIP: 1),
+    else ``warmup`` steps."""
 
-    steps = clip.epochs_to_steps(epochs, len(images), batch_size)
-    model, tok, st = clip.train_new(images, captions, init_seed=seed, steps=steps, batch_size=batch_size, lr=lr,
-                                    weight_decay=weight_decay, warmup=warmup, seed=seed, ckpt_dir=ckpt_dir,
-                                    progress=False)
-    info = {"pairs": len(images), "steps": steps, "seconds": st["seconds"], "images_per_s": st["images_per_s"],
-            "final_loss": st["final_loss"]}
-    return five_tasks(model, tok, bench, **task_kw), info
+    kind: str
+    epochs: float
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    warmup_epochs: float = 0.0
+    clip_model: str = "synscale-mini-clip"
+    logs: Path | None = None  # open_clip: where its runs live (cache)
+    nproc: int = 1
+    precision: str = "fp32"
+    workers: int = 2
+    gpu_batch: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("synscale", "open_clip"):
+            raise ValueError(f"trainer must be 'synscale' (in memory, mini world) or 'open_clip' (shards), "
+                             f"got {self.kind!r}")
+
+    def fit(self, name: str, data: tuple, bench: Benchmark, seed: int, **task_kw
+            ) -> tuple[dict[str, float], dict, dict]:
+        """Train one CLIP on ``data`` = (images or shard urls, captions) with ``seed`` and score it on the five
+        tasks: ``(scores, run info, per-item results)`` (:func:`five_tasks`)."""
+        from . import clip
+
+        images_or_urls, captions = data
+        n = len(captions)
+        warm = int(np.ceil(self.warmup_epochs * n / self.batch_size)) if self.warmup_epochs > 0 else self.warmup
+        items: dict = {}
+        if self.kind == "synscale":
+            steps = clip.epochs_to_steps(self.epochs, n, self.batch_size)
+            model, tok, st = clip.train_new(images_or_urls, captions, init_seed=seed, steps=steps,
+                                            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                                            warmup=warm, seed=seed, progress=False)
+        else:
+            label = f"{name.replace(' ', '_').replace('+', '')}-seed{seed}"
+            model, tok, st = clip.train_open_clip([images_or_urls], n, self.logs, label=label, epochs=self.epochs,
+                                                  model=self.clip_model, warmup=warm, nproc=self.nproc, seed=seed,
+                                                  hparams={"batch_size": self.batch_size, "lr": self.lr,
+                                                           "weight_decay": self.weight_decay},
+                                                  precision=self.precision, workers=self.workers,
+                                                  gpu_batch=self.gpu_batch, extra=["--aug-cfg", "scale=(0.5,1.0)"])
+        scores = five_tasks(model, tok, bench, items=items, **task_kw)
+        info = {"run": name, "seed": seed, "pairs": n, "steps": clip.epochs_to_steps(self.epochs, n, self.batch_size),
+                "seconds": st["seconds"], "images_per_s": st["images_per_s"], "final_loss": st["final_loss"]}
+        return scores, info, items

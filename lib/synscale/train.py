@@ -24,6 +24,7 @@ from . import checkpoint as ckpt
 from . import integrity
 from .checkpoint import TrainConfig
 from .generate import default_device, dist_init
+from .threads import pinned
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -126,6 +127,7 @@ def eval_preprocess(model, image_size: int):
     return timm_eval
 
 
+@pinned
 @torch.no_grad()
 def predict(model, images_uint8: np.ndarray, batch_size: int = 1000, preprocess=None
             ) -> tuple[np.ndarray, np.ndarray]:

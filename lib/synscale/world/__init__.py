@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import take
 from ..paths import world_dir as default_dir
 from . import data
 from .captions import build_captions
@@ -151,3 +152,29 @@ def open_world(name: str = "mini", seed: int = 0, image_size: int | None = None)
     from .folder import FolderWorld
 
     return FolderWorld(Path(expand_path(name)), seed=seed, image_size=image_size or 256)
+
+
+def class_ids(world, names: list[str] | tuple[str, ...]) -> list[int]:
+    """The world's label ids of ``names`` (all of its classes when empty), one clear error for an unknown one."""
+    if not names:
+        return list(range(len(world.classes)))
+    unknown = [n for n in names if n not in world.classes]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"task classes must be distinct names of the world's classes; unknown or repeated: "
+                         f"{unknown or list(names)} (known: {', '.join(world.classes)})")
+    return [list(world.classes).index(n) for n in names]
+
+
+def relabel(labels: np.ndarray, keep: list[int]) -> np.ndarray:
+    """World labels → a task's labels: the position of each label in ``keep``, −1 for a label outside it."""
+    table = np.full(max(int(np.max(labels, initial=0)), *keep) + 1, -1, dtype=np.int64)
+    table[np.asarray(keep)] = np.arange(len(keep))
+    return table[np.asarray(labels, dtype=np.int64)]
+
+
+def class_subset(images, labels: np.ndarray, keep: list[int], n: int | None = None) -> tuple:
+    """The images of classes ``keep`` (in split order, a prefix of ``n``), labelled by position in ``keep``: a
+    downstream task on some of a world's classes (lazy images stay lazy)."""
+    task = relabel(labels, keep)
+    idx = np.flatnonzero(task >= 0)[:n]
+    return take(images, idx), task[idx]
