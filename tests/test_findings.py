@@ -130,7 +130,7 @@ def test_synthclip_claims_orient_each_delta_mtl_as_the_paper_states_it():
     assert "concept_bank_beats_crand" not in {c.key for c in CL.synthclip_claims(items, [400, 800], 50)}
 
 
-def test_findings_are_gathered_from_every_run_into_one_page(tmp_path, monkeypatch):
+def test_findings_are_gathered_from_every_run_into_one_page(tmp_path, monkeypatch, capsys):
     from synscale import results
 
     c = [F.claim("a", "claim a", "sec. 1", "m", [0.1, 0.2], 0.15, "boot"),
@@ -151,3 +151,8 @@ def test_findings_are_gathered_from_every_run_into_one_page(tmp_path, monkeypatc
     assert "2 holds, 0 contradicted, 2 unresolved" in text.replace("4 claims: ", "")
     assert pd.read_csv(tmp_path / "findings.csv").verdict.tolist() == df.verdict.tolist()
     assert F.write_page(tmp_path, "smoke") is None  # no runs of that profile: no page
+    assert F.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("4 claims: 2 holds, 0 contradicted, 2 unresolved")
+    assert "| 03 | claim a | m | +0.15 [+0.103, +0.198] |  | holds |" in out
+    assert F.main([str(tmp_path), "--profile", "smoke"]) == 1

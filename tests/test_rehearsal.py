@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
 
 #: what a rehearsal may change in a paper profile besides counts, sizes, steps and widths: the hardware
-HARDWARE = {"workers", "nproc", "precision", "gpu_batch", "torch_threads"}
+HARDWARE = {"workers", "nproc", "precision", "gpu_batch"}
 #: the recipe fields a rehearsal may shrink (model widths, batch, schedule)
 RECIPE = {"img_size", "model_args", "batch_size", "micro_batch", "base_size", "base_iters", "base_warmup", "ckpt_every"}
 #: named architectures and their shrunk stand-ins (same input size, patch, context and vocabulary)

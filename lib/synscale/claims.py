@@ -77,14 +77,19 @@ def large_backbone_claims(study: Study, label: str, resamples: int = 1000) -> li
     return out
 
 
+def _mean_replicates(per_seed: list[np.ndarray], w: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """Mean loss over images and seeds, and bootstrap replicates (images by ``w``, one seed per replicate)."""
+    m = np.stack(per_seed)
+    reps = m @ w
+    return float(m.mean()), reps[rng.integers(0, len(m), w.shape[1]), np.arange(w.shape[1])]
+
+
 def _replicates(study: Study, data: str, size: int, w: np.ndarray, rng: np.random.Generator,
                 split: str = "val") -> tuple[float, np.ndarray]:
     """A model's mean loss on ``split`` (mean over seeds) and its bootstrap replicates: images drawn by ``w``
     (``[images, R]``, shared by every model compared) and one training seed per replicate."""
-    m = np.stack([v for (d, s, sp, _), v in sorted(study.losses.items(), key=lambda kv: kv[0][3])
-                  if d == data and s == size and sp == split])
-    reps = m @ w
-    return float(m.mean()), reps[rng.integers(0, len(m), w.shape[1]), np.arange(w.shape[1])]
+    return _mean_replicates([v for (d, s, sp, _), v in sorted(study.losses.items(), key=lambda kv: kv[0][3])
+                             if d == data and s == size and sp == split], w, rng)
 
 
 def d_i_claims(study: Study, synthetic: pd.DataFrame, size: int, resamples: int = 1000) -> list:
@@ -218,13 +223,6 @@ def probe_claim(probes: pd.DataFrame, real_size: int, synthetic_size: int, resam
                   bootstrap(effect, len(tasks), resamples, seed=9), effect(np.arange(len(tasks))),
                   f"bootstrap over {len(tasks)} tasks ({resamples:,} resamples)",
                   paper="real above every synthetic configuration at 1M (DS average)", section="2. Linear probes")]
-
-
-def _mean_replicates(per_seed: list[np.ndarray], w: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """Mean loss over images and seeds, and bootstrap replicates (images by ``w``, one seed per replicate)."""
-    m = np.stack(per_seed)
-    reps = m @ w
-    return float(m.mean()), reps[rng.integers(0, len(m), w.shape[1]), np.arange(w.shape[1])]
 
 
 def clip_mixing_claims(val_losses: dict, scales: list[int], cfg: float, main_hparams: dict[int, str],

@@ -179,3 +179,37 @@ def write_page(outputs: Path, profile: str) -> Path | None:
     path = Path(outputs) / "findings.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """The findings as a Markdown table (the README's), one row per claim."""
+    lines = ["| notebook | the paper's claim | effect (> 0 supports it) | ours [95% interval] | paper | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in df.itertuples(index=False):
+        ours = f"{r.effect:+.3g} [{r.lo:+.3g}, {r.hi:+.3g}]" if math.isfinite(r.effect) else "n/a"
+        cells = [r.notebook[:2], r.statement, r.measure, ours, "" if pd.isna(r.paper) else str(r.paper), r.verdict]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m synscale.findings [OUTPUTS] [--profile P]``: print the study's findings as a Markdown table."""
+    import argparse
+
+    from .paths import outputs_dir
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("outputs", nargs="?", type=Path, default=None, help="outputs root (default: ./outputs)")
+    ap.add_argument("--profile", default="mini")
+    a = ap.parse_args(argv)
+    df = collect(a.outputs or outputs_dir(), a.profile)
+    if not len(df):
+        print(f"no finished runs of profile {a.profile!r} with findings under {a.outputs or outputs_dir()}")
+        return 1
+    counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
+    print(f"{len(df)} claims: {counts}\n\n{markdown(df)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
