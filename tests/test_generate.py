@@ -177,3 +177,33 @@ def test_a_damaged_shard_is_named_on_read_and_exactly_it_is_regenerated(pipe, ps
     assert digest(out) == ref
     assert {f: (out / f).stat().st_mtime_ns for f in untouched} == untouched  # only the damaged shard was redone
     assert len(G.read_dataset(out).labels) == 9
+
+
+def test_two_runs_filling_the_same_set_take_turns(pipe, ps, tmp_path):
+    """Two runs side by side (``--jobs 2``) that need the same set: one generates it, the other waits for it and
+    reads it, instead of both writing (and deleting each other's temporary files)."""
+    import threading
+    import time
+
+    loads = []
+
+    def load():  # slow enough that, unlocked, both runs would find the set missing and start generating
+        loads.append(1)
+        time.sleep(0.5)
+        return pipe
+
+    out, errors = tmp_path / "shared", []
+
+    def run():
+        try:
+            gen(load, ps, out)
+        except Exception as e:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(loads) == 1
+    assert digest(out) == digest(gen(pipe, ps, tmp_path / "alone"))

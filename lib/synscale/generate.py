@@ -309,6 +309,17 @@ def _check_set(out: Path) -> dict[str, Any]:
     return index
 
 
+def _finished(out: Path) -> bool:
+    """Whether ``out`` is a finished set whose shards are all as written (an unreadable index: not finished, and
+    every shard is then checked against its own record)."""
+    if not is_complete(out):
+        return False
+    try:
+        return not damaged_shards(out)
+    except integrity.DamagedCacheError:
+        return False
+
+
 def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, steps: int, seed: int,
                      shard_size: int = 1000, batch_size: int = 64, store_size: int | None = None,
                      rank: int | None = None, world_size: int | None = None, info: dict | None = None,
@@ -320,19 +331,28 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     each shard's sample count, size and sha256. A finished set is checked against those records: shards found
     damaged (truncated, flipped, deleted) are regenerated, and only those, byte-identical to the originals (CPU).
     """
-    from .progress import bar as progress_bar
-
     out = Path(out)
-    if is_complete(out):
-        try:
-            if not damaged_shards(out):
-                return out
-        except integrity.DamagedCacheError:
-            pass  # an unreadable index: every shard is checked against its own record below
+    if _finished(out):
+        return out
     synced = rank is None or world_size is None  # ranks from the launcher: they wait for each other's shards
     if synced:
         rank, world_size = dist_init()
         synced = world_size > 1
+    if world_size == 1:  # one process: another run filling the same set (side by side) finishes it first
+        with integrity.exclusive(out):
+            return _generate(pipe, prompts, out, guidance_scale, steps, seed, shard_size, batch_size, store_size,
+                             rank, world_size, synced, info, progress)
+    return _generate(pipe, prompts, out, guidance_scale, steps, seed, shard_size, batch_size, store_size, rank,
+                     world_size, synced, info, progress)
+
+
+def _generate(pipe, prompts, out: Path, guidance_scale: float, steps: int, seed: int, shard_size: int,
+              batch_size: int, store_size: int | None, rank: int, world_size: int, synced: bool,
+              info: dict | None, progress: bool) -> Path:
+    from .progress import bar as progress_bar
+
+    if world_size == 1 and _finished(out):  # finished meanwhile by the run that held the lock
+        return out
     n = len(prompts.prompts)
     n_shards = math.ceil(n / shard_size)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,13 @@ cache file can be half-written, truncated or flipped. Every file the study reuse
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,6 +87,21 @@ def stale_tmps(path: Path) -> list[Path]:
     """Temporary files of ``path`` left by writers of any process (an interrupted write)."""
     path = Path(path)
     return sorted(path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"))
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (``flock`` on its ``.lock`` file) while the block runs: two processes
+    that fill the same cache folder (two runs side by side sharing a generated set) take turns instead of deleting
+    each other's temporary files; the second then finds the work done. The lock dies with its process."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
