@@ -20,6 +20,7 @@ for the mini world's classes or an ImageNet folder's (``--world``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
@@ -331,6 +332,8 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     each shard's sample count, size and sha256. A finished set is checked against those records: shards found
     damaged (truncated, flipped, deleted) are regenerated, and only those, byte-identical to the originals (CPU).
     """
+    from .progress import bar as progress_bar
+
     out = Path(out)
     if _finished(out):
         return out
@@ -338,66 +341,56 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     if synced:
         rank, world_size = dist_init()
         synced = world_size > 1
-    if world_size == 1:  # one process: another run filling the same set (side by side) finishes it first
-        with integrity.exclusive(out):
-            return _generate(pipe, prompts, out, guidance_scale, steps, seed, shard_size, batch_size, store_size,
-                             rank, world_size, synced, info, progress)
-    return _generate(pipe, prompts, out, guidance_scale, steps, seed, shard_size, batch_size, store_size, rank,
-                     world_size, synced, info, progress)
-
-
-def _generate(pipe, prompts, out: Path, guidance_scale: float, steps: int, seed: int, shard_size: int,
-              batch_size: int, store_size: int | None, rank: int, world_size: int, synced: bool,
-              info: dict | None, progress: bool) -> Path:
-    from .progress import bar as progress_bar
-
-    if world_size == 1 and _finished(out):  # finished meanwhile by the run that held the lock
+    # one process: a run beside it that fills the same set holds the lock until the set is done (ranks of one
+    # launcher coordinate by barriers instead)
+    with integrity.exclusive(out) if world_size == 1 else contextlib.nullcontext():
+        if world_size == 1 and _finished(out):  # finished meanwhile by the run that held the lock
+            return out
+        n = len(prompts.prompts)
+        n_shards = math.ceil(n / shard_size)
+        out.mkdir(parents=True, exist_ok=True)
+        if rank == 0:  # first, so that a set interrupted at any point can be repaired from its folder alone
+            _save_prompts(prompts, out)
+        owned = [j for j in range(n_shards) if j % world_size == rank]
+        for j in owned:  # partial shards of an interrupted run, damaged ones of a finished run: redone from scratch
+            shard = out / SHARD.format(j)
+            for stale in integrity.stale_tmps(shard):
+                stale.unlink(missing_ok=True)
+            if shard.exists() and (problem := integrity.verify(shard)) is not None:
+                print(f"{shard} is damaged ({problem}): regenerating it")
+                shard.unlink()
+        if not all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+            (out / INDEX).unlink(missing_ok=True)  # the set is not complete until every shard is back
+        if synced:
+            torch.distributed.barrier()  # every rank has taken stock before any writes
+        mine = [j for j in owned if not (out / SHARD.format(j)).exists()]
+        todo = sum(min(shard_size, n - j * shard_size) for j in mine)
+        seconds = 0.0
+        if mine:
+            pipe = pipe() if callable(pipe) and not hasattr(pipe, "components") else pipe
+            bar = progress_bar(total=todo, desc=f"generate {out.parent.name}/{out.name}", unit="img",
+                               disable=not progress)
+            for j in mine:
+                lo, hi = j * shard_size, min(n, (j + 1) * shard_size)
+                seeds = [sample_seed(seed, i) for i in range(lo, hi)]
+                imgs, stats = generate_images(pipe, list(prompts.prompts[lo:hi]), seeds, guidance_scale, steps,
+                                              batch_size, progress=bar)
+                seconds += stats["seconds"]
+                _write_shard(out / SHARD.format(j), resize(imgs, store_size), prompts.labels[lo:hi],
+                             list(prompts.prompts[lo:hi]), seeds, lo)
+                bar.set_postfix(img_per_s=f"{(bar.n / seconds) if seconds else 0:.2f}")
+            bar.close()
+        if synced:
+            torch.distributed.barrier()  # every rank's shards are written
+        if (not synced or rank == 0) and not is_complete(out) \
+                and all((out / SHARD.format(j)).exists() for j in range(n_shards)):
+            write_index(out, n, shard_size, {
+                "classes": list(prompts.classes), "prompt_config": prompts.config, "guidance_scale": guidance_scale,
+                "steps": steps, "seed": seed, "store_size": store_size, "batch_size": batch_size,
+                "images_per_s_last_rank": (todo / seconds) if seconds else None, **(info or {})})
+        if synced:
+            torch.distributed.barrier()  # rank 0 wrote the index: every rank can read the set
         return out
-    n = len(prompts.prompts)
-    n_shards = math.ceil(n / shard_size)
-    out.mkdir(parents=True, exist_ok=True)
-    if rank == 0:  # first, so that a set interrupted at any point can be repaired from its folder alone
-        _save_prompts(prompts, out)
-    owned = [j for j in range(n_shards) if j % world_size == rank]
-    for j in owned:  # partial shards of an interrupted run, damaged shards of a finished one: redone from scratch
-        shard = out / SHARD.format(j)
-        for stale in integrity.stale_tmps(shard):
-            stale.unlink(missing_ok=True)
-        if shard.exists() and (problem := integrity.verify(shard)) is not None:
-            print(f"{shard} is damaged ({problem}): regenerating it")
-            shard.unlink()
-    if not all((out / SHARD.format(j)).exists() for j in range(n_shards)):
-        (out / INDEX).unlink(missing_ok=True)  # the set is not complete until every shard is back
-    if synced:
-        torch.distributed.barrier()  # every rank has taken stock before any writes
-    mine = [j for j in owned if not (out / SHARD.format(j)).exists()]
-    todo = sum(min(shard_size, n - j * shard_size) for j in mine)
-    seconds = 0.0
-    if mine:
-        pipe = pipe() if callable(pipe) and not hasattr(pipe, "components") else pipe
-        bar = progress_bar(total=todo, desc=f"generate {out.parent.name}/{out.name}", unit="img",
-                           disable=not progress)
-        for j in mine:
-            lo, hi = j * shard_size, min(n, (j + 1) * shard_size)
-            seeds = [sample_seed(seed, i) for i in range(lo, hi)]
-            imgs, stats = generate_images(pipe, list(prompts.prompts[lo:hi]), seeds, guidance_scale, steps,
-                                          batch_size, progress=bar)
-            seconds += stats["seconds"]
-            _write_shard(out / SHARD.format(j), resize(imgs, store_size), prompts.labels[lo:hi],
-                         list(prompts.prompts[lo:hi]), seeds, lo)
-            bar.set_postfix(img_per_s=f"{(bar.n / seconds) if seconds else 0:.2f}")
-        bar.close()
-    if synced:
-        torch.distributed.barrier()  # every rank's shards are written
-    if (not synced or rank == 0) and not is_complete(out) \
-            and all((out / SHARD.format(j)).exists() for j in range(n_shards)):
-        write_index(out, n, shard_size, {
-            "classes": list(prompts.classes), "prompt_config": prompts.config, "guidance_scale": guidance_scale,
-            "steps": steps, "seed": seed, "store_size": store_size, "batch_size": batch_size,
-            "images_per_s_last_rank": (todo / seconds) if seconds else None, **(info or {})})
-    if synced:
-        torch.distributed.barrier()  # rank 0 wrote the index: every rank can read the set
-    return out
 
 
 def write_index(out: Path, n: int, shard_size: int, meta: dict[str, Any]) -> Path:
