@@ -110,7 +110,7 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
     return pd.DataFrame([c.row() for c in claims])
 
 
-def record(claims: Sequence[Claim], stem: str | None = None) -> pd.DataFrame:
+def record(claims: Sequence[Claim]) -> pd.DataFrame:
     """Write the run's claims to ``tables/findings.csv`` and its verdict counts to metrics; return a table for
     display (statement, ours with interval, paper, verdict)."""
     from .results import record as record_metric
@@ -123,11 +123,21 @@ def record(claims: Sequence[Claim], stem: str | None = None) -> pd.DataFrame:
     return display_table(df)
 
 
+def ours(effect: float, lo: float, hi: float) -> str:
+    """An effect with its interval as every findings table shows it: ``+0.229 [+0.205, +0.254]``."""
+    return f"{effect:+.3g} [{lo:+.3g}, {hi:+.3g}]" if math.isfinite(effect) else "n/a"
+
+
+def counts(df: pd.DataFrame) -> str:
+    """``"23 holds, 3 contradicted, 12 unresolved"``."""
+    return ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
+
+
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
     if not len(df):
         return df
-    ours = [f"{e:+.3g} [{lo:+.3g}, {hi:+.3g}]" for e, lo, hi in zip(df.effect, df.lo, df.hi)]
-    return pd.DataFrame({"claim": df.statement, "source": df.source, "measure": df.measure, "ours (95% interval)": ours,
+    return pd.DataFrame({"claim": df.statement, "source": df.source, "measure": df.measure,
+                         "ours (95% interval)": [ours(e, lo, hi) for e, lo, hi in zip(df.effect, df.lo, df.hi)],
                          "paper": df.paper, "verdict": df.verdict})
 
 
@@ -154,10 +164,10 @@ def html_table(df: pd.DataFrame) -> str:
     """The findings as an HTML table: claim, source, ours with interval, paper, verdict (coloured), report link."""
     rows = []
     for r in df.itertuples(index=False):
-        ours = f"{r.effect:+.3g} [{r.lo:+.3g}, {r.hi:+.3g}]" if math.isfinite(r.effect) else "n/a"
         rows.append(f'<tr style="background:{_COLOURS[r.verdict]}"><td>{html.escape(r.notebook)}</td>'
                     f"<td>{html.escape(r.statement)}</td><td>{html.escape(r.source)}</td>"
-                    f"<td>{html.escape(r.measure)}</td><td>{ours}</td><td>{html.escape(str(r.paper))}</td>"
+                    f"<td>{html.escape(r.measure)}</td><td>{ours(r.effect, r.lo, r.hi)}</td>"
+                    f"<td>{html.escape(str(r.paper))}</td>"
                     f'<td><b>{r.verdict}</b></td><td><a href="{html.escape(r.report)}">report</a></td></tr>')
     return ("<table><tr><th>notebook</th><th>the paper's claim</th><th>source</th><th>effect (&gt; 0 supports it)</th>"
             "<th>ours [95% interval]</th><th>paper</th><th>verdict</th><th></th></tr>" + "".join(rows) + "</table>")
@@ -169,11 +179,11 @@ def write_page(outputs: Path, profile: str) -> Path | None:
     if not len(df):
         return None
     df.to_csv(Path(outputs) / "findings.csv", index=False)
-    counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>synscale findings</title>'
             f"<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px "
             f"solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}}</style></head><body>"
-            f"<h1>synscale: what the study found ({html.escape(profile)} profile)</h1><p>{len(df)} claims: {counts}. "
+            f"<h1>synscale: what the study found ({html.escape(profile)} profile)</h1>"
+            f"<p>{len(df)} claims: {counts(df)}. "
             f"A verdict comes from the 95% interval of the effect: holds above zero, contradicted below, unresolved "
             f"across it.</p>{html_table(df)}</body></html>")
     path = Path(outputs) / "findings.html"
@@ -186,8 +196,8 @@ def markdown(df: pd.DataFrame) -> str:
     lines = ["| notebook | the paper's claim | effect (> 0 supports it) | ours [95% interval] | paper | verdict |",
              "|---|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
-        ours = f"{r.effect:+.3g} [{r.lo:+.3g}, {r.hi:+.3g}]" if math.isfinite(r.effect) else "n/a"
-        cells = [r.notebook[:2], r.statement, r.measure, ours, "" if pd.isna(r.paper) else str(r.paper), r.verdict]
+        cells = [r.notebook[:2], r.statement, r.measure, ours(r.effect, r.lo, r.hi),
+                 "" if pd.isna(r.paper) else str(r.paper), r.verdict]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -206,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if not len(df):
         print(f"no finished runs of profile {a.profile!r} with findings under {a.outputs or outputs_dir()}")
         return 1
-    counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
-    print(f"{len(df)} claims: {counts}\n\n{markdown(df)}")
+    print(f"{len(df)} claims: {counts(df)}\n\n{markdown(df)}")
     return 0
 
 
