@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from synscale import generate as G
-from synscale.arrays import Concat, ShardImages, Take, take
-from synscale.evaluate import content_key
+from synscale.arrays import Concat, ShardImages, Take, content_key, take
 
 
 @pytest.fixture(params=[(8, 8), (8, 8, 3)], ids=["grey", "rgb"])

@@ -32,7 +32,8 @@ def toy(n=64, seed=0):
 
 
 def test_mini_config_creates_through_open_clip_and_encodes():
-    assert clip.MINI_NAME in open_clip.list_models()
+    clip.registered()
+    assert clip.MINI_NAME in open_clip.list_models() and clip.REHEARSAL_NAME in open_clip.list_models()
     model, preprocess, tokenizer = fresh()
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32), dtype=np.uint8)
     t = clip.to_tensor(x, model)

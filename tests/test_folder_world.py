@@ -10,7 +10,7 @@ from PIL import Image
 
 from synscale import metrics, models, train
 from synscale import prompts as P
-from synscale.evaluate import content_key
+from synscale.arrays import content_key
 from synscale.imagesets import Sweep
 from synscale.world import classes as C
 from synscale.world import default_dir, load, open_world
@@ -82,7 +82,7 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
         open_world(str(tmp_path / "nowhere"))
     with pytest.raises(FolderWorldError, match="split 'sketch' not found"):
         FolderWorld(root).split("sketch")
-    with pytest.raises(FolderWorldError, match="synscale.world.folder caption"):
+    with pytest.raises(FolderWorldError, match="synscale.captioning"):
         FolderWorld(root).captions("val")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FolderWorldError, match="no train/, val/ or test/"):

@@ -119,7 +119,7 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
         assert f"{stem}: if weights 'paper:if'" in out and "hf download DeepFloyd/IF-I-XL-v1.0" in out, stem
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out
-    assert "captions/train.tsv (BLIP-2 captions" in out and "python -m synscale.world.folder caption" in out
+    assert "captions/train.tsv (BLIP-2 captions" in out and "python -m synscale.captioning" in out
     res = _runner(["04", "--profile", "paper"], env, tmp_path / "out")
     assert res.returncode == 2 and res.stderr.startswith("error: profile 'paper' needs what is not on this machine")
     assert not (tmp_path / "out" / "04_scaling").exists()  # nothing started
@@ -180,20 +180,25 @@ def test_generation_under_torchrun_shares_out_shards_and_matches_one_process(sta
 
 
 @pytest.mark.notebook
-def test_notebook_03_rehearsal_under_torchrun(standins, rehearsal_study, tmp_path):
-    """As users launch a training notebook on one node: ``torchrun -m synscale.run 03 --profile rehearsal``; each
-    rank executes it and DDP trains every classifier over both ranks (gloo here); rank 0's run is the result."""
+def test_notebook_03_rehearsal_with_its_jobs_under_torchrun(standins, rehearsal_study, tmp_path):
+    """As users run a training notebook on one node: ``SYNSCALE_LAUNCHER=torchrun:2 python -m synscale.run 03
+    --profile rehearsal``; the notebook runs once and launches each classifier as a job that DDP trains over both
+    ranks (gloo here)."""
     _, env = standins
     out = tmp_path / "outputs"
     # the rehearsal study's generated sets and their metrics: only the training is new
     shutil.copytree(rehearsal_study[0] / "_cache" / "synthetic", out / "_cache" / "synthetic")
-    res = _torchrun(["-m", "synscale.run", "03", "--profile", "rehearsal", "--no-html"],
-                    {**env, "SYNSCALE_OUTPUTS": str(out)}, ROOT)
+    res = subprocess.run([sys.executable, "-m", "synscale.run", "03", "--profile", "rehearsal", "--no-html"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900,
+                         env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(out), "SYNSCALE_LAUNCHER": "torchrun:2"})
     assert res.returncode == 0, res.stderr[-3000:]
-    runs = [d for d in (out / "03_synthetic_1p3m" / "rehearsal").iterdir() if d.is_dir() and "rank" not in d.name]
+    runs = [d for d in (out / "03_synthetic_1p3m" / "rehearsal").iterdir() if d.is_dir()]
     assert len(runs) == 1 and json.loads((runs[0] / "provenance.json").read_text())["status"] == "done"
     stats = [json.loads(f.read_text()) for f in (out / "_cache" / "classifiers").glob("*/*/*/stats.json")]
     assert stats and all((s["ranks"], s["micro_batch"]) == (2, 4) for s in stats)  # batch 8: 4 per rank
+    jobs = list((out / "_cache" / "classifiers").glob("*/*/.*.job/classifier.log"))
+    assert len(jobs) == len(stats)  # each one launched as a job
+    assert not list((out / "_cache" / "synthetic").glob("*/*/.*.job"))  # the sets were found, not regenerated
 
 
 def test_word2sen_prompts_come_from_the_papers_t5(standins, monkeypatch):

@@ -183,6 +183,59 @@ def test_match_shards_streams_both_modes_and_keeps_only_the_matched_images(tmp_p
         R.match_shards(urls, CLASSES, ["regex"])
 
 
+def _img2dataset_pool(tmp_path, captions, shard_size=4):
+    """img2dataset's layout: per shard a tar of the written samples and a parquet of every attempted one (failed
+    downloads are listed with their status and have no image)."""
+    import pandas as pd
+    import webdataset as wds
+
+    x = np.random.default_rng(1).integers(0, 256, (len(captions), 8, 8), dtype=np.uint8)
+    out, written = tmp_path / "laion", []
+    out.mkdir()
+    for s, lo in enumerate(range(0, len(captions), shard_size)):
+        rows = []
+        with wds.TarWriter(str(out / f"{s:05d}.tar")) as w:
+            for j, i in enumerate(range(lo, min(lo + shard_size, len(captions)))):
+                key, ok = f"{s:05d}{j:04d}", i % 7 != 3
+                rows.append({"key": key, "caption": captions[i], "status": "success" if ok else "failed_to_download"})
+                if ok:
+                    w.write({"__key__": key, "png": x[i], "txt": captions[i]})
+                    written.append(i)
+        pd.DataFrame(rows).to_parquet(out / f"{s:05d}.parquet", index=False)
+    return out, x, written
+
+
+def test_metadata_search_equals_the_tar_scan(tmp_path):
+    """DuckDB over img2dataset's parquet (one RE2 pattern, the exact rule on its hits) gives the tar scan's
+    candidates and images, with failed rows, unicode, regex characters and a limit."""
+    extra = ["ÉCOLE t–shirt (coat?)", "shirt*shirt", "a.coat", "t\nshirt", "Ankle  Boot", "sandal.", "t_shirt"]
+    caps = (CAPTIONS + extra) * 3
+    pool, x, written = _img2dataset_pool(tmp_path, caps)
+    for limit in (None, 9, 30):
+        fast = R.match_shards(pool, CLASSES, limit=limit)
+        slow = R.match_shards(pool, CLASSES, limit=limit, engine="tar")
+        for mode in R.MODES:
+            (cf, xf), (cs, xs) = fast[mode], slow[mode]
+            assert len(cs) > 3 and cf.labels.tolist() == cs.labels.tolist(), (mode, limit)
+            assert (cf.searched, cf.n_ambiguous) == (cs.searched, cs.n_ambiguous) and cf.index.tolist() == \
+                cs.index.tolist()
+            np.testing.assert_array_equal(xf.offsets, xs.offsets)
+            ref = R.match([caps[i] for i in written][:limit], CLASSES, mode)
+            np.testing.assert_array_equal(xf[np.arange(len(xf))], x[np.asarray(written)[ref.index]])
+    with pytest.raises(ValueError, match="engine"):
+        R.match_shards(pool, CLASSES, engine="sqlite")
+
+
+def test_metadata_pattern_is_a_superset_and_escapes_re2():
+    from synscale import metadata as M
+
+    qs = [(q, R.tokens(q)) for q in ("t-shirt", "a.b (c)", "x+y", "ankle boot")]
+    p = M.pattern(qs, R.MODES)
+    assert p.startswith("(?i)") and "a\\.b \\(c\\)" in p and "x\\+y" in p and "ankle.*boot" in p
+    with pytest.raises(ValueError, match="no query"):
+        M.pattern([], R.MODES)
+
+
 def test_finetuning_lazy_images_in_a_worker_equals_finetuning_an_array(tmp_path):
     """Shard-backed images decoded a batch at a time in a DataLoader worker train exactly the in-memory run."""
     from synscale.arrays import ShardImages, scan_shards

@@ -145,6 +145,31 @@ def test_a_run_killed_midway_leaves_nothing_finished_and_is_redone(toy_world, mo
     assert not list(base.glob(".tmp-*"))
 
 
+def test_a_shard_waits_for_its_after_notebooks_on_other_shards(toy_world, tmp_path, monkeypatch):
+    """``--shard`` splits the plan across machines sharing the outputs folder: a run whose ``after:`` notebook has
+    runs on another shard starts only once those have finished there."""
+    nbs, params = tmp_path / "notebooks", tmp_path / "params"
+    (nbs / "later.ipynb").write_bytes((nbs / "toy.ipynb").read_bytes())
+    (params / "later.yaml").write_text("after: [toy]\ndefaults: {x: 9}\nprofiles: {smoke: {grid: [{x: [8, 9]}]}}\n")
+    full = plan(["toy", "later"], "smoke")
+    assert [r.stem for r in shard(full, "1/2")] == ["toy", "later"]  # each shard holds one toy and one later run
+    env = {**os.environ, "SYNSCALE_SHARD_POLL_S": "0.5", "TOY_SKIP_SLEEP": "1"}
+    other = subprocess.Popen([sys.executable, "-m", "synscale.run", "toy", "later", "--profile", "smoke",
+                              "--shard", "1/2", "--no-html"], env=env, stderr=subprocess.PIPE, text=True)
+    waited = ""
+    for line in other.stderr:  # it runs its toy run, then waits for shard 0's
+        waited += line
+        if "waiting for toy on other shards" in line:
+            break
+    assert "waiting for toy" in waited, waited
+    assert main(["toy", "later", "--profile", "smoke", "--shard", "0/2", "--no-html"]) == 0
+    assert other.wait(timeout=300) == 0, other.stderr.read()[-2000:]
+    ends = {r.stem + r.name: prov(r.dir(toy_world)) for r in full}
+    assert all(p["status"] == "done" for p in ends.values())
+    toy_done = max(p["end"] for k, p in ends.items() if k.startswith("toy"))
+    assert all(p["start"] >= toy_done for k, p in ends.items() if k.startswith("later"))
+
+
 def test_shards_partition_the_plan(toy_world):
     runs = plan(["toy"], "mini")
     assert len(runs) == 5

@@ -3,7 +3,7 @@
 At paper scale a training set is up to 4M generated images (256 px RGB, ~0.8 TB decoded) or ImageNet-train; the
 trainer only ever needs a batch. Every array here answers ``len(x)``, ``x.shape``, ``x[i]`` (one uint8 image),
 ``x[a:b]`` and ``x[index_array]`` (stacked uint8), ``x.key()`` (names the images for caches keyed by content,
-``evaluate.content_key``) and ``x.take(idx)`` (a lazy selection), and pickles small (DataLoader workers).
+:func:`content_key`) and ``x.take(idx)`` (a lazy selection), and pickles small (DataLoader workers).
 
 - :func:`iter_samples` / :func:`scan_shards`: one pass over shard headers (sample by sample, or all at once).
 - :class:`ShardImages`: the images of a generated set's webdataset shards, read by random access at their tar
@@ -106,8 +106,6 @@ class Concat(LazyImages):
         return self.parts[k][i - (int(self.ends[k - 1]) if k else 0)]
 
     def key(self) -> str:
-        from .evaluate import content_key
-
         return _hash(*(content_key(p) for p in self.parts))
 
 
@@ -139,8 +137,6 @@ class Squared(LazyImages):
         return square(Image.fromarray(self.base[i]), self.size)
 
     def key(self) -> str:
-        from .evaluate import content_key
-
         return _hash(content_key(self.base), f"square{self.size}")
 
 
@@ -174,6 +170,21 @@ def iter_samples(urls: list[str]):
                     small[ext] = tf.extractfile(m).read()
             if key is not None:
                 yield s, image, small
+
+
+def image_offsets(url: str, keys: set[str]) -> dict[str, tuple[int, int]]:
+    """``key -> (byte offset, size)`` of the image member of each sample of ``keys`` in one shard, from its tar
+    headers alone (only shards holding a wanted sample need reading)."""
+    from webdataset.tariterators import base_plus_ext
+
+    out: dict[str, tuple[int, int]] = {}
+    with tarfile.open(url) as tf:
+        for m in tf:
+            if m.isfile():
+                k, ext = base_plus_ext(m.name)
+                if k in keys and ext.lower() in IMAGE_EXTS:
+                    out[k] = (m.offset_data, m.size)
+    return out
 
 
 def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, dict[str, list[bytes]]]:
@@ -220,3 +231,24 @@ class ShardImages(LazyImages):
 
     def key(self) -> str:
         return _hash(*self.urls, str(len(self)))
+
+
+def content_key(images: np.ndarray) -> str:
+    """16 hex digits naming an array's bytes: caches keyed by it never serve stale results for other images.
+    A lazy image array (``synscale.arrays``) names itself by its files instead of decoding them."""
+    if hasattr(images, "key"):
+        return images.key()
+    return hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+
+
+def nested_order(labels: np.ndarray) -> np.ndarray:
+    """An order of the samples whose every prefix is class-balanced and contains every shorter prefix.
+
+    Round-robin over classes in each class's own sample order, so a training set of size n is the first n of this
+    order and the sets of a scaling curve are nested (each smaller set is a subset of the larger)."""
+    labels = np.asarray(labels)
+    rank = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rank[idx] = np.arange(len(idx))
+    return np.lexsort((labels, rank))

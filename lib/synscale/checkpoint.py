@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import integrity
+from .progress import bar as tqdm
 from .threads import pinned
 
 
@@ -127,8 +128,6 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
     ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models. ``config``
     (JSON-like) is stored with each checkpoint, and resuming under a different one is an error (``load``).
     """
-    from .progress import bar as tqdm
-
     start = load(ckpt_dir, name, models, opt, sched, extra, config)
     for m in models.values():
         m.train()

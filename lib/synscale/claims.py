@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .findings import bootstrap, claim, resample_weights
+from .mtl import SYNTHCLIP_TASKS, delta_mtl
 from .scaling import bootstrap_fits
 from .supervised import Study
 
@@ -327,8 +328,6 @@ def synthclip_claims(items: dict[str, list[dict]], sizes: list[int], resamples: 
     per replicate). ``items[run]``: one ``five_tasks(items=...)`` dict per training seed, runs named as notebook 08
     names them (``CLIP real-<n>``, ``SynthCLIP-<n>``, ``SynthCLIP-<n> random``, ``SynthCLIP-<n> C_rand``,
     ``Mixed real-<n> + synth-<n>``); a claim whose runs are missing is skipped."""
-    from .mtl import SYNTHCLIP_TASKS, delta_mtl
-
     rng = np.random.default_rng(23)
     runs = {}
     for name, per_seed in items.items():

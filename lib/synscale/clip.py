@@ -38,8 +38,13 @@ import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
+from . import integrity
+from .checkpoint import load_state, save_state
+from .launch import Launcher, LaunchError, run_job
 from .progress import bar as tqdm
+from .shards import brace
 from .threads import pinned
+from .weights import is_repo_id, resolve
 
 # ---------------------------------------------------------------------------------------------------------------
 # The mini config
@@ -90,8 +95,11 @@ def register(name: str = MINI_NAME, config: dict[str, Any] | None = None) -> str
     return name
 
 
-register()
-register(REHEARSAL_NAME, REHEARSAL_CONFIG)
+def registered() -> None:
+    """Register the mini and the rehearsal configs on first use (not at import: importing writes nothing)."""
+    if open_clip.get_model_config(REHEARSAL_NAME) != REHEARSAL_CONFIG:
+        register()
+        register(REHEARSAL_NAME, REHEARSAL_CONFIG)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Create, preprocess, save
@@ -127,8 +135,7 @@ def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, de
     mode; ``preprocess`` is open_clip's eval transform (accepts PIL or uint8 numpy images); for whole arrays use
     :func:`to_tensor`, which skips PIL.
     """
-    if model_name == MINI_NAME:
-        register()
+    registered()
     folder = _open_clip_folder(pretrained)
     if folder is not None:  # a saved or cached open_clip model: its own config (widths and all) and weights
         model_name = f"local-dir:{folder}"
@@ -146,8 +153,6 @@ def _open_clip_folder(pretrained: str | Path | None) -> Path | None:
     ``laion/CLIP-ViT-B-16-laion2B-s34B-b88K``), read as open_clip reads ``hf-hub:`` models: the architecture from
     its ``open_clip_config.json``, the weights beside it. ``None`` for an open_clip tag, a weights file or a folder
     written by :func:`save` (read with the named architecture)."""
-    from .weights import is_repo_id, resolve
-
     name = str(pretrained) if pretrained is not None else ""
     if not (name.startswith("paper:") or is_repo_id(name)):
         return None
@@ -160,6 +165,7 @@ def _open_clip_folder(pretrained: str | Path | None) -> Path | None:
 
 def image_size(model_name: str = MINI_NAME) -> int:
     """The side of the square images a registered open_clip model takes (224 for ViT-B-16, 32 for the mini CLIP)."""
+    registered()
     size = (open_clip.get_model_config(model_name) or {}).get("vision_cfg", {}).get("image_size")
     if size is None:
         raise ValueError(f"unknown open_clip model {model_name!r}; known e.g. ViT-B-16, {MINI_NAME}")
@@ -234,6 +240,7 @@ def save(model: torch.nn.Module, path: str | Path, half: bool = True, model_name
     tmp = weights.with_name(f".{weights.name}.tmp")
     save_file(sd, str(tmp), metadata={"model_name": name, "format": "pt"})
     os.replace(tmp, weights)
+    registered()
     cfg = {"model_name": name, "model_cfg": open_clip.get_model_config(name),
            "preprocess_cfg": open_clip.get_model_preprocess_cfg(model)}
     (weights.parent / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, default=list))
@@ -320,9 +327,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
-    from . import integrity
-    from .checkpoint import save_state
-
     path = save_state(ckpt_dir / f"step_{state['step']:08d}.pt", state)
     for old in _ckpt_files(ckpt_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
@@ -333,8 +337,6 @@ def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
 def _latest_state(ckpt_dir: Path | None) -> dict[str, Any] | None:
     """The newest intact checkpoint's state (weights only, checked; a damaged one is moved aside and the one
     before it is used), or ``None``."""
-    from .checkpoint import load_state
-
     for ck in reversed(_ckpt_files(ckpt_dir)) if ckpt_dir is not None and ckpt_dir.exists() else []:
         state = load_state(ck)
         if state is not None:
@@ -444,8 +446,6 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
     which gives each caption its real image half the time as sec. 5.2 does, but draws the two sources per shard,
     not per caption at each step (open_clip's loader reads one source at a time; a named difference).
     """
-    from .shards import brace
-
     hp = ({"name": "custom", "eps": 1e-6, **hparams} if hparams
           else hparams_for(n_samples, threshold, batch_scale, force))
     per_gpu = max(1, int(hp["batch_size"]) // nproc)
@@ -510,7 +510,6 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
     import re
     import subprocess
 
-    from .shards import brace
 
     image_size(model)  # an unknown model fails here, not after a process start
     argv_kw.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
@@ -520,10 +519,24 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
     logs = Path(logs)
     ckpt = logs / name / "checkpoints" / f"epoch_{epochs}.pt"
     out = logs / f"{name}.out"
+    if not out.exists() and (logs / name / "out.log").exists():  # a run launched as a job (torchrun, SLURM)
+        out = logs / name / "out.log"
     seconds = 0.0
-    if not ckpt.exists():
+    launcher = Launcher.from_env()
+    if not ckpt.exists() and not launcher.inprocess:  # torchrun / submitit / SLURM: N processes share the batch
+        argv_kw["nproc"] = launcher.nproc * launcher.nodes
+        argv = open_clip_argv(sources, n_samples, name, logs, weights=weights, model=model, epochs=epochs, **argv_kw)
+        args = integrity.write_json(logs / f"{name}.args.json", argv[argv.index("synscale.openclip_train") + 1:])
+        seconds = run_job("synscale.openclip_train", ["--args-file", str(args)], logs, name, launcher)
+        if not ckpt.exists():
+            raise LaunchError(f"open_clip run {name} under {launcher} wrote no {ckpt.name} (logs in {logs})")
+        out = logs / name / "out.log"  # open_clip_train's own log of the run
+    elif not ckpt.exists():
         logs.mkdir(parents=True, exist_ok=True)
         argv = open_clip_argv(sources, n_samples, name, logs, weights=weights, model=model, epochs=epochs, **argv_kw)
+        cut = argv.index("synscale.openclip_train") + 1  # torchrun's parser would take --logs for its --logs-specs
+        args = integrity.write_json(logs / f"{name}.args.json", argv[cut:])
+        argv = argv[:cut] + ["--args-file", str(args)]
         lib = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))}
         t0 = time.perf_counter()

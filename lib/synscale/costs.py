@@ -15,15 +15,17 @@ import math
 
 import pandas as pd
 
+from . import params as P
+from .paths import notebooks_dir, params_dir
+from .scaling import iterations_for
+from .train import Recipe
+
 SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4: SD v1.5, 512 px, 50 DDIM steps, saved at 256 px, one A100
 MB_PER_IMAGE = 0.1           # assumed size of one 256 px PNG
 IMAGENET_CLASSES = 1000
 
 
 def _params(stem: str) -> dict:
-    from . import params as P
-    from .paths import notebooks_dir, params_dir
-
     return P.load(params_dir() / f"{stem}.yaml", notebooks_dir() / f"{stem}.ipynb").runs("paper")[0].params
 
 
@@ -33,9 +35,6 @@ def _images(per_family: dict[str, int], family: str, n: int) -> None:
 
 def _supervised(p: dict, specs: list[str], sizes: list[int], large_specs=(), large_sizes=()) -> dict:
     """Generated images (chunks of n_per_class × 1000 up to each curve's largest size) and ViT samples processed."""
-    from .scaling import iterations_for
-    from .train import Recipe
-
     chunk = p["n_per_class"] * IMAGENET_CLASSES
     images: dict[str, int] = {}
     samples = 0

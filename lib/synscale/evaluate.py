@@ -10,7 +10,6 @@ Sections:
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,15 +17,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .arrays import content_key
+from .clip import to_tensor
+
 Template = Callable[[str], str] | str
-
-
-def content_key(images: np.ndarray) -> str:
-    """16 hex digits naming an array's bytes: caches keyed by it never serve stale results for other images.
-    A lazy image array (``synscale.arrays``) names itself by its files instead of decoding them."""
-    if hasattr(images, "key"):
-        return images.key()
-    return hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
 
 
 class FeatureCache:
@@ -171,8 +165,6 @@ def image_features(model: torch.nn.Module, images: torch.Tensor | np.ndarray, ba
     """``encode_image`` of the world's uint8 images (arrays, lazy arrays of ``synscale.arrays``, or preprocessed
     tensors), ``[N, D]`` float on the CPU."""
     raw = not isinstance(images, torch.Tensor) or images.dtype == torch.uint8
-    if raw:
-        from .clip import to_tensor
     was_training = model.training
     model.eval()
     out = []

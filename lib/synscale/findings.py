@@ -25,6 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .paths import outputs_dir
+from .results import collect_table, record_table
+from .results import record as record_metric
+
 LEVEL = 0.95
 RESAMPLES = 1000
 VERDICTS = ("holds", "contradicted", "unresolved")
@@ -113,9 +117,6 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
 def record(claims: Sequence[Claim]) -> pd.DataFrame:
     """Write the run's claims to ``tables/findings.csv`` and its verdict counts to metrics; return a table for
     display (statement, ours with interval, paper, verdict)."""
-    from .results import record as record_metric
-    from .results import record_table
-
     df = table(claims)
     record_table(TABLE, df)
     for v in VERDICTS:
@@ -144,8 +145,6 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------- the whole study
 def collect(outputs: Path, profile: str) -> pd.DataFrame:
     """Every finished run's claims of ``profile``, one row each, with notebook, run and report link columns."""
-    from .results import collect_table
-
     frames = []
     for stem in sorted(p.name for p in Path(outputs).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         df = collect_table(stem, profile, TABLE, outputs)
@@ -206,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m synscale.findings [OUTPUTS] [--profile P]``: print the study's findings as a Markdown table."""
     import argparse
 
-    from .paths import outputs_dir
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("outputs", nargs="?", type=Path, default=None, help="outputs root (default: ./outputs)")

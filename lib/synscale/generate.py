@@ -35,9 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import integrity
+from . import integrity, models
+from . import prompts as P
+from .arrays import ShardImages, scan_shards, take
+from .distributed import default_device, dist_env, dist_init
+from .launch import Launcher, LaunchError, run_job
+from .models import fingerprint
 from .paths import cache_dir
+from .progress import bar as progress_bar
 from .threads import pinned
+from .world import open_world
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -201,8 +208,6 @@ class Synthetic:
 def head_per_class(ds: Synthetic, k: int) -> Synthetic:
     """The first ``k`` samples of each class of a data set (what sample grids show), in sample order; the images
     stay lazy for a lazy set (a grid of 10 classes decodes 10 classes' images, not 1000's)."""
-    from .arrays import take
-
     keep = np.concatenate([np.flatnonzero(ds.labels == c)[:k] for c in np.unique(ds.labels)])
     keep.sort()
     return Synthetic(take(ds.images, keep), ds.labels[keep], [ds.prompts[i] for i in keep], ds.seeds[keep], ds.index)
@@ -221,33 +226,6 @@ def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, s
     return ((root or cache_dir() / "synthetic") / f"{family}@{fingerprint}" / prompts.config
             / (f"cfg{guidance_scale:g}_steps{steps}_seed{seed}_n{n_per_class}_p{phash}"
                + (f"_s{store_size}" if store_size else "")))
-
-
-def dist_env() -> tuple[int, int]:
-    """``(rank, world_size)`` from torchrun / accelerate environment variables (``(0, 1)`` when unset)."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} is not in [0, WORLD_SIZE={world}): fix the launcher's environment")
-    return rank, world
-
-
-def default_device() -> str:
-    """This process's accelerator: ``cuda:<LOCAL_RANK>`` where CUDA is, else ``cpu`` (the mini world)."""
-    return f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
-
-
-def dist_init() -> tuple[int, int]:
-    """``(rank, world_size)`` with the process group initialised on first use under a multi-process launcher
-    (NCCL on GPUs, gloo on CPUs), else ``(0, 1)``."""
-    rank, world_size = dist_env()
-    if world_size > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            if torch.cuda.is_available():
-                torch.cuda.set_device(default_device())
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return rank, world_size
 
 
 def is_complete(out: Path) -> bool:
@@ -332,8 +310,6 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
     each shard's sample count, size and sha256. A finished set is checked against those records: shards found
     damaged (truncated, flipped, deleted) are regenerated, and only those, byte-identical to the originals (CPU).
     """
-    from .progress import bar as progress_bar
-
     out = Path(out)
     if _finished(out):
         return out
@@ -419,8 +395,6 @@ def _save_prompts(prompts, out: Path) -> None:
 def pipeline(family: str, model: str = "mini", device: str | None = None):
     """A loaded text-to-image pipeline on ``device`` (default: :func:`default_device`), kept for reuse across data
     sets (four at most)."""
-    from . import models
-
     device = device or default_device()
     dtype = torch.float16 if device.startswith("cuda") else None
     return models.t2i(family, model, device=device, dtype=dtype)
@@ -438,15 +412,54 @@ def steps_for(steps: int | Mapping[str, int], family: str) -> int:
 
 
 def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: int, model: str = "mini",
-               device: str | None = None, root: Path | None = None, **kwargs) -> Path:
-    """The cached data set of (family/weights, prompts, guidance, steps, seed): generated once, then reused."""
-    from .models import fingerprint
+               device: str | None = None, root: Path | None = None, launcher: Launcher | None = None,
+               **kwargs) -> Path:
+    """The cached data set of (family/weights, prompts, guidance, steps, seed): generated once, then reused.
 
+    Missing, it is generated in this process, or — with a launcher other than ``inprocess`` (``launcher``, default
+    ``SYNSCALE_LAUNCHER``; :mod:`synscale.launch`) — as the job ``python -m synscale.generate --spec …`` whose
+    ranks share out the shards; the caller waits for it. The bytes are the same either way (per-sample seeds)."""
     fp = fingerprint(family, model)
     out = dataset_dir(family, fp, prompts, guidance_scale, steps, seed, root, kwargs.get("store_size"))
+    launcher = launcher or Launcher.from_env()
+    if not launcher.inprocess and not _finished(out):
+        return _launch_set(out, launcher, family, model, prompts, guidance_scale, steps, seed, **kwargs)
     info = {"family": family, "model": model, "fingerprint": fp}
     return generate_dataset(lambda: pipeline(family, model, device), prompts, out, guidance_scale, steps, seed,
                             info=info, **kwargs)
+
+
+def _launch_set(out: Path, launcher: Launcher, family: str, model: str, prompts, guidance_scale: float, steps: int,
+                seed: int, **kwargs) -> Path:
+    """:func:`ensure_set` as a launched job: its spec (and prompts) beside the set, then wait and check."""
+    job = out.with_name(f".{out.name}.job")
+    with integrity.exclusive(job):  # two runs that need the same set: one launches, the other then finds it
+        if _finished(out):
+            return out
+        prompts.save(job / "prompts.tsv")
+        kwargs.pop("progress", None)
+        spec = {"out": str(out), "root": str(out.parents[2]), "family": family, "model": model,
+                "classes": list(prompts.classes), "cfg": guidance_scale, "steps": steps, "seed": seed,
+                "kwargs": kwargs}
+        integrity.write_json(job / "spec.json", spec)
+        seconds = run_job("synscale.generate", ["--spec", str(job / "spec.json")], job, "generate", launcher)
+    if not _finished(out):
+        raise LaunchError(f"job generate for {out} ended without a complete set (logs in {job})")
+    print(f"[{launcher}] generated {out.name} in {seconds:.0f} s", flush=True)
+    return out
+
+
+def _from_spec(path: Path) -> Path:
+    """The set a launched job's spec describes (:func:`_launch_set`), made by this process's rank."""
+    spec = json.loads(Path(path).read_text())
+    ps = P.load(Path(path).with_name("prompts.tsv"), spec["classes"])
+    rank, _ = dist_env()
+    out = ensure_set(spec["family"], ps, spec["cfg"], spec["steps"], spec["seed"], spec["model"], default_device(),
+                     Path(spec["root"]), Launcher(), progress=rank == 0, **spec["kwargs"])
+    if str(out) != spec["out"]:
+        raise LaunchError(f"job spec {path}: it names {spec['out']} but describes {out} (weights or prompts changed "
+                          f"since it was written); delete {Path(path).parent} and run again")
+    return out
 
 
 def shard_urls(out: Path | str) -> list[str]:
@@ -461,8 +474,6 @@ def read_dataset(out: Path | str, lazy: bool = False) -> Synthetic:
     """All samples of a finished data set, in sample order, its shards checked first (:func:`shard_urls`).
     ``lazy``: the images stay in the shards and are decoded when indexed (``arrays.ShardImages``: paper-scale sets);
     otherwise they are decoded into one uint8 array."""
-    from .arrays import ShardImages, scan_shards
-
     urls = shard_urls(out)
     index = read_index(out)
     offsets, small = scan_shards(urls)
@@ -478,8 +489,6 @@ def read_dataset(out: Path | str, lazy: bool = False) -> Synthetic:
 def repair(out: Path | str, device: str | None = None) -> Path:
     """Regenerate exactly the damaged or missing shards of a set from what its folder records (prompts.tsv and the
     index's family, weights, guidance, steps, seed and sizes); the other shards are left as they are."""
-    from . import prompts as P
-
     out = Path(out)
     try:
         index = json.loads((out / INDEX).read_text())
@@ -492,8 +501,6 @@ def repair(out: Path | str, device: str | None = None) -> Path:
                                           "notebook that made it (it regenerates the set)")
     ps = P.load(out / "prompts.tsv", index["classes"])
     info = {k: index[k] for k in ("family", "model", "fingerprint")}
-    from .models import fingerprint
-
     if fingerprint(index["family"], index["model"]) != index.get("fingerprint"):
         raise integrity.DamagedCacheError(f"generated set {out} was made with other {index['family']} weights than "
                                           f"'{index['model']}' resolves to now; its shards cannot be regenerated")
@@ -504,14 +511,11 @@ def repair(out: Path | str, device: str | None = None) -> Path:
 
 # ---------------------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    from . import models
-    from . import prompts as P
-    from .world import open_world
-
     ap = argparse.ArgumentParser(prog="python -m synscale.generate",
                                  description="Generate one synthetic data set into the shared cache (rank-sharded "
                                              "under torchrun/accelerate: RANK and WORLD_SIZE are honoured).")
     ap.add_argument("--repair", metavar="SET_DIR", help="regenerate the damaged or missing shards of a finished set")
+    ap.add_argument("--spec", metavar="JSON", help="the set a launched job describes (written by ensure_set)")
     ap.add_argument("--family", choices=sorted(models.PIPELINES))
     ap.add_argument("--model", default="mini",
                     help="'mini' (shipped world), paper:<family> (e.g. paper:sd), a cached HF repo id or a folder")
@@ -529,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.repair:
         print(repair(a.repair, default_device()))
+        return 0
+    if a.spec:
+        out = _from_spec(a.spec)
+        if dist_env()[0] == 0:
+            print(out)
         return 0
     if a.family is None or a.prompts is None or a.cfg is None:
         ap.error("--family, --prompts and --cfg are required (or --repair SET_DIR)")

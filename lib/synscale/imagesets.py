@@ -16,6 +16,7 @@ from . import generate as G
 from . import integrity
 from . import prompts as P
 from .metrics import fid_network, image_metrics, lpips_network
+from .models import fingerprint
 from .train import eval_preprocess, predict
 
 
@@ -69,8 +70,6 @@ class Sweep:
         (so 03 and 05 reuse what 01/02 measured on the same files)."""
         cache = None
         if self.oracle_name is not None:
-            from .models import fingerprint
-
             nets = "".join(f"_{k}-{Path(v).name}" for k, v in (("fid", self.fid_net), ("lpips", self.lpips_net))
                            if v != "oracle")
             cache = path / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"

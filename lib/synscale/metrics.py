@@ -24,7 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .clip import _as_nchw
 from .threads import pinned
+from .train import predict, to_input
+from .weights import path as weights_path
 
 
 def per_class_f1(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -138,9 +141,8 @@ def oracle_lpips(oracle, preprocess=None) -> Callable[[np.ndarray, np.ndarray], 
     ``preprocess`` maps images to the oracle's input (default ``train.to_input``)."""
     import torch
 
-    from .train import to_input
 
-    to_input = preprocess or to_input
+    prep = preprocess or to_input
     oracle.eval()
 
     @torch.no_grad()
@@ -148,7 +150,7 @@ def oracle_lpips(oracle, preprocess=None) -> Callable[[np.ndarray, np.ndarray], 
         # each image recurs in many pairs: run the oracle once per distinct image, then gather the pairs
         both = np.concatenate([a, b])
         uniq, inv = np.unique(both.reshape(len(both), -1), axis=0, return_inverse=True)
-        feats = oracle.forward_intermediates(to_input(uniq.reshape((-1,) + both.shape[1:])), intermediates_only=True)
+        feats = oracle.forward_intermediates(prep(uniq.reshape((-1,) + both.shape[1:])), intermediates_only=True)
         ia, ib = torch.as_tensor(inv[: len(a)]), torch.as_tensor(inv[len(a):])
         return lpips_from_features([f[ia] for f in feats], [f[ib] for f in feats]).numpy()
 
@@ -167,8 +169,6 @@ def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features:
     default oracle-LPIPS. ``preprocess``: the oracle's input transform (``train.eval_preprocess``).
     Returns ``({metric: value}, {metric: per-class values})``.
     """
-    from .train import predict
-
     logits, feats = predict(oracle, images, preprocess=preprocess)
     rec, rec_c = recognizability(logits.argmax(1), labels, num_classes)
     div, div_c = diversity(feats, labels, num_classes)
@@ -190,8 +190,6 @@ def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.n
     import torch
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    from .clip import _as_nchw
-    from .weights import path as weights_path
 
     path = weights_path(name, "fid_inception")  # paper:fid_inception (TORCH_HOME) or a file; one line if absent
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
@@ -218,7 +216,6 @@ def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] |
     import torchvision
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-    from .clip import _as_nchw
 
     backbone = {"alex": "AlexNet", "vgg": "VGG16", "squeeze": "SqueezeNet1_1"}
     if name not in backbone:

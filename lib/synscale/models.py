@@ -17,7 +17,10 @@ one line saying what and how to provide it.
 """
 from __future__ import annotations
 
+from .train import load, restrict_classes
 from .weights import MissingModelError, resolve
+from .world import default_dir, read_manifest
+from .world.text import imagenet_index
 
 __all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "fingerprint", "oracle", "t2i"]
 
@@ -84,7 +87,6 @@ def fingerprint(what: str, name: str = "mini") -> str:
     import hashlib
     import json
 
-    from .world import default_dir, read_manifest
 
     if name == "mini":
         files = read_manifest(default_dir())["components"].get(what, {}).get("files")
@@ -109,12 +111,8 @@ def oracle(name: str = "mini", world=None):
     """The recognizability/diversity classifier (timm). With a ``world`` whose classes are a subset of
     ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just those
     classes' outputs, in the world's order."""
-    from .train import load, restrict_classes
-
     model = load(resolve(name, "oracle").path)
     wnids = getattr(world, "wnids", None)
     if wnids is not None and model.num_classes == 1000 and len(wnids) != 1000:
-        from .world.text import imagenet_index
-
         model = restrict_classes(model, [imagenet_index(w) for w in wnids])
     return model

@@ -10,6 +10,7 @@ import time
 from . import __version__
 from .paths import run_dir
 from .results import environment, git_state, record
+from .threads import pin
 
 
 class Clock:
@@ -27,8 +28,6 @@ class Clock:
 def header() -> Clock:
     """Print versions, git state, device and where results go; pin the thread count (``synscale.threads``: the
     same numbers whatever the cores); start the notebook's clock."""
-    from .threads import pin
-
     threads = pin()
     env, git = environment(), git_state()
     sha = (git["git_sha"] or "unknown")[:10] + ("+dirty" if git["git_dirty"] else "")

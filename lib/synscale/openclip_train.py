@@ -1,4 +1,4 @@
-"""open_clip's own trainer (``open_clip_train.main``) with three additions, as a module to launch:
+"""open_clip's own trainer (``open_clip_train.main``) with four additions, as a module to launch:
 
     python -m synscale.openclip_train <open_clip_train arguments>            # one process (CPU or one GPU)
     torchrun --nproc-per-node 8 -m synscale.openclip_train <arguments>       # the paper's multi-GPU runs
@@ -11,12 +11,24 @@
    #384). The fix the maintainers give there, ``eof_value=None``, is applied here until a release carries it.
 3. open_clip's ``setup_logging`` sets every logger to INFO, torch's too, whose compile statistics then fill the
    end of each log; torch's loggers go back to WARNING so a failed run's log ends with its error.
+4. On CPUs, several processes (gloo) train without ``device_ids`` in ``DistributedDataParallel``, which torch
+   requires there (:func:`_cpu_ddp`): the rehearsal's 2-rank runs of the paper's trainer.
+5. webdataset's sample shuffle buffer, which open_clip leaves seeded by pid and clock, is seeded by rank, so a
+   run repeats: the same data, settings and launcher give the same weights (a named difference from open_clip,
+   whose shard order is already seeded by ``--seed`` and epoch).
 
 Arguments are open_clip_train's, unchanged; :func:`synscale.clip.open_clip_argv` writes them for the paper's runs.
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
+
+import torch
+
+from . import clip, threads
 
 
 def _patch_webdataset_eof() -> None:
@@ -28,6 +40,16 @@ def _patch_webdataset_eof() -> None:
         return data.group_by_keys_nothrow(files, handler=handler)
 
     data.tarfile_to_samples_nothrow = tarfile_to_samples_nothrow
+    if not getattr(data.wds.shuffle, "synscale_seeded", False):  # seeded sample buffer (addition 5)
+        unseeded = data.wds.shuffle
+
+        def shuffle(*args, seed=None, rng=None, **kw):
+            if seed is None and rng is None:
+                seed = 7919 + int(os.environ.get("RANK", 0))
+            return unseeded(*args, seed=seed, rng=rng, **kw)
+
+        shuffle.synscale_seeded = True
+        data.wds.shuffle = shuffle
 
 
 def _quiet_torch_logs() -> None:
@@ -46,16 +68,39 @@ def _quiet_torch_logs() -> None:
     main.setup_logging = setup_logging
 
 
+def _cpu_ddp() -> None:
+    """open_clip_train wraps the model as ``DistributedDataParallel(model, device_ids=[device])``, which torch
+    refuses for a CPU module: on CPUs (gloo; the rehearsal's 2-rank runs) the wrapper is built without device ids.
+    Patched in this trainer process only (it runs nothing else)."""
+    ddp = torch.nn.parallel.DistributedDataParallel
+    if getattr(ddp, "synscale_cpu_aware", False):
+        return
+
+    class CpuAwareDDP(ddp):
+        synscale_cpu_aware = True
+
+        def __init__(self, module, device_ids=None, **kw):
+            on_cpu = device_ids and all(torch.device(d).type == "cpu" for d in device_ids)
+            super().__init__(module, device_ids=None if on_cpu else device_ids, **kw)
+
+    torch.nn.parallel.DistributedDataParallel = CpuAwareDDP
+
+
 def main(argv: list[str] | None = None) -> None:
+    """open_clip_train's main with the additions above; ``--args-file F`` reads the arguments from a JSON list
+    (torchrun's own parser rejects ``--logs`` as an ambiguous prefix of its ``--logs-specs``)."""
     from open_clip_train.main import main as train
 
-    from . import clip
-
-    clip.register()
-    clip.register(clip.REHEARSAL_NAME, clip.REHEARSAL_CONFIG)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--args-file"]:
+        argv = json.loads(Path(argv[1]).read_text())
+    clip.registered()
+    if not torch.cuda.is_available():  # CPU runs compute with the study's thread count, whichever launcher runs them
+        threads.pin()
     _patch_webdataset_eof()
     _quiet_torch_logs()
-    train(sys.argv[1:] if argv is None else argv)
+    _cpu_ddp()
+    train(argv)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from .paths import expand_path
+from .paths import expand_path, notebooks_dir
 
 TOP_KEYS = ("description", "after", "defaults", "grid", "profiles")
 PROFILE_KEYS = ("grid", "requires", "extends")  # reserved keys inside a profile; the rest are parameter values
@@ -266,8 +266,6 @@ def load(path: Path, notebook: Path | None = None) -> ParamsFile:
     """Read and validate ``params/<stem>.yaml`` against ``notebooks/<stem>.ipynb``."""
     path = Path(path)
     if notebook is None:
-        from .paths import notebooks_dir
-
         notebook = notebooks_dir() / f"{path.stem}.ipynb"
     if not Path(notebook).exists():
         raise ParamsError(f"{path}: no notebook {notebook} with the same stem; name the params file after its notebook")

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import weights as W
 from .paths import expand_path
+from .shards import list_shards
 
 MINI = "mini"
 
@@ -62,8 +63,6 @@ def _folder(label: str, path: str, *subs: str, fix: str = "") -> list[str]:
 
 
 def _shards(label: str, spec: str) -> list[str]:
-    from .shards import list_shards
-
     try:
         list_shards(spec)
         return []
@@ -88,7 +87,7 @@ def data_problems(stem: str, p: dict[str, Any]) -> list[str]:
                            fix=" (see synscale.world.folder for the layout)")
             if "in_captions" in _prompt_configs(p) and w.exists() and not (w / "captions" / "train.tsv").exists():
                 out.append(f"{w / 'captions' / 'train.tsv'} (BLIP-2 captions of ImageNet-train, the IN-Captions "
-                           f"prompts) does not exist: make it with `python -m synscale.world.folder caption --root "
+                           f"prompts) does not exist: make it with `python -m synscale.captioning --root "
                            f"{w} --model paper:blip2`")
     for key, label in (("laion_shards", "the LAION pool"), ("real_shards", "the real caption pool"),
                        ("pool", "the upstream pool")):

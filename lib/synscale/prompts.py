@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import integrity
+from .paths import cache_dir
+from .weights import path as weights_path
 from .world import text as T
 
 CONFIGS = (
@@ -116,8 +119,6 @@ def _context_nouns() -> tuple[str, ...]:
     """Common concrete nouns from WordNet (artifact/object/plant/animal/food lexicographer files), single words.
     Scanning WordNet's sense counts takes ~20 s, so the list is kept in ``<cache>/text/`` after the first call."""
 
-    from . import integrity
-    from .paths import cache_dir
 
     f = cache_dir() / "text" / "word2sen_context_nouns_v1.json"
     cached = integrity.load_json(f, "cached WordNet noun list")
@@ -146,7 +147,6 @@ def word2sen_t5(model_path: str, max_new_tokens: int = 32) -> Callable[[str, int
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from .weights import path as weights_path
 
     path = str(weights_path(model_path, "word2sen"))
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .prompts import PAPER_NAMES
+
 DIR = Path(__file__).resolve().parent / "resources" / "reference"
 
 
@@ -20,8 +22,6 @@ def table(name: str) -> pd.DataFrame:
 def fan_configs(model: str | None = None) -> pd.DataFrame:
     """Fan et al. Tables A4–A6 (one row per configuration), optionally for one of Stable Diffusion / Imagen / Muse,
     with ``prompt_config`` also given as synscale's config name (column ``config``)."""
-    from .prompts import PAPER_NAMES
-
     df = table("fan_tableA4_A6_configs")
     to_ours = {v: k for k, v in PAPER_NAMES.items()}
     df["config"] = df["prompt_config"].map(to_ours)

@@ -5,6 +5,7 @@ import html
 from pathlib import Path
 
 from . import results as R
+from .findings import VERDICTS, collect, html_table
 
 INDEX_METRICS = 6  # scalar metrics shown per run in the index
 
@@ -49,7 +50,6 @@ def _headlines(outputs: Path, profile: str) -> str:
 def write_index(outputs: Path) -> Path:
     """One page: what the study found (every claim with its interval and verdict, ``synscale.findings``), each
     experiment's headline figure, then every run: experiment, profile, status, duration, key metrics, links."""
-    from .findings import VERDICTS, collect, html_table
     rows = []
     for stem, profile, run in _runs(outputs):
         prov = R.read_json(run / R.PROVENANCE)

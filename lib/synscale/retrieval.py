@@ -39,14 +39,25 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from .arrays import ShardImages
+from . import arrays, metadata
+from . import evaluate as E
+from .arrays import ShardImages, content_key, iter_samples
+from .checkpoint import TrainConfig, torch_generator, train_loop, warmup_cosine
+from .clip import batch_indices, random_crop, to_tensor
+from .distributed import default_device
+from .evaluate import image_features as encode
+from .evaluate import linear_probe, zero_shot_loss
+from .paths import cache_dir
+from .progress import bar as tqdm
+from .prompts import PromptSet
+from .shards import list_shards
+from .train import step_stream
+from .world import captions as W
 
 MODES = ("substring", "token")
 
@@ -152,8 +163,8 @@ def match(captions: Sequence[str], classnames: Sequence[str], mode: str = "subst
 
 
 def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], modes: Sequence[str] = MODES,
-                 queries: Sequence[Sequence[str]] | None = None, limit: int | None = None, progress: bool = False
-                 ) -> dict[str, tuple[Candidates, ShardImages]]:
+                 queries: Sequence[Sequence[str]] | None = None, limit: int | None = None, progress: bool = False,
+                 engine: str = "duckdb") -> dict[str, tuple[Candidates, ShardImages]]:
     """:func:`match` streamed over an upstream pool stored as webdataset shards (LAION as img2dataset writes it:
     ``jpg`` + ``txt`` per sample; a folder, a brace pattern or a list of paths), every mode in one pass.
 
@@ -161,18 +172,23 @@ def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], mo
     images (lazy, read at their tar offsets) and ``candidates.index`` indexes ``images`` — nothing of a billion
     unmatched samples stays in memory. ``limit``: read only the first ``limit`` samples. Samples without an image
     or a caption are skipped.
-    """
-    from .arrays import ShardImages, iter_samples
-    from .shards import list_shards
 
+    ``engine="duckdb"`` (default) searches img2dataset's parquet metadata beside the shards when every shard has
+    it (:mod:`synscale.metadata`: one RE2 pattern in DuckDB, the exact rule on its hits only, then the tar headers
+    of only the shards holding a hit); ``"tar"``, or shards without metadata, read every tar header. Both give the
+    same candidates and images.
+    """
     _check_modes(modes)
     qs = _queries(classnames, queries)
     urls = list(spec) if isinstance(spec, (list, tuple)) else list_shards(spec)
+    files = metadata.parquet_beside(urls) if engine == "duckdb" else None
+    if engine not in ("duckdb", "tar"):
+        raise ValueError(f"engine must be 'duckdb' or 'tar', got {engine!r}")
+    if files is not None:
+        return _match_metadata(urls, files, classnames, modes, queries, limit)
     offsets, labels, ambiguous = ({m: [] for m in modes}, {m: [] for m in modes}, dict.fromkeys(modes, 0))
     samples = iter_samples(urls)
     if progress:
-        from .progress import bar as tqdm
-
         samples = tqdm(samples, desc="matching captions", unit=" samples", total=limit)
     n = 0
     for shard, image, small in samples:
@@ -193,6 +209,58 @@ def match_shards(spec: str | Path | Sequence[str], classnames: Sequence[str], mo
                 ShardImages(urls, np.asarray(offsets[m], dtype=np.int64).reshape(-1, 3))) for m in modes}
 
 
+def match_metadata(files: Sequence[str | Path], classnames: Sequence[str], modes: Sequence[str] = MODES,
+                   queries: Sequence[Sequence[str]] | None = None, limit: int | None = None
+                   ) -> dict[str, tuple[Candidates, list[tuple[int, str]]]]:
+    """:func:`match` over LAION-style parquet metadata (img2dataset's ``key`` / ``caption`` / ``status``) with
+    DuckDB, every mode in one scan: per mode ``(candidates, where)`` with ``where[i]`` = (file index, sample key)
+    of candidate ``i`` (``candidates.index`` = ``arange``). :mod:`synscale.metadata` keeps the rows one RE2
+    pattern matches; the exact rule of :func:`match` labels those rows only. ``limit``: the first ``limit``
+    written samples."""
+    _check_modes(modes)
+    qs = _queries(classnames, queries)
+    files = [Path(f) for f in files]
+    con = metadata.connect()
+    plain = [(q, qt) for _, q, qt in qs]
+    regex = metadata.pattern(plain, modes)
+    hits: dict[str, list[tuple[int, str, int]]] = {m: [] for m in modes}
+    ambiguous = dict.fromkeys(modes, 0)
+    cols = {f"q_{m}": metadata.candidates_sql(plain, m) for m in modes}
+    for batch in metadata.search(files, regex, limit=limit, con=con, columns=cols):
+        rows = zip(*(batch.column(c).to_pylist() for c in ("file", "key", "caption", *cols)))
+        for f, key, caption, *cands in rows:
+            for m, cand in zip(modes, cands):
+                c = _label(caption, qs if not caption.isascii() else [qs[i] for i in cand], m)
+                if c is not None and c >= 0:
+                    hits[m].append((f, key, c))
+                ambiguous[m] += c == -1
+    searched = sum(metadata.success_rows(files, con))
+    searched = searched if limit is None else min(searched, int(limit))
+    return {m: (Candidates(np.arange(len(hits[m]), dtype=np.int64), np.asarray([c for *_, c in hits[m]], np.int64),
+                           m, int(ambiguous[m]), searched), [(f, k) for f, k, _ in hits[m]]) for m in modes}
+
+
+def _match_metadata(urls: list[str], files: list[Path], classnames: Sequence[str], modes: Sequence[str],
+                    queries: Sequence[Sequence[str]] | None, limit: int | None
+                    ) -> dict[str, tuple[Candidates, ShardImages]]:
+    """:func:`match_shards` through :func:`match_metadata`: the tar headers of only the shards holding a hit."""
+    found = match_metadata(files, classnames, modes, queries, limit)
+    wanted: dict[int, set[str]] = {}
+    for _, where in found.values():
+        for f, key in where:
+            wanted.setdefault(f, set()).add(key)
+    offsets = {f: arrays.image_offsets(urls[f], keys) for f, keys in sorted(wanted.items())}
+    out = {}
+    for m, (cand, where) in found.items():
+        missing = [(urls[f], k) for f, k in where if k not in offsets[f]]
+        if missing:
+            raise FileNotFoundError(f"{missing[0][0]} has no image for key {missing[0][1]} that its parquet lists "
+                                    f"as written ({len(missing)} such): re-run img2dataset for that shard")
+        out[m] = (cand, ShardImages(urls, np.asarray([(f, *offsets[f][k]) for f, k in where],
+                                                     dtype=np.int64).reshape(-1, 3)))
+    return out
+
+
 @torch.no_grad()
 def domain_scores(model: torch.nn.Module, tokenizer: Callable, images: np.ndarray,
                   domain_text: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -200,8 +268,6 @@ def domain_scores(model: torch.nn.Module, tokenizer: Callable, images: np.ndarra
 
     The paper's ``CLIP(x_i, domain text)`` of the filter ``> tau`` (0.19–0.21 on OpenCLIP ViT-B/16's scale).
     """
-    from . import evaluate as E
-
     texts = [domain_text] if isinstance(domain_text, str) else list(domain_text)
     if len(images) == 0:
         return np.zeros(0, dtype=np.float32)
@@ -258,8 +324,6 @@ Writer = Callable[[str, str, "str | None", np.random.Generator], str]
 def offline_writer(form: str, classname: str, attribute: str | None, rng: np.random.Generator) -> str:
     """The offline stand-in for the paper's LLM: a web-like caption of ``classname`` (the mini world's alt-text
     grammar, attribute words drawn at random), followed by the background or ``relation object`` attribute."""
-    from .world import captions as W
-
     words = {k: v[rng.integers(len(v))] for k, v in (("tone", W.TONE[("dark", "mid", "light")[rng.integers(3)]]),
                                                      ("pattern", W.PATTERN[("patterned", "plain")[rng.integers(2)]]),
                                                      ("cut", W.CUT[("wide", "slim", "regular")[rng.integers(3)]]))}
@@ -311,8 +375,6 @@ def targeted_captions(classes: Sequence[str], n_per_class: int, seed: int = 0,
     :class:`synscale.prompts.PromptSet` (config ``geng_targeted``) for :func:`synscale.generate.ensure_set`;
     every draw comes from ``seed``. ``writer``: one caption per call (:func:`offline_writer`), or a batched
     writer (``writer.batched``, e.g. :class:`LLMWriter`) given every (form, class, attribute) at once."""
-    from .prompts import PromptSet
-
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     if not backgrounds or not relations or not objects:
@@ -390,8 +452,6 @@ class FinetuneConfig:
 def _crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
     """Random crops of uint8 ``[N, H, W]`` / ``[N, H, W, 3]`` images after zero padding (the CLIP's pretraining
     augmentation, :func:`synscale.clip.random_crop`)."""
-    from .clip import random_crop
-
     if x.ndim == 3:
         return random_crop(x.unsqueeze(1), pad, g).squeeze(1)
     return random_crop(x.permute(0, 3, 1, 2), pad, g).permute(0, 2, 3, 1)
@@ -433,8 +493,6 @@ class _StepBatches(torch.utils.data.Dataset):
         return 2**62  # indexed by step; the sampler says which
 
     def __getitem__(self, step: int):
-        from .clip import batch_indices
-
         idx = batch_indices(self.seed, step, len(self.labels), self.batch)
         return step, torch.from_numpy(np.ascontiguousarray(self.images[idx])), torch.from_numpy(self.labels[idx])
 
@@ -463,16 +521,10 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     best epoch's weights are returned (the paper's best-epoch selection); without it, the last epoch's.
     ``images`` may be lazy (``synscale.arrays``: shards, files): only each step's batch is decoded, in
     ``config.workers`` DataLoader processes when > 0 (same batches as in-process). The model trains on the
-    device the library picks (``generate.default_device``: a GPU when there is one, in bf16 autocast there).
+    device the library picks (``distributed.default_device``: a GPU when there is one, in bf16 autocast there).
     Returns the trained model (eval mode) and ``{n, batch, steps, warmup, seconds, first_loss, final_loss,
     resumed_from}``, plus ``{best_epoch, select_top1, select_curve}`` with ``select``.
     """
-    from .checkpoint import TrainConfig, torch_generator, train_loop, warmup_cosine
-    from .clip import to_tensor
-    from .evaluate import content_key
-    from .generate import default_device
-    from .train import step_stream
-
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (> 0), got {len(images)} images and {len(labels)} labels")
@@ -494,8 +546,6 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
         x_sel, y_sel = select[0], np.asarray(select[1])
         settings["select"] = content_key(x_sel) + content_key(y_sel)
     if ckpt_dir is None:  # keyed by everything the run depends on: a finished run is reused, a killed one resumes
-        from .paths import cache_dir
-
         key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
         ckpt_dir = cache_dir() / "finetune" / key
     ckpt = Path(ckpt_dir)
@@ -547,8 +597,6 @@ def _tie(ckpt_dir: Path, settings: dict) -> None:
 def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Frozen ``encode_image`` features ``[N, D]`` (float32) of uint8 images, for linear probing. ``model`` is a
     CLIP or a :class:`ZeroShotHeadClassifier` (its adapted image tower)."""
-    from .evaluate import image_features as encode
-
     if len(images) == 0:
         return np.zeros((0, 0), dtype=np.float32)
     clip_model = model.clip if isinstance(model, ZeroShotHeadClassifier) else model
@@ -558,8 +606,6 @@ def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int =
 @torch.no_grad()
 def head_logits(model: ZeroShotHeadClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The classifier's logits ``[N, C]`` on uint8 images (before finetuning: the zero-shot logits)."""
-    from .clip import to_tensor
-
     model.eval()
     dev = next(model.parameters()).device
     out = [model(to_tensor(images[i:i + batch_size], model.clip).to(dev)).cpu()
@@ -579,8 +625,6 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     * ``head_top1`` (a :class:`ZeroShotHeadClassifier` only): its own finetuned head's accuracy on ``test``;
     * ``lp_hits``, ``zs_hits``: per test image, whether each was right (paired bootstrap intervals).
     """
-    from .evaluate import linear_probe, zero_shot_loss
-
     (x_tr, y_tr), (x_te, y_te) = train, test
     f_tr, f_te = image_features(model, x_tr, batch_size), image_features(model, x_te, batch_size)
     clip_model = model.clip if isinstance(model, ZeroShotHeadClassifier) else model

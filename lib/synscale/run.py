@@ -26,7 +26,9 @@ import yaml
 
 from . import params as P
 from . import results as R
+from .distributed import dist_env
 from .integrity import write_json
+from .launch import Launcher, LaunchError
 from .paths import notebooks_dir, outputs_dir, params_dir, world_dir
 from .world import MANIFEST
 
@@ -178,14 +180,9 @@ class Result:
 def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) -> Result:
     import papermill as pm
 
-    from .generate import dist_env
     from .report import export_html
 
     final = run.dir(outputs)
-    rank = dist_env()[0]
-    if rank:  # under torchrun every rank executes the notebook (DDP training); rank 0's run is the result
-        final = final.with_name(f"{final.name}.rank{rank}")
-        html = False
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_dir(final)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -286,6 +283,12 @@ def _env_once() -> dict:
 
 
 # -- parallel execution ---------------------------------------------------------------------------------
+def unfinished_elsewhere(others: list[P.Run], outputs: Path) -> set[str]:
+    """Notebooks with runs on other shards (``--shard``) that have not finished yet (done or failed), read from the
+    shared outputs folder: a shard's run waits for its ``after`` notebooks wherever they run."""
+    return {r.stem for r in others if status(r, outputs) not in ("done", "failed")}
+
+
 def ready(pending: list[P.Run], unfinished: set[str]) -> P.Run | None:
     """The first pending run (plan order) none of whose ``after`` notebooks still has unfinished runs."""
     for run in pending:
@@ -294,20 +297,33 @@ def ready(pending: list[P.Run], unfinished: set[str]) -> P.Run | None:
     return None
 
 
-def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs: int, on_done) -> None:
-    """Every run of ``todo``, ``jobs`` at a time in worker processes, honouring ``after``; ``on_done(result)``
-    as each finishes (a failed run does not hold back the runs after it: they run without its cache)."""
+def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs: int, on_done,
+                others: list[P.Run] = (), poll_s: float | None = None) -> None:
+    """Every run of ``todo``, ``jobs`` at a time in worker processes, honouring ``after`` — also across shards:
+    ``others`` are the plan's runs on other shards, polled every ``poll_s`` seconds (``SYNSCALE_SHARD_POLL_S``,
+    default 30) until finished; ``on_done(result)`` as each finishes (a failed run does not hold back the runs
+    after it: they run without its cache)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pending, running = list(todo), {}
+    poll_s = float(poll_s or os.environ.get("SYNSCALE_SHARD_POLL_S", 30))
+    pending, running, said = list(todo), {}, set()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while pending or running:
-            unfinished = {r.stem for r in pending} | {r.stem for r in running.values()}
+            elsewhere = unfinished_elsewhere(list(others), outputs) if others else set()
+            unfinished = {r.stem for r in pending} | {r.stem for r in running.values()} | elsewhere
             while pending and len(running) < jobs and (run := ready(pending, unfinished)) is not None:
                 pending.remove(run)
                 running[pool.submit(execute, run, outputs, kernel, html)] = run
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            if not running:  # every pending run waits for notebooks running on other shards
+                blocked = sorted(set().union(*(set(r.after) & elsewhere for r in pending)) - said)
+                if blocked:
+                    print(f"waiting for {', '.join(blocked)} on other shards (polling every {poll_s:g} s)",
+                          file=sys.stderr)
+                    said.update(blocked)
+                time.sleep(poll_s)
+                continue
+            finished, _ = wait(running, timeout=poll_s if elsewhere else None, return_when=FIRST_COMPLETED)
             for fut in finished:
                 running.pop(fut)
                 on_done(fut.result())
@@ -336,7 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SYNSCALE_OUTPUTS"] = str(args.outputs.resolve())
     outputs = outputs_dir()
     try:
-        runs = shard(plan(experiments(args.notebooks), args.profile), args.shard)
+        if dist_env()[1] > 1:
+            raise RunnerError("the runner executes each notebook once: start it without torchrun/srun and set "
+                              "SYNSCALE_LAUNCHER=torchrun:N (or slurm:NxM) so that its jobs run on N processes")
+        Launcher.from_env()  # a bad SYNSCALE_LAUNCHER fails here, before any notebook starts
+        full = plan(experiments(args.notebooks), args.profile)
+        runs = shard(full, args.shard)
+        others = [r for r in full if r not in runs]
         states = {(r.stem, r.name): status(r, outputs) for r in runs}
         todo = [r for r in runs if args.force or states[(r.stem, r.name)] != "done"]
         missing = sorted({f"{r.stem}: {m}" for r in todo for m in missing_requirements(r)})
@@ -351,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RunnerError(f"--jobs {args.jobs}: give a number of runs at once >= 1")
         if todo:
             check_kernel(args.kernel)
-    except (P.ParamsError, RunnerError) as e:
+    except (P.ParamsError, RunnerError, LaunchError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -374,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         if not res.ok:
             failed.append(res)
 
-    if args.jobs > 1 and len(todo) > 1:
-        execute_all(todo, outputs, args.kernel, not args.no_html, args.jobs, done)
+    if (args.jobs > 1 and len(todo) > 1) or (others and any(r.after for r in todo)):
+        execute_all(todo, outputs, args.kernel, not args.no_html, args.jobs, done, others)
     else:
         for run in todo:
             bar.set_postfix_str(f"{run.stem}/{run.name}"[:60])

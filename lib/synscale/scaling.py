@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .findings import resample_weights
+
 
 @dataclass(frozen=True)
 class PowerLawFit:
@@ -130,8 +132,6 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
     Each resample draws the images with replacement (the same draw for every model, so curves are compared on the
     same images) and, for every (curve, size), one of its training seeds; a curve's loss at a size is then the
     resampled mean. The point fit uses every image and the mean over seeds."""
-    from .findings import resample_weights
-
     n = len(next(iter(losses.values())))
     w = resample_weights(n, resamples, seed)  # [n, R]
     rng = np.random.default_rng([seed, 17])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .arrays import ShardImages, scan_shards
+from .paths import cache_dir, expand_path
 
 
 def brace(urls: Sequence[str]) -> list[str]:
@@ -48,7 +49,6 @@ def list_shards(spec: str | Path) -> list[str]:
     """Shard paths of a folder (its ``*.tar``, sorted) or of a brace / glob pattern (``d/{00000..41407}.tar``)."""
     import braceexpand
 
-    from .paths import expand_path
 
     spec = expand_path(str(spec))
     if Path(spec).is_dir():
@@ -114,8 +114,6 @@ def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, sh
 def mini_pool(images: np.ndarray, captions: Sequence[str], seed: int) -> Pairs:
     """The mini world's first ``len(images)`` pool pairs as (png, txt) shards for open_clip's trainer: written once
     under the cache (``shards/mini_pool_s<seed>_<n>``), read back as :class:`Pairs`."""
-    from .paths import cache_dir
-
     n = len(images)
     return read_pairs(write_pairs(images, captions, cache_dir() / "shards" / f"mini_pool_s{seed}_{n}"), n)
 

@@ -4,7 +4,7 @@ metrics.
 A training-data configuration is written ``real`` or ``<family>/<prompt config>/<cfg>`` (e.g. ``sd/classnames/7.5``).
 Synthetic training sets grow in **chunks**: chunk k is the cached data set generated with ``seed + k`` and
 ``n_per_class`` images per class (chunk 0 is exactly the set notebooks 01/02 measured), and a training set of size
-D is the first D of ``train.nested_order`` over the concatenated chunks — balanced, and nested across sizes. Real
+D is the first D of ``arrays.nested_order`` over the concatenated chunks — balanced, and nested across sizes. Real
 training sets are prefixes of the world's ``train`` split in the same order.
 
 Classifiers are cached per (data, recipe, size, seed) by ``train.ensure_classifier``, so 03 (all configurations at
@@ -13,17 +13,26 @@ evaluation split are cached beside it, keyed by the split images' hash, so 05 re
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import evaluate, integrity, train
+from . import generate as G
+from . import prompts as P
 from .arrays import Concat
+from .generate import steps_for
+from .launch import Launcher, LaunchError, run_job
 from .models import PIPELINES
+from .prompts import CONFIGS
 from .scaling import fit_power_law
+from .world import open_world
+from .world.folder import FolderWorld
 
 FAMILIES = tuple(PIPELINES)  # the text-to-image families
 
@@ -37,8 +46,6 @@ class DataSpec:
     @classmethod
     def parse(cls, text: str) -> DataSpec:
         """``real`` or ``<family>/<prompt config>/<cfg>``; a one-line error otherwise."""
-        from .prompts import CONFIGS
-
         if text == "real":
             return cls("real")
         parts = text.split("/")
@@ -57,8 +64,6 @@ class DataSpec:
 
 def check_specs(specs: list[str], gen_steps: int | dict | None = None) -> list[DataSpec]:
     """Parse every spec (and find each synthetic one's sampler steps in ``gen_steps``) before any work starts."""
-    from .generate import steps_for
-
     parsed = [DataSpec.parse(s) for s in specs]
     for s in parsed:
         if s.family != "real" and gen_steps is not None:
@@ -113,9 +118,6 @@ class Study:
             if size > len(y):
                 raise ValueError(f"real training set has {len(y)} images, asked for {size}")
             return f"real:{self.world.name}:train", x, y  # worlds never share a cached model
-        from . import generate as G
-        from . import prompts as P
-
         chunks = math.ceil(size / self.chunk_size())
         ids, xs, ys = [], [], []
         for k in range(chunks):
@@ -141,8 +143,34 @@ class Study:
         set is the same for every training seed."""
         data_id, x, y = self.data(spec, size)
         seed = self.seed if train_seed is None else train_seed
-        return train.ensure_classifier(recipe or self.recipe, data_id, x, y, self.num_classes, size, seed,
+        recipe = recipe or self.recipe
+        launcher = Launcher.from_env()
+        out = train.classifier_dir(recipe, data_id, size, seed)
+        if not launcher.inprocess and train.cached_model_stats(out) is None:
+            self._launch_classifier(spec, size, recipe, seed, data_id, out, launcher)
+        return train.ensure_classifier(recipe, data_id, x, y, self.num_classes, size, seed,
                                        progress=self.progress, workers=self.workers)
+
+    def _launch_classifier(self, spec: DataSpec, size: int, recipe: train.Recipe, seed: int, data_id: str,
+                           out: Path, launcher: Launcher) -> None:
+        """Train (spec, size, seed) as the job ``python -m synscale.supervised --spec …`` (DDP over its ranks):
+        the study's settings and the world's name in a spec beside the model's folder; then wait."""
+        job = out.with_name(f".{out.name}.job")
+        with integrity.exclusive(job):  # two runs that need the same model: one launches, the other finds it
+            if train.cached_model_stats(out) is not None:
+                return
+            study = {k: getattr(self, k) for k in ("model", "n_per_class", "gen_steps", "seed", "gen_batch_size",
+                                                   "store_size", "word2sen", "workers")}
+            world = ({"name": str(self.world.root), "seed": self.world.seed, "image_size": self.world.image_size}
+                     if isinstance(self.world, FolderWorld) else {"name": "mini", "seed": self.world.seed})
+            integrity.write_json(job / "spec.json", {"world": world, "study": study, "recipe": asdict(recipe),
+                                                     "data": str(spec), "size": size, "train_seed": seed,
+                                                     "data_id": data_id, "out": str(out)})
+            seconds = run_job("synscale.supervised", ["--spec", str(job / "spec.json")], job, "classifier",
+                              launcher)
+        if train.cached_model_stats(out) is None:
+            raise LaunchError(f"job classifier for {out} ended without a model (logs in {job})")
+        print(f"[{launcher}] trained {spec} at {size} (seed {seed}) in {seconds:.0f} s", flush=True)
 
     def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None, train_seed: int | None = None,
                  label: str = "") -> tuple[list[dict], pd.DataFrame, dict]:
@@ -288,3 +316,26 @@ def fits(metrics: pd.DataFrame, ref_size: float, by: list[str], fit_range: tuple
                      "r2": f.r2, "n_points": f.n_points})
     return pd.DataFrame(rows)
 
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    """``python -m synscale.supervised --spec JSON``: the classifier a launched job's spec describes (written by
+    :meth:`Study.classifier`), trained on this process's rank (DDP under torchrun / SLURM) into the shared cache."""
+    ap = argparse.ArgumentParser(prog="python -m synscale.supervised", description=main.__doc__.split("\n")[0])
+    ap.add_argument("--spec", required=True, type=Path)
+    a = ap.parse_args(argv)
+    spec = json.loads(a.spec.read_text())
+    study = Study(open_world(**spec["world"]), train.Recipe.from_dict(spec["recipe"]), **spec["study"])
+    data = DataSpec.parse(spec["data"])
+    data_id = study.data(data, spec["size"])[0]
+    if data_id != spec["data_id"]:
+        raise LaunchError(f"job spec {a.spec}: it names data {spec['data_id']} but this process builds {data_id}; "
+                          f"delete {a.spec.parent} and run again")
+    _, stats = study.classifier(data, spec["size"], None, spec["train_seed"])
+    if stats["dir"] != spec["out"]:
+        raise LaunchError(f"job spec {a.spec}: the model went to {stats['dir']}, not {spec['out']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,7 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import integrity
+from . import clip, integrity
+from . import evaluate as E
+from .paths import expand_path
+from .prompts import PromptSet
+from .weights import resolve
+from .world.captions import CUT, PATTERN, TONE
+from .world.classes import NAMES, SYNONYMS
+from .world.downstream import TASKS
+from .world.folder import probe_task, retrieval_set
+from .world.text import _wordnet_source, clip_templates
 
 #: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
 PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
@@ -49,8 +58,6 @@ LLM_SETTINGS = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 40}
 def load_metadata(path: str | Path) -> list[str]:
     """MetaCLIP's concept list (``metadata.json``: a JSON list of strings), by path (the paper's bank; ``~`` and
     ``${VAR:-default}`` expand)."""
-    from .paths import expand_path
-
     p = Path(expand_path(str(path)))
     if not p.exists():
         raise FileNotFoundError(f"MetaCLIP metadata file {p} not found: download metadata.json from "
@@ -63,9 +70,6 @@ def load_metadata(path: str | Path) -> list[str]:
 
 def world_vocabulary() -> list[str]:
     """The mini world's garment nouns and attribute words (all class names and synonyms)."""
-    from .world.captions import CUT, PATTERN, TONE
-    from .world.classes import SYNONYMS
-
     words = [w for syn in SYNONYMS for w in syn]
     words += [w for d in (TONE, PATTERN, CUT) for ws in d.values() for w in ws]
     return list(dict.fromkeys(words))
@@ -74,8 +78,6 @@ def world_vocabulary() -> list[str]:
 def wordnet_lemmas(pos: str | None = None) -> list[str]:
     """Every WordNet 3.0 lemma name, readable (``_`` -> space), sorted: the first field of each ``index.<pos>`` line
     of the Debian WordNet files (what nltk's ``all_lemma_names`` returns, without loading the whole database)."""
-    from .world.text import _wordnet_source
-
     files = {"n": "index.noun", "v": "index.verb", "a": "index.adj", "r": "index.adv"}
     if pos is not None and pos not in files:
         raise ValueError(f"pos must be one of {list(files)} or None, got {pos!r}")
@@ -127,7 +129,6 @@ class LLMCaptioner:
                  role: str = "mistral", **settings):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .weights import resolve
 
         w = resolve(str(model_path), role)  # paper:mistral, a cached repo id or a local folder; one-line if absent
         p = self.model_path = w.path
@@ -210,17 +211,12 @@ class StandInCaptioner:
         return f"stand-in-s{self.seed}-z{self.zipf:g}"
 
     def class_prior(self) -> np.ndarray:
-        from .world.classes import NAMES
-
         order = np.random.default_rng(self.seed).permutation(len(NAMES))
         p = np.empty(len(NAMES))
         p[order] = 1.0 / np.arange(1, len(NAMES) + 1) ** self.zipf
         return p / p.sum()
 
     def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
-        from .world.captions import CUT, PATTERN, TONE
-        from .world.classes import SYNONYMS
-
         garment = {w: k for k, syn in enumerate(SYNONYMS) for w in syn}
         prior = self.class_prior()
         rng = np.random.default_rng([self.seed, pass_index])
@@ -416,8 +412,6 @@ def caption_prompts(captions: Sequence[str], classes: Sequence[str], labels: Seq
     """A :class:`synscale.prompts.PromptSet` whose prompts are the captions (one image each), for ``ensure_set``.
     ``labels`` (e.g. the stand-in's garment class, or a real image's class) are stored with the images; -1 when
     unknown."""
-    from .prompts import PromptSet
-
     y = np.full(len(captions), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     if len(y) != len(captions):
         raise ValueError(f"{len(captions)} captions but {len(y)} labels")
@@ -445,8 +439,6 @@ def mini_benchmark(world, tasks: Sequence[str] | None = None, zero_shot_n: int =
     """The mini world's five tasks: its downstream tasks (``world.downstream``; train and test capped at
     ``downstream_n``), ``retrieval_n`` real ``retrieval_split`` images with their web-like captions (searched in
     folds of ``retrieval_gallery`` images when given), and ``zero_shot_n`` val images."""
-    from .world.downstream import TASKS
-
     probes = {t: tuple(a[:downstream_n] for a in world.downstream(t)) for t in (tasks or TASKS)}
     xr, _ = world.split(retrieval_split, retrieval_n)
     xv, yv = world.split("val", zero_shot_n)
@@ -461,8 +453,6 @@ def folder_benchmark(world, probe_root: str | Path, probe_tasks: Sequence[str], 
     """The paper's five tasks by folder: probe sets ``<probe_root>/<task>/{train,test}/<class>/``
     (``world.folder.probe_task``), retrieval sets ``<retrieval_root>/<set>/captions.tsv``
     (``world.folder.retrieval_set``) and the folder world's val split, all read at ``image_size``."""
-    from .world.folder import probe_task, retrieval_set
-
     probes = {t: probe_task(probe_root, t, image_size, downstream_n) for t in probe_tasks}  # lazy: nothing decoded
     retrieval = {r: retrieval_set(retrieval_root, r, image_size, retrieval_n) for r in retrieval_sets}
     xv, yv = world.split("val", zero_shot_n)
@@ -481,9 +471,6 @@ def five_tasks(model, tokenizer, bench: Benchmark, templates: int = 7, few_shot_
     loss). Per-set values too. ``items`` (a dict) receives the per-item results each headline score averages —
     ``items[(task, set)]``: test-image hits, episode accuracies, per-query recall@5 hits — for bootstrap
     intervals (:func:`synscale.claims.delta_mtl_replicates`)."""
-    from . import evaluate as E
-    from .world.text import clip_templates
-
     items = {} if items is None else items
     out: dict[str, float] = {}
     lp, fs = [], []
@@ -549,8 +536,6 @@ class Trainer:
             ) -> tuple[dict[str, float], dict, dict]:
         """Train one CLIP on ``data`` = (images or shard urls, captions) with ``seed`` and score it on the five
         tasks: ``(scores, run info, per-item results)`` (:func:`five_tasks`)."""
-        from . import clip
-
         images_or_urls, captions = data
         n = len(captions)
         warm = int(np.ceil(self.warmup_epochs * n / self.batch_size)) if self.warmup_epochs > 0 else self.warmup

@@ -22,8 +22,11 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import integrity
+from .arrays import nested_order, take
 from .checkpoint import TrainConfig
-from .generate import default_device, dist_init
+from .distributed import default_device, dist_init
+from .paths import cache_dir
+from .scaling import iterations_for
 from .threads import pinned
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -196,8 +199,6 @@ class Recipe:
 
     def schedule(self, size: int) -> tuple[int, int]:
         """(total, warm-up) iterations for a training set of ``size`` images (appendix A.1's rule)."""
-        from .scaling import iterations_for
-
         return iterations_for(size, self.base_size, self.base_iters, self.base_warmup, self.min_fraction)
 
     def key(self) -> str:
@@ -222,26 +223,11 @@ class Recipe:
                                 mean=MEAN, std=STD)
 
 
-def nested_order(labels: np.ndarray) -> np.ndarray:
-    """An order of the samples whose every prefix is class-balanced and contains every shorter prefix.
-
-    Round-robin over classes in each class's own sample order, so a training set of size n is the first n of this
-    order and the sets of a scaling curve are nested (each smaller set is a subset of the larger)."""
-    labels = np.asarray(labels)
-    rank = np.empty(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rank[idx] = np.arange(len(idx))
-    return np.lexsort((labels, rank))
-
-
 def nested_subset(images: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``size`` samples of :func:`nested_order` (one-line error if the set is too small)."""
     if size > len(labels):
         raise ValueError(f"asked for {size} training images but the set has {len(labels)}: generate more "
                          f"(raise n_per_class) or drop that size from `sizes`")
-    from .arrays import take
-
     idx = nested_order(labels)[:size]
     return take(images, idx), np.asarray(labels)[idx]  # a lazy array stays lazy (paper scale)
 
@@ -440,6 +426,14 @@ def _ddp(model, device: torch.device):
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
+def classifier_dir(recipe: Recipe, data_id: str, size: int, seed: int = 0, root: Path | None = None) -> Path:
+    """``<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>``: where :func:`ensure_classifier` keeps it."""
+    safe = data_id.replace("/", "__").replace(":", "_")
+    if len(safe) > 200:  # many chunks (paper: 32 for 4M images) would exceed a file name's 255 bytes
+        safe = f"{safe[:120]}+{data_id.count('+')}more-{hashlib.sha1(data_id.encode()).hexdigest()[:12]}"
+    return (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
+
+
 def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: np.ndarray, num_classes: int,
                       size: int, seed: int = 0, root: Path | None = None, progress: bool = True, workers: int = 0):
     """The classifier trained with ``recipe`` on the first ``size`` of :func:`nested_order` of a data set, cached.
@@ -449,12 +443,7 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     training checkpoints, so notebooks 03, 04 and 05 share the models they have in common and an interrupted
     training resumes. Returns (model, stats); ``stats["dir"]`` is that folder.
     """
-    from .paths import cache_dir
-
-    safe = data_id.replace("/", "__").replace(":", "_")
-    if len(safe) > 200:  # many chunks (paper: 32 for 4M images) would exceed a file name's 255 bytes
-        safe = f"{safe[:120]}+{data_id.count('+')}more-{hashlib.sha1(data_id.encode()).hexdigest()[:12]}"
-    out = (root or cache_dir() / "classifiers") / safe / recipe.key() / f"n{size}_seed{seed}"
+    out = classifier_dir(recipe, data_id, size, seed, root)
     stats = cached_model_stats(out)
     if stats is not None:
         return load(out / "model").to(default_device()), {**stats, "cached": True, "dir": str(out)}

@@ -24,6 +24,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .paths import expand_path
+from .world import default_dir, verify
+
 MINI = "mini"
 PREFIX = "paper:"
 
@@ -136,11 +139,7 @@ def _missing(role: str, name: str, tried: list[str]) -> MissingModelError:
 def resolve(name: str, role: str = "") -> Weights:
     """Resolve a weights name (see the module docstring) to files on this machine, or raise a one-line
     :class:`MissingModelError` saying what is missing and how to provide it."""
-    from .paths import expand_path
-
     if name == MINI:
-        from .world import default_dir, verify
-
         return Weights(verify(default_dir(), role))
     if name.startswith(PREFIX):
         role = name[len(PREFIX):]

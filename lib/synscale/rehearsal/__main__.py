@@ -29,6 +29,7 @@ def env(root: Path) -> dict[str, str]:
 def prepare(root: Path) -> None:
     """What a user computes once from their data, with the study's own commands (here against the stand-ins):
     BLIP-2 captions of ImageNet-train (the IN-Captions prompts) and FGVC-Aircraft as class folders."""
+    from .. import captioning
     from ..world import folder
 
     e = env(root)
@@ -36,8 +37,8 @@ def prepare(root: Path) -> None:
     os.environ.update(e)
     try:
         folder.main(["aircraft", "--src", str(Path(root) / data.AIRCRAFT_SOURCE), "--out", e["SYNSCALE_AIRCRAFT"]])
-        folder.main(["caption", "--root", e["SYNSCALE_IMAGENET"], "--split", "train", "--model", "paper:blip2",
-                     "--batch-size", "16"])
+        captioning.main(["--root", e["SYNSCALE_IMAGENET"], "--split", "train", "--model", "paper:blip2",
+                         "--batch-size", "16"])
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

@@ -29,6 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..world import load
+from ..world.classes import NAMES
+from ..world.text import imagenet_index
+from .models import _words
+
 #: real ImageNet-1k classes standing in for Fashion-MNIST's ten (label order of the mini world)
 IMAGENET = [("n03595614", "T-shirt"), ("n03594734", "jeans"), ("n04370456", "sweatshirt"), ("n03450230", "gown"),
             ("n04479046", "trench coat"), ("n04133789", "sandal"), ("n02963159", "cardigan"),
@@ -68,8 +73,6 @@ def _per_class(labels: np.ndarray, k: int, n: int) -> np.ndarray:
 def imagenet(out: Path, world, splits: dict[str, int] = IMAGENET_SPLITS) -> Path:
     """An ImageNet-style folder world of :data:`IMAGENET`'s classes, each split in its release's layout (train files
     named ``<wnid>_<n>.JPEG``, val ``ILSVRC2012_val_<n>.JPEG`` sorted into class folders, V2 in numeric folders)."""
-    from ..world.text import imagenet_index
-
     out = Path(out)
     rng = np.random.default_rng(0)
     (out / "classes.txt").parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +168,6 @@ def task_folders(out: Path, world, tasks: Sequence[str], splits: Sequence[str], 
     out = Path(out)
     rng = np.random.default_rng(2)
     x, y = world.split("heldout")
-    from ..world.classes import NAMES
-
     for t, task in enumerate(tasks):
         picked = [(t + c) % len(NAMES) for c in range(classes)]
         d = out / task
@@ -207,8 +208,6 @@ def metaclip_metadata(out: Path, n: int = 2000) -> Path:
     """MetaCLIP's ``metadata.json`` shape (a JSON list of entry strings), standing in for its 500k entries: the
     ``n`` most frequent words of the stand-in LLMs' vocabulary (``rehearsal.models``), so that their random
     captions name some entries, as real captions of a concept name it."""
-    from .models import _words
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(sorted(set(_words()[:n]))))
@@ -234,8 +233,6 @@ def build_all(root: Path, pool: int = 400) -> dict[str, Path]:
     """Every data root under ``root/data`` (:data:`ROOTS`); returns variable -> path. The aircraft class folders
     (``SYNSCALE_AIRCRAFT``) and ImageNet's BLIP-2 captions are made by :func:`synscale.rehearsal.prepare`, as a
     user makes them."""
-    from ..world import load
-
     root = Path(root)
     world = load()
     paths = {k: root / v for k, v in ROOTS.items()}

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import take
+from ..paths import expand_path
 from ..paths import world_dir as default_dir
-from . import data
+from . import data, downstream
 from .captions import build_captions
 from .classes import NAMES
+from .folder import FolderWorld
 
 MANIFEST = "MANIFEST.json"
 OOD_SPLITS = ("sketch", "rendition", "a", "v2")
@@ -114,8 +116,6 @@ class World:
     def downstream(self, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(train images, train labels, test images, test labels) of a linear-probe task (``world.downstream``);
         rendered once per world (every CLIP of 08 is probed on the same five tasks)."""
-        from . import downstream
-
         if task in self._tasks:
             return self._tasks[task]
         x, y = self._xy
@@ -148,9 +148,6 @@ def open_world(name: str = "mini", seed: int = 0, image_size: int | None = None)
     synthetic sets reach the oracle alike). The mini world's images are 32 px whatever ``image_size`` says."""
     if name == "mini":
         return load(seed=seed)
-    from ..paths import expand_path
-    from .folder import FolderWorld
-
     return FolderWorld(Path(expand_path(name)), seed=seed, image_size=image_size or 256)
 
 

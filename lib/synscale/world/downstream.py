@@ -18,6 +18,7 @@ import numpy as np
 
 from . import data
 from .captions import attributes
+from .classes import NAMES
 
 TASKS = ("coarse", "tone", "cut", "sketch", "style")
 
@@ -28,8 +29,6 @@ _ATTR = {"tone": ["dark", "mid", "light"], "cut": ["wide", "slim", "regular"]}
 
 
 def class_names(task: str) -> list[str]:
-    from .classes import NAMES
-
     names = {"coarse": COARSE_NAMES, "sketch": list(NAMES), "style": list(data.RENDITION_STYLES), **_ATTR}
     if task not in names:
         raise KeyError(f"unknown downstream task '{task}'; known: {', '.join(TASKS)}")

@@ -7,7 +7,7 @@ split and one sub-folder per class (its WordNet id)::
     <root>/val/n01440764/*.JPEG        ImageNet-val, sorted into class folders (the usual valprep layout)
     <root>/{sketch,rendition,a,v2}/... the OOD sets, same layout (ImageNet-R/-A use 200-class subsets)
     <root>/captions/train.tsv          "<path relative to root>\\t<caption>" per line: BLIP-2 captions of train
-                                       (``in_captions``; written by ``python -m synscale.world.folder caption``)
+                                       (``in_captions``; written by ``python -m synscale.captioning``)
     <root>/classes.txt                 optional: the wnids in the classifiers' output order (default: sorted),
                                        one per line, each optionally followed by a tab and its class name
 
@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays import LazyImages, square
+from ..arrays import LazyImages, nested_order, square
+from ..paths import expand_path
+from .text import _readable, imagenet_classes, imagenet_index, imagenet_synset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CAPTIONS = "captions"
@@ -51,7 +53,7 @@ class ImageFiles(LazyImages):
         return len(self.paths)
 
     def key(self) -> str:
-        """Names the images (paths and size) for caches keyed by content (``evaluate.content_key``)."""
+        """Names the images (paths and size) for caches keyed by content (``arrays.content_key``)."""
         h = hashlib.sha1(f"{self.size}\n".encode())
         for p in self.paths:
             h.update(f"{p}\n".encode())
@@ -65,8 +67,6 @@ class ImageFiles(LazyImages):
 
 
 def _imagenet_names() -> dict[str, str]:
-    from .text import imagenet_classes
-
     return dict(imagenet_classes())
 
 
@@ -74,7 +74,6 @@ def _lemma(wnid: str) -> str:
     """The first WordNet lemma of a noun wnid (``n02084071`` -> ``dog``), else the name as given."""
     from nltk.corpus.reader.wordnet import WordNetError
 
-    from .text import _readable, imagenet_synset
 
     try:
         return _readable(imagenet_synset(wnid).lemmas()[0].name())
@@ -124,8 +123,6 @@ class FolderWorld:
 
     def synsets(self) -> list[str]:
         """WordNet synset names of the classes, from their wnids (the description/hypernym prompt configs)."""
-        from .text import imagenet_synset
-
         return [imagenet_synset(w).name() for w in self.wnids]
 
     def files(self, name: str) -> tuple[list[Path], np.ndarray]:
@@ -155,8 +152,6 @@ class FolderWorld:
         label (``0`` … ``999``)."""
         if (split_dir / wnid).is_dir():
             return split_dir / wnid
-        from .text import imagenet_index
-
         try:
             numeric = split_dir / str(imagenet_index(wnid))
         except ValueError:
@@ -169,10 +164,8 @@ class FolderWorld:
         return sorted(set(self.files(name)[1].tolist()))
 
     def split(self, name: str, n: int | None = None) -> tuple[ImageFiles, np.ndarray]:
-        """Lazy images and labels of a split in ``train.nested_order`` (classes interleaved), so ``n`` takes a
+        """Lazy images and labels of a split in ``arrays.nested_order`` (classes interleaved), so ``n`` takes a
         class-balanced prefix and a smaller ``n`` is a prefix of a larger one, as in the mini world."""
-        from ..train import nested_order
-
         paths, labels = self.files(name)
         idx = nested_order(labels)[:n]
         return ImageFiles([paths[i] for i in idx], self.image_size), labels[idx]
@@ -183,7 +176,7 @@ class FolderWorld:
         if not f.exists():
             raise FolderWorldError(
                 f"no captions for split '{name}' ({f} is missing): caption it once with BLIP-2, "
-                f"`python -m synscale.world.folder caption --root {self.root} --split {name} --model <BLIP-2 folder>`")
+                f"`python -m synscale.captioning --root {self.root} --split {name} --model <BLIP-2 folder>`")
         table = dict(line.split("\t", 1) for line in f.read_text().splitlines() if "\t" in line)
         images, _ = self.split(name, n)
         rel = [str(p.relative_to(self.root)) for p in images.paths]
@@ -196,8 +189,6 @@ class FolderWorld:
 
 def _task_world(root: Path | str, task: str, image_size: int) -> FolderWorld:
     """``<root>/<task>`` (``~`` and ``${VAR:-default}`` expand) as a folder world of its splits."""
-    from ..paths import expand_path
-
     return FolderWorld(Path(expand_path(str(root))) / task, image_size=image_size)
 
 
@@ -225,8 +216,6 @@ def retrieval_set(root: Path | str, name: str, image_size: int = 224, n: int | N
     ``<root>/<name>/captions.tsv`` lines ``<image path relative to that folder><TAB><caption>``, several lines per
     image allowed (COCO has 5 captions each) -> lazy ``(images, texts, text_to_image)`` over the first ``n`` images
     in file order, ``text_to_image[t]`` the image caption ``t`` describes."""
-    from ..paths import expand_path
-
     d = Path(expand_path(str(root))) / name
     f = d / "captions.tsv"
     if not f.exists():
@@ -239,39 +228,6 @@ def retrieval_set(root: Path | str, name: str, image_size: int = 224, n: int | N
     keep = [(order[rel], cap.strip()) for rel, cap in rows if n is None or order[rel] < n]
     paths = [d / rel for rel in order][:n]
     return ImageFiles(paths, image_size), [c for _, c in keep], np.asarray([i for i, _ in keep], dtype=np.int64)
-
-
-def caption_split(world: FolderWorld, split: str, model: str, batch_size: int = 64, device: str | None = None,
-                  max_new_tokens: int = 30) -> Path:
-    """BLIP-2 captions (transformers ``Blip2ForConditionalGeneration``, weights by local path / HF cache) of every
-    image of ``split`` into ``<root>/captions/<split>.tsv``; images already captioned there are skipped, and the
-    file is appended batch by batch, so an interrupted run resumes."""
-    import torch
-    from transformers import Blip2ForConditionalGeneration, Blip2Processor
-
-    from ..progress import bar as tqdm
-    from ..weights import resolve
-
-    w = resolve(model, "blip2")  # paper:blip2, a cached repo id or a folder; one line if absent
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    processor = Blip2Processor.from_pretrained(str(w.path), local_files_only=True)
-    net = Blip2ForConditionalGeneration.from_pretrained(str(w.path), local_files_only=True, dtype=dtype,
-                                                        variant=w.variant).to(device)
-    out = world.root / CAPTIONS / f"{split}.tsv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {line.split("\t", 1)[0] for line in out.read_text().splitlines()} if out.exists() else set()
-    paths, _ = world.files(split)
-    todo = [p for p in paths if str(p.relative_to(world.root)) not in done]
-    loader = ImageFiles(todo, 224)
-    with open(out, "a") as f:
-        for i in tqdm(range(0, len(todo), batch_size), desc=f"BLIP-2 captions of {split}", mininterval=30):
-            batch = processor(images=list(loader[i : i + batch_size]), return_tensors="pt").to(device, dtype)
-            ids = net.generate(**batch, max_new_tokens=max_new_tokens)
-            for p, cap in zip(todo[i : i + batch_size], processor.batch_decode(ids, skip_special_tokens=True)):
-                f.write(f"{p.relative_to(world.root)}\t{' '.join(cap.split())}\n")
-            f.flush()
-    return out
 
 
 def aircraft_folders(src: Path | str, out: Path | str) -> Path:
@@ -299,20 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m synscale.world.folder",
                                  description="Prepare an ImageNet-style folder world for the paper profile.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("caption", help="BLIP-2 captions of a split (the IN-Captions prompts' source)")
-    c.add_argument("--root", required=True, type=Path)
-    c.add_argument("--split", default="train")
-    c.add_argument("--model", default="paper:blip2",
-                   help="BLIP-2 weights: paper:blip2 (Salesforce/blip2-opt-2.7b, HF cache), a repo id or a folder")
-    c.add_argument("--batch-size", type=int, default=64)
     f = sub.add_parser("aircraft", help="FGVC-Aircraft 2013b as train/val/test class folders (notebook 07)")
     f.add_argument("--src", required=True, type=Path, help="the unpacked fgvc-aircraft-2013b folder")
     f.add_argument("--out", required=True, type=Path)
     a = ap.parse_args(argv)
-    if a.cmd == "aircraft":
-        print(aircraft_folders(a.src, a.out))
-        return 0
-    print(caption_split(FolderWorld(a.root.expanduser()), a.split, a.model, a.batch_size))
+    print(aircraft_folders(a.src, a.out))
     return 0
 
 

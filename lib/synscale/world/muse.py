@@ -45,6 +45,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import integrity
+from ..checkpoint import load_state, save_state
+from ..progress import bar as tqdm
+
 IMAGE_SIZE = 32
 AESTHETIC_SCORE = 6  # AmusedPipeline's default micro-conditioning
 _CKPT_KEEP = 2
@@ -279,8 +283,6 @@ def _to_float(x_uint8: torch.Tensor) -> torch.Tensor:
 def _latest_state(ckpt_dir: Path | None, prefix: str) -> dict | None:
     """The newest checkpoint of ``prefix`` that is intact (``checkpoint.load_state``: weights only, checked), or
     ``None``; a damaged one is moved aside and the one before it is used."""
-    from ..checkpoint import load_state
-
     for ck in sorted(ckpt_dir.glob(f"{prefix}-*.pt"), reverse=True) if ckpt_dir is not None else []:
         state = load_state(ck)
         if state is not None:
@@ -289,9 +291,6 @@ def _latest_state(ckpt_dir: Path | None, prefix: str) -> dict | None:
 
 
 def _save_ckpt(ckpt_dir: Path, prefix: str, step: int, state: dict) -> None:
-    from .. import integrity
-    from ..checkpoint import save_state
-
     save_state(ckpt_dir / f"{prefix}-{step:08d}.pt", state)
     for old in sorted(ckpt_dir.glob(f"{prefix}-*.pt"))[:-_CKPT_KEEP]:
         old.unlink(missing_ok=True)
@@ -299,8 +298,6 @@ def _save_ckpt(ckpt_dir: Path, prefix: str, step: int, state: dict) -> None:
 
 
 def _progress(total: int, initial: int, desc: str, show: bool):
-    from ..progress import bar as tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, mininterval=10, disable=not show)
 
 
@@ -496,8 +493,6 @@ def train_transformer(
     if tokens is None:
         fp = _vq_fingerprint(vq)
         cache = ckpt_dir / "tokens.npz" if ckpt_dir is not None else None
-        from .. import integrity
-
         c = integrity.load(cache, lambda f: dict(np.load(f)), "cached VQ tokens") if cache is not None else None
         if c is not None and c["fingerprint"].item() == fp and len(c["tokens"]) == len(images_uint8):
             tokens = c["tokens"]

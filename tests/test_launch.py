@@ -1,0 +1,105 @@
+"""Launchers (synscale.launch): the same job in this process, under torchrun and through submitit's local executor.
+
+A generated set is byte-identical whatever runs it; a classifier trained by 2 ranks (DDP, gloo) is the same under
+torchrun and under submitit, and one launched task trains exactly what the calling process trains.
+"""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from synscale import launch, supervised, train
+from synscale.launch import Launcher, LaunchError
+from synscale.world import open_world
+
+RECIPE = train.Recipe(arch="resnet18", model_args={"channels": [8, 16, 16, 16]}, img_size=32, batch_size=8, lr=1e-3,
+                      randaug="", mixup=0.0, base_size=64, base_iters=6, base_warmup=2, ckpt_every=3)
+
+
+def test_launcher_strings_parse_and_bad_ones_fail_in_one_line():
+    assert Launcher.parse(None) == Launcher() and Launcher.parse("inprocess").inprocess
+    assert (Launcher.parse("torchrun:8").kind, Launcher.parse("torchrun:8").nproc) == ("torchrun", 8)
+    s = Launcher.parse("slurm:8x4", "partition=gpu, account=abc", 600)
+    assert (s.nproc, s.nodes, s.slurm, s.timeout_min, str(s)) == (8, 4, {"partition": "gpu", "account": "abc"}, 600,
+                                                                  "slurm:8x4")
+    for bad, msg in (("mpirun:2", "must be one of"), ("torchrun:0", "positive"), ("torchrun:2x2", "nodes only"),
+                     ("torchrun:two", "expected")):
+        with pytest.raises(LaunchError, match=msg) as e:
+            Launcher.parse(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(LaunchError, match="key=value"):
+        Launcher.parse("slurm:1", "partition")
+
+
+def _study_point(cache: Path, launcher: str, monkeypatch):
+    """A mini-world synthetic set (generated on first use) and a classifier on it, with ``launcher``."""
+    monkeypatch.setenv("SYNSCALE_CACHE", str(cache))
+    monkeypatch.setenv(launch.ENV, launcher)
+    study = supervised.Study(open_world("mini", 0), RECIPE, "mini", n_per_class=2, gen_steps=2, seed=0)
+    model, stats = study.classifier(supervised.DataSpec.parse("sd/classnames/2"), 16)
+    shards = {p.name: p.read_bytes() for p in sorted(cache.glob("synthetic/*/*/*/shard-*.tar"))}
+    return model.state_dict(), stats, shards
+
+
+@pytest.mark.notebook
+def test_jobs_give_the_same_results_in_process_under_torchrun_and_submitit(tmp_path, monkeypatch):
+    ref_w, ref, ref_shards = _study_point(tmp_path / "inprocess", "inprocess", monkeypatch)
+    assert ref["ranks"] == 1 and not ref["cached"] and len(ref_shards) == 1
+    runs = {name: _study_point(tmp_path / name.replace(":", "_"), name, monkeypatch)
+            for name in ("torchrun:2", "submitit-local:2", "submitit-local:1")}
+    for name, (_, stats, shards) in runs.items():
+        assert shards == ref_shards, name  # the set: the same bytes whoever generated it
+        assert stats["cached"] and stats["ranks"] == int(name[-1]), name  # the job trained it; this process reads it
+        logs = list((tmp_path / name.replace(":", "_") / "classifiers").glob("*/*/.n16_seed0.job/spec.json"))
+        assert len(logs) == 1 and json.loads(logs[0].read_text())["size"] == 16  # launched, not trained here
+    same = {name: all(torch.equal(a, b) for a, b in zip(ref_w.values(), w.values())) for name, (w, _, _) in
+            runs.items()}
+    assert same["submitit-local:1"]  # one launched task trains what the calling process trains
+    two = [runs[n][0] for n in ("torchrun:2", "submitit-local:2")]
+    assert all(torch.equal(a, b) for a, b in zip(*(t.values() for t in two)))  # DDP over 2 ranks: either launcher
+
+
+def test_a_failing_job_names_its_log(tmp_path):
+    with pytest.raises(LaunchError, match=r"job broken failed under torchrun:1 \(exit 1; log .*broken\.log\)") as e:
+        launch.run_job("synscale.supervised", ["--spec", str(tmp_path / "absent.json")], tmp_path, "broken",
+                       Launcher.parse("torchrun:1"))
+    assert "absent.json" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_runner_refuses_to_run_under_torchrun(monkeypatch, capsys):
+    from synscale.run import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["00", "--dry-run"]) == 2
+    assert "SYNSCALE_LAUNCHER=torchrun:N" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv(launch.ENV, "torchrun:x")
+    assert main(["00", "--dry-run"]) == 2
+    assert "SYNSCALE_LAUNCHER='torchrun:x'" in capsys.readouterr().err
+    assert os.environ[launch.ENV] == "torchrun:x"
+
+
+@pytest.mark.notebook
+def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch):
+    """The paper's CLIP trainer (open_clip_train) as a job: one process in place or through submitit trains the same
+    weights; two ranks (gloo, CPU DDP) the same under torchrun and submitit."""
+    import numpy as np
+
+    from synscale import clip, shards
+
+    x = np.random.default_rng(0).integers(0, 256, (16, 32, 32), dtype=np.uint8)
+    urls = shards.write_pairs(x, [f"a photo of thing {i % 4}" for i in range(16)], tmp_path / "pool", shard_size=8)
+    weights = {}
+    for name in ("inprocess", "submitit-local:1", "torchrun:2", "submitit-local:2"):
+        monkeypatch.setenv(launch.ENV, name)
+        m, _, stats = clip.train_open_clip([urls], 16, tmp_path / name.replace(":", "_"), label="t", epochs=1,
+                                           nproc=1, device="cpu", precision="fp32", workers=0, model=clip.MINI_NAME,
+                                           batch_scale=1 / 2048)
+        assert np.isfinite(stats["final_loss"]) and stats["seconds"] > 0, name
+        weights[name] = m.state_dict()
+    same = lambda a, b: all(torch.equal(u, v) for u, v in zip(weights[a].values(), weights[b].values()))  # noqa: E731
+    assert same("inprocess", "submitit-local:1") and same("torchrun:2", "submitit-local:2")
+    assert not same("inprocess", "torchrun:2")  # two ranks: the batch is split, the run is another
