@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from synscale import clip, evaluate
+from synscale.checkpoint import batch_indices
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,11 +131,11 @@ def test_train_clip_lowers_the_loss():
 
 
 def test_batches_depend_only_on_seed_and_step():
-    a = [clip.batch_indices(3, s, 10, 4) for s in range(5)]
-    assert all(np.array_equal(x, clip.batch_indices(3, s, 10, 4)) for s, x in enumerate(a))
+    a = [batch_indices(3, s, 10, 4, epochs=True) for s in range(5)]
+    assert all(np.array_equal(x, batch_indices(3, s, 10, 4, epochs=True)) for s, x in enumerate(a))
     flat = np.concatenate(a)
     assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))  # epochs cover all
-    assert not np.array_equal(clip.batch_indices(4, 0, 10, 4), a[0])
+    assert not np.array_equal(batch_indices(4, 0, 10, 4, epochs=True), a[0])
 
 
 def test_resume_after_a_crash_gives_identical_weights(tmp_path):

@@ -73,10 +73,39 @@ def test_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_runtime_layer_imports_nothing_of_the_package():
+#: the README's package map, bottom up: a module imports only from its own layer or the layers below
+LAYERS = {
+    "runtime": "paths threads progress integrity distributed launch checkpoint results",
+    "data": "arrays shards metadata world weights prompts",
+    "methods": "train models generate clip openclip_train evaluate metrics captioning imagesets",
+    "analysis": "scaling findings mtl report reference plots",
+    "studies": "supervised retrieval synthclip claims",
+    "orchestration": "params costs preflight run nb labrun build rehearsal __main__",
+}
+
+
+def layer(module: str) -> int:
+    """The layer of a module (a sub-package's modules share its layer); the package's top level (the notebooks'
+    ``record`` helpers and the version) is runtime."""
+    name = module.removeprefix("synscale").lstrip(".").split(".")[0]
+    if not name:
+        return 0
+    found = [i for i, mods in enumerate(LAYERS.values()) if name in mods.split()]
+    assert found, f"{module} is in no layer of LAYERS: add it to the README's package map and here"
+    return found[0]
+
+
+def test_imports_point_down_the_layers():
     graph = import_graph()
-    for m in ("synscale.paths", "synscale.distributed", "synscale.threads", "synscale.integrity"):
-        assert not graph[m] - {"synscale.paths", "synscale.progress"}, (m, graph[m])
+    up = [f"{a} -> {b}" for a, bs in graph.items() for b in bs if layer(b) > layer(a)]
+    assert not up, "imports up the layers: " + ", ".join(sorted(up))
+    assert layer("synscale.world.folder") == 1 and layer("synscale.launch") == 0
+
+
+def test_runtime_layer_imports_nothing_above_it():
+    graph = import_graph()
+    for m in ("synscale.paths", "synscale.distributed", "synscale.threads", "synscale.integrity", "synscale.launch"):
+        assert all(layer(n) == 0 for n in graph[m]), (m, graph[m])
 
 
 def test_importing_every_module_writes_nothing(tmp_path):

@@ -82,6 +82,15 @@ def test_unknown_config_and_wrong_class_file_fail_clearly(tmp_path):
     path = make("classnames", n=1).save(tmp_path / "p.tsv")
     with pytest.raises(ValueError, match="class names do not match"):
         P.load(path, ["coat", "bag"])
+    with pytest.raises(ValueError, match="class names do not match"):
+        P.load(path, [])  # labels beyond the class list
+
+
+def test_captions_without_a_class_roundtrip(tmp_path):
+    """Pool captions (SynthCLIP, CLIP mixing) carry label -1 and no class list: they save and load as they are."""
+    ps = P.PromptSet("synthclip", (), np.array([-1, -1]), ("a dog on a beach", "tabs\tand, commas"))
+    back = P.load(ps.save(tmp_path / "p.tsv"), ())
+    assert back.prompts == ps.prompts and back.labels.tolist() == [-1, -1] and back.classes == ()
 
 
 def test_imagenet_classes_get_their_synsets():

@@ -141,3 +141,13 @@ def test_selected_pairs_are_copied_out_byte_for_byte_in_source_order(tmp_path):
     assert np.array_equal(q.images[:], x[[3, 9, 10, 22]]) and q.captions == ["c3", "c9", "c10", "c22"]
     with pytest.raises(ValueError, match="rows up to 30 asked"):
         shards.select_pairs(urls, [30], tmp_path / "sel")
+
+
+def test_reshard_splits_a_small_set_for_every_rank_and_worker(tmp_path):
+    x = _images(10)
+    urls = shards.write_pairs(x, [f"c{i}" for i in range(10)], tmp_path / "pool", shard_size=10)  # one shard
+    assert shards.reshard(urls, 1, tmp_path / "s") == urls
+    four = shards.reshard(urls, 4, tmp_path / "s")
+    assert len(four) == 4 and shards.reshard(urls, 4, tmp_path / "s") == four  # written once
+    back = shards.read_pairs(four, 10)
+    assert back.captions == [f"c{i}" for i in range(10)] and np.array_equal(back.images[np.arange(10)], x)

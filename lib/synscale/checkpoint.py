@@ -9,6 +9,7 @@ starts over, never from damaged bytes.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,22 @@ class TrainConfig:
     ckpt_every: int = 200
 
 
+def iterations_for(size: float, base_size: float = 1.0e6, base_iters: int = 95_000, base_warmup: int = 10_000,
+                   min_fraction: float = 1.0) -> tuple[int, int]:
+    """(total, warm-up) iterations scheduled linearly in log2 of the data size (appendix A.1).
+
+    The paper gives 95k/10k at 1M, 190k/20k at 2M, 285k/30k at 4M: iterations = base · (1 + log2(D / base_size)).
+    Below ``base_size`` that line reaches zero at half the base size, and the paper does not say what it used for
+    its 0.125M–0.5M points, so the factor is floored at ``min_fraction`` — by default 1: a smaller set never gets
+    fewer iterations than the base size (our choice; a lower floor leaves the small sets of a curve undertrained
+    and bends it for reasons that have nothing to do with the data).
+    """
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    f = max(min_fraction, 1.0 + math.log2(size / base_size))
+    return int(round(base_iters * f)), int(round(base_warmup * f))
+
+
 def warmup_cosine(opt, cfg: TrainConfig, floor: float = 0.1):
     """Linear warm-up to the peak lr, then cosine decay to ``floor`` × peak at ``cfg.steps``."""
     def f(step: int) -> float:
@@ -44,9 +61,24 @@ def warmup_cosine(opt, cfg: TrainConfig, floor: float = 0.1):
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
-def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
-    """The sample indices of one step: a function of (seed, step) only."""
-    return np.random.default_rng([seed, step]).integers(0, n, size=batch_size)
+def seed_for(*keys: int) -> int:
+    """A 63-bit seed that depends only on ``keys`` (numpy SeedSequence mixing)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int, epochs: bool = False) -> np.ndarray:
+    """The sample indices of one step, a function of (seed, step) only: drawn with replacement (the classifiers'
+    and the mini world's trainers), or with ``epochs`` position ``step * batch_size + i`` of a seeded shuffle per
+    epoch, every sample once per epoch (the contrastive trainers')."""
+    if not epochs:
+        return np.random.default_rng([seed, step]).integers(0, n, size=batch_size)
+    pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+    out = np.empty_like(pos)
+    for epoch in np.unique(pos // n):
+        perm = np.random.default_rng(seed_for(seed, 1, epoch)).permutation(n)  # 1: the shuffle's stream tag
+        sel = pos // n == epoch
+        out[sel] = perm[pos[sel] % n]
+    return out
 
 
 def torch_generator(seed: int, step: int) -> torch.Generator:

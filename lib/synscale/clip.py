@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from . import integrity
-from .checkpoint import load_state, save_state
+from .checkpoint import batch_indices, load_state, save_state, seed_for
 from .launch import Launcher, LaunchError, run_job
 from .progress import bar as tqdm
-from .shards import brace
+from .shards import brace, reshard
 from .threads import pinned
 from .weights import is_repo_id, resolve
 
@@ -252,23 +252,7 @@ def save(model: torch.nn.Module, path: str | Path, half: bool = True, model_name
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _seed_for(*keys: int) -> int:
-    """A 63-bit seed that depends only on ``keys`` (numpy SeedSequence mixing)."""
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-_PERM, _AUG, _MIX = 1, 2, 3  # stream tags
-
-
-def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
-    """Indices of step ``step``'s batch: position ``p = step * batch_size + i`` of a seeded per-epoch shuffle."""
-    pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
-    out = np.empty_like(pos)
-    for epoch in np.unique(pos // n):
-        perm = np.random.default_rng(_seed_for(seed, _PERM, epoch)).permutation(n)
-        sel = pos // n == epoch
-        out[sel] = perm[pos[sel] % n]
-    return out
+_AUG, _MIX = 2, 3  # stream tags: seed_for(seed, tag, step) (1 is checkpoint.batch_indices' shuffle)
 
 
 def random_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
@@ -397,7 +381,7 @@ def pick_alternate(seed: int, step: int, idx: np.ndarray, p: float) -> np.ndarra
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"mixing probability must be in [0, 1], got {p}")
-    rng = np.random.default_rng(_seed_for(seed, _MIX, step))
+    rng = np.random.default_rng(seed_for(seed, _MIX, step))
     return rng.random(len(idx)) < p
 
 
@@ -513,6 +497,11 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
 
     image_size(model)  # an unknown model fails here, not after a process start
     argv_kw.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
+    launcher = Launcher.from_env()
+    ranks = argv_kw.get("nproc", 8) if launcher.inprocess else launcher.nproc * launcher.nodes
+    if ranks > 1:  # open_clip hands each rank's workers whole shards: a small source is split to have enough
+        need = ranks * max(1, int(argv_kw.get("workers", 4)))
+        sources = [reshard(urls, need, Path(logs) / "reshard") for urls in sources]
     settings = {"sources": [brace(u) for u in sources], "weights": weights, "n": n_samples, "epochs": epochs,
                 "model": model, **{k: v for k, v in argv_kw.items() if k not in ("nproc", "workers", "device")}}
     name = f"{label}-{hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]}"
@@ -522,7 +511,6 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
     if not out.exists() and (logs / name / "out.log").exists():  # a run launched as a job (torchrun, SLURM)
         out = logs / name / "out.log"
     seconds = 0.0
-    launcher = Launcher.from_env()
     if not ckpt.exists() and not launcher.inprocess:  # torchrun / submitit / SLURM: N processes share the batch
         argv_kw["nproc"] = launcher.nproc * launcher.nodes
         argv = open_clip_argv(sources, n_samples, name, logs, weights=weights, model=model, epochs=epochs, **argv_kw)
@@ -562,7 +550,8 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     """Contrastive training (open_clip ``ClipLoss``, AdamW, warm-up + cosine) on ``(images, captions)``.
 
     ``images`` uint8 ``[N, H, W]`` / ``[N, H, W, 3]``; ``captions[i]`` describes ``images[i]``. Step ``s`` trains
-    on :func:`batch_indices` ``(seed, s)`` with random crops (pad ``crop_pad``, 0 = off) drawn from ``(seed, s)``.
+    on ``checkpoint.batch_indices(seed, s, epochs=True)`` with random crops (pad ``crop_pad``, 0 = off) drawn from
+    ``(seed, s)``.
     Every ``ckpt_every`` steps and at the end, model + optimizer + step + RNG state go to ``ckpt_dir``; a call
     finding a checkpoint there resumes from the latest (its hyper-parameters must match). ``stop_after`` ends the
     call after that many total steps, as if killed after a checkpoint. AdamW betas/eps and the clamp of
@@ -619,8 +608,8 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     t0 = time.perf_counter()
     bar = tqdm(total=end, initial=start, mininterval=10, desc="train_clip", disable=not progress)
     for step in range(start, end):
-        idx = batch_indices(seed, step, len(images), batch_size)
-        g = torch.Generator().manual_seed(_seed_for(seed, _AUG, step))
+        idx = batch_indices(seed, step, len(images), batch_size, epochs=True)
+        g = torch.Generator().manual_seed(seed_for(seed, _AUG, step))
         x = x_all[torch.from_numpy(idx)]
         if x_alt is not None and p_alt > 0:
             alt = pick_alternate(seed, step, idx, p_alt)

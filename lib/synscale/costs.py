@@ -16,8 +16,8 @@ import math
 import pandas as pd
 
 from . import params as P
+from .checkpoint import iterations_for
 from .paths import notebooks_dir, params_dir
-from .scaling import iterations_for
 from .train import Recipe
 
 SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4: SD v1.5, 512 px, 50 DDIM steps, saved at 256 px, one A100

@@ -86,7 +86,8 @@ def load(path: Path | str, classes: Sequence[str]) -> PromptSet:
             raise ValueError(f"{path}: not a synscale prompt file (first line must be '# config=<name>')")
         rows = list(csv.DictReader(f, delimiter="\t"))
     labels = np.array([int(r["label"]) for r in rows], dtype=np.int64)
-    bad = [r["class"] for r in rows if classes[int(r["label"])] != r["class"]]
+    bad = [r["class"] for r in rows if int(r["label"]) >= len(classes)
+           or (int(r["label"]) >= 0 and classes[int(r["label"])] != r["class"])]  # -1: a caption without a class
     if bad:
         raise ValueError(f"{path}: class names do not match the given class list (e.g. {bad[0]!r})")
     return PromptSet(first.strip().split("=", 1)[1], tuple(classes), labels, tuple(r["prompt"] for r in rows))

@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from . import arrays, metadata
 from . import evaluate as E
 from .arrays import ShardImages, content_key, iter_samples
-from .checkpoint import TrainConfig, torch_generator, train_loop, warmup_cosine
-from .clip import batch_indices, random_crop, to_tensor
+from .checkpoint import TrainConfig, batch_indices, torch_generator, train_loop, warmup_cosine
+from .clip import random_crop, to_tensor
 from .distributed import default_device
 from .evaluate import image_features as encode
 from .evaluate import linear_probe, zero_shot_loss
@@ -483,7 +483,7 @@ class _BestEpoch:
 
 
 class _StepBatches(torch.utils.data.Dataset):
-    """Item ``step`` = ``(step, uint8 images, labels)`` of that step's batch (:func:`synscale.clip.batch_indices`),
+    """Item ``step`` = ``(step, uint8 images, labels)`` of that step's batch (``checkpoint.batch_indices``, epochs),
     decoded here: in DataLoader workers when the images are lazy files or shards."""
 
     def __init__(self, images, labels: np.ndarray, seed: int, batch: int):
@@ -493,7 +493,7 @@ class _StepBatches(torch.utils.data.Dataset):
         return 2**62  # indexed by step; the sampler says which
 
     def __getitem__(self, step: int):
-        idx = batch_indices(self.seed, step, len(self.labels), self.batch)
+        idx = batch_indices(self.seed, step, len(self.labels), self.batch, epochs=True)
         return step, torch.from_numpy(np.ascontiguousarray(self.images[idx])), torch.from_numpy(self.labels[idx])
 
 
@@ -512,7 +512,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
              ) -> tuple[ZeroShotHeadClassifier, dict]:
     """Finetune a :class:`ZeroShotHeadClassifier` end to end on uint8 ``images`` with cross-entropy on ``labels``.
 
-    Step ``s`` trains on :func:`synscale.clip.batch_indices` ``(seed, s)`` (a seeded shuffle per epoch) with crops
+    Step ``s`` trains on ``checkpoint.batch_indices(seed, s, epochs=True)`` (a seeded shuffle per epoch) with crops
     drawn from ``(seed, s)``; weight decay applies to matrices only (not biases, norms, embeddings' gains). Through
     :func:`synscale.checkpoint.train_loop`: checkpoints go to ``ckpt_dir`` (default: ``<cache>/finetune/<key>``,
     keyed by the starting weights, data and settings, so a failed notebook run loses nothing), and a call finding

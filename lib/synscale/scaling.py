@@ -72,22 +72,6 @@ def fit_power_law(sizes, losses, ref_size: float, fit_range: tuple[float, float]
                        fit_range=(float(lo), float(hi)))
 
 
-def iterations_for(size: float, base_size: float = 1.0e6, base_iters: int = 95_000, base_warmup: int = 10_000,
-                   min_fraction: float = 1.0) -> tuple[int, int]:
-    """(total, warm-up) iterations scheduled linearly in log2 of the data size (appendix A.1).
-
-    The paper gives 95k/10k at 1M, 190k/20k at 2M, 285k/30k at 4M: iterations = base · (1 + log2(D / base_size)).
-    Below ``base_size`` that line reaches zero at half the base size, and the paper does not say what it used for
-    its 0.125M–0.5M points, so the factor is floored at ``min_fraction`` — by default 1: a smaller set never gets
-    fewer iterations than the base size (our choice; a lower floor leaves the small sets of a curve undertrained
-    and bends it for reasons that have nothing to do with the data).
-    """
-    if size <= 0:
-        raise ValueError(f"size must be positive, got {size}")
-    f = max(min_fraction, 1.0 + math.log2(size / base_size))
-    return int(round(base_iters * f)), int(round(base_warmup * f))
-
-
 @dataclass(frozen=True)
 class BootstrapFits:
     """Power-law fits of many curves with bootstrap replicates that share their resamples (paired): ``k[c]`` and

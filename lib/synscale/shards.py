@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arrays import ShardImages, scan_shards
+from .arrays import ShardImages, iter_samples, scan_shards
 from .paths import cache_dir, expand_path
 
 
@@ -144,6 +144,16 @@ def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Pa
                 dst.addfile(m, src.extractfile(m) if m.isfile() else None)
         tmp.replace(cut)
     return list(urls[:k]) + [str(cut)]
+
+
+def reshard(urls: Sequence[str], k: int, scratch: Path | str) -> list[str]:
+    """``urls`` as at least ``k`` shards (their samples in order, bytes as they are, under ``scratch/k<k>/…``):
+    open_clip gives each of its ranks × workers whole shards, so a small set (the rehearsal's) needs as many.
+    ``urls`` when it has enough already."""
+    if len(urls) >= k:
+        return list(urls)
+    total = sum(1 for _ in iter_samples([str(u) for u in urls]))
+    return select_pairs(urls, range(total), Path(scratch) / f"k{k}", shard_size=max(1, -(-total // k)))
 
 
 def select_pairs(urls: Sequence[str], rows: Sequence[int], scratch: Path | str, shard_size: int = 10000

@@ -23,10 +23,9 @@ import torch.nn.functional as F
 from . import checkpoint as ckpt
 from . import integrity
 from .arrays import nested_order, take
-from .checkpoint import TrainConfig
+from .checkpoint import TrainConfig, iterations_for
 from .distributed import default_device, dist_init
 from .paths import cache_dir
-from .scaling import iterations_for
 from .threads import pinned
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -158,7 +157,7 @@ def predict(model, images_uint8: np.ndarray, batch_size: int = 1000, preprocess=
 class Recipe:
     """Table A1 — ViT-B/16, batch 4096, Adam(W) lr 3e-3, wd 0.1, β (0.9, 0.999), cosine, mixup 0.5, dropout 0.1,
     stochastic depth 0.1, RandAug(2, 15), binary cross-entropy — with iterations scheduled linearly in log data size
-    (``scaling.iterations_for``: ``base_iters``/``base_warmup`` at ``base_size``). ``paper()`` is the table; the
+    (``checkpoint.iterations_for``: ``base_iters``/``base_warmup`` at ``base_size``). ``paper()`` is the table; the
     mini world scales model, batch and base schedule down (``params/0[345]_*.yaml``)."""
 
     arch: str = "vit_base_patch16_224"
