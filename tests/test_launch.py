@@ -1,7 +1,7 @@
 """Launchers (synscale.launch): the same job in this process, under torchrun and through submitit's local executor.
 
-A generated set is byte-identical whatever runs it; a classifier trained by 2 ranks (DDP, gloo) is the same under
-torchrun and under submitit, and one launched task trains exactly what the calling process trains.
+A generated set is byte-identical whatever runs it; one launched task trains exactly the classifier the calling
+process trains; 2 ranks (DDP, gloo) train the same CLIP under torchrun and under submitit.
 """
 import json
 import os
@@ -48,7 +48,7 @@ def test_jobs_give_the_same_results_in_process_under_torchrun_and_submitit(tmp_p
     ref_w, ref, ref_shards = _study_point(tmp_path / "inprocess", "inprocess", monkeypatch)
     assert ref["ranks"] == 1 and not ref["cached"] and len(ref_shards) == 1
     runs = {name: _study_point(tmp_path / name.replace(":", "_"), name, monkeypatch)
-            for name in ("torchrun:2", "submitit-local:2", "submitit-local:1")}
+            for name in ("torchrun:2", "submitit-local:1")}
     for name, (_, stats, shards) in runs.items():
         assert shards == ref_shards, name  # the set: the same bytes whoever generated it
         assert stats["cached"] and stats["ranks"] == int(name[-1]), name  # the job trained it; this process reads it
@@ -56,9 +56,8 @@ def test_jobs_give_the_same_results_in_process_under_torchrun_and_submitit(tmp_p
         assert len(logs) == 1 and json.loads(logs[0].read_text())["size"] == 16  # launched, not trained here
     same = {name: all(torch.equal(a, b) for a, b in zip(ref_w.values(), w.values())) for name, (w, _, _) in
             runs.items()}
-    assert same["submitit-local:1"]  # one launched task trains what the calling process trains
-    two = [runs[n][0] for n in ("torchrun:2", "submitit-local:2")]
-    assert all(torch.equal(a, b) for a, b in zip(*(t.values() for t in two)))  # DDP over 2 ranks: either launcher
+    assert same == {"submitit-local:1": True, "torchrun:2": False}  # one launched task trains what this process
+    # trains; two ranks split the batch (BatchNorm over half of it, augmentations per rank): another run
 
 
 def test_a_failing_job_names_its_log(tmp_path):
@@ -84,8 +83,8 @@ def test_the_runner_refuses_to_run_under_torchrun(monkeypatch, capsys):
 
 @pytest.mark.notebook
 def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch):
-    """The paper's CLIP trainer (open_clip_train) as a job: one process in place or through submitit trains the same
-    weights; two ranks (gloo, CPU DDP) the same under torchrun and submitit."""
+    """The paper's CLIP trainer (open_clip_train) as a job: two ranks (gloo, CPU DDP) train the same weights under
+    torchrun and through submitit; one process another run."""
     import numpy as np
 
     from synscale import clip, shards
@@ -93,7 +92,7 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
     x = np.random.default_rng(0).integers(0, 256, (16, 32, 32), dtype=np.uint8)
     urls = shards.write_pairs(x, [f"a photo of thing {i % 4}" for i in range(16)], tmp_path / "pool", shard_size=8)
     weights = {}
-    for name in ("inprocess", "submitit-local:1", "torchrun:2", "submitit-local:2"):
+    for name in ("inprocess", "torchrun:2", "submitit-local:2"):
         monkeypatch.setenv(launch.ENV, name)
         m, _, stats = clip.train_open_clip([urls], 16, tmp_path / name.replace(":", "_"), label="t", epochs=1,
                                            nproc=1, device="cpu", precision="fp32", workers=0, model=clip.MINI_NAME,
@@ -101,5 +100,5 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
         assert np.isfinite(stats["final_loss"]) and stats["seconds"] > 0, name
         weights[name] = m.state_dict()
     same = lambda a, b: all(torch.equal(u, v) for u, v in zip(weights[a].values(), weights[b].values()))  # noqa: E731
-    assert same("inprocess", "submitit-local:1") and same("torchrun:2", "submitit-local:2")
+    assert same("torchrun:2", "submitit-local:2")
     assert not same("inprocess", "torchrun:2")  # two ranks: the batch is split, the run is another
