@@ -103,14 +103,15 @@ def success_rows(files: Sequence[Path], con: duckdb.DuckDBPyConnection | None = 
 
 
 def search(files: Sequence[Path], regex: str, limit: int | None = None, batch_rows: int = 65536,
-           con: duckdb.DuckDBPyConnection | None = None, columns: dict[str, str] | None = None
-           ) -> Iterator[pa.RecordBatch]:
+           con: duckdb.DuckDBPyConnection | None = None, columns: dict[str, str] | None = None,
+           counts: Sequence[int] | None = None) -> Iterator[pa.RecordBatch]:
     """Rows of ``files`` whose caption matches ``regex``, in pool order, as Arrow batches with columns ``file``
     (index into ``files``), ``row`` (the row in its file), ``key`` and ``caption``. Only rows with
     ``status = 'success'`` count (img2dataset lists failed downloads too; they have no image in the tar).
     ``limit``: only the first ``limit`` written samples of the pool are searched. Only the matching rows are
     sorted (by file and row); the pool itself is scanned, never held. ``columns``: more output columns, name ->
-    DuckDB expression over the row (e.g. :func:`candidates_sql`), computed on the matching rows only."""
+    DuckDB expression over the row (e.g. :func:`candidates_sql`), computed on the matching rows only. ``counts``:
+    :func:`success_rows` of ``files`` when the caller has them (a limit needs them; one scan less)."""
     con = con or connect()
     files = [str(f) for f in files]
     if not files:
@@ -118,7 +119,8 @@ def search(files: Sequence[Path], regex: str, limit: int | None = None, batch_ro
     status = _status(con, files[0])
     cut = ""
     if limit is not None:  # the files the first `limit` samples lie in, and the last row of the last one
-        counts, kept, left = success_rows([Path(f) for f in files], con), [], int(limit)
+        counts = success_rows([Path(f) for f in files], con) if counts is None else counts
+        kept, left = [], int(limit)
         for f, n in zip(files, counts):
             if left <= 0:
                 break

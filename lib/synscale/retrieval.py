@@ -226,7 +226,8 @@ def match_metadata(files: Sequence[str | Path], classnames: Sequence[str], modes
     hits: dict[str, list[tuple[int, str, int]]] = {m: [] for m in modes}
     ambiguous = dict.fromkeys(modes, 0)
     cols = {f"q_{m}": metadata.candidates_sql(plain, m) for m in modes}
-    for batch in metadata.search(files, regex, limit=limit, con=con, columns=cols):
+    counts = metadata.success_rows(files, con)  # the pool's size, and where a limit cuts it: one scan
+    for batch in metadata.search(files, regex, limit=limit, con=con, columns=cols, counts=counts):
         rows = zip(*(batch.column(c).to_pylist() for c in ("file", "key", "caption", *cols)))
         for f, key, caption, *cands in rows:
             for m, cand in zip(modes, cands):
@@ -234,7 +235,7 @@ def match_metadata(files: Sequence[str | Path], classnames: Sequence[str], modes
                 if c is not None and c >= 0:
                     hits[m].append((f, key, c))
                 ambiguous[m] += c == -1
-    searched = sum(metadata.success_rows(files, con))
+    searched = sum(counts)
     searched = searched if limit is None else min(searched, int(limit))
     return {m: (Candidates(np.arange(len(hits[m]), dtype=np.int64), np.asarray([c for *_, c in hits[m]], np.int64),
                            m, int(ambiguous[m]), searched), [(f, k) for f, k, _ in hits[m]]) for m in modes}
