@@ -19,6 +19,9 @@ def table(name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+PAPER_MODEL = {"sd": "Stable Diffusion", "if": "Imagen", "muse": "Muse"}  # synscale family -> Fan et al.'s name
+
+
 def fan_configs(model: str | None = None) -> pd.DataFrame:
     """Fan et al. Tables A4–A6 (one row per configuration), optionally for one of Stable Diffusion / Imagen / Muse,
     with ``prompt_config`` also given as synscale's config name (column ``config``)."""

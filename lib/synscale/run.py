@@ -109,6 +109,13 @@ def missing_requirements(run: P.Run) -> list[str]:
     return [f"{k} ({v})" for k, v in run.requires.items() if not Path(v).exists()] + problems(run.stem, run.params)
 
 
+def param_problems(run: P.Run) -> list[str]:
+    """What the notebook's own parameter check (``synscale.checks``) would reject in a run's params, one line each."""
+    from .checks import problems  # local: it imports the studies (torch, open_clip), which plan and --help don't need
+
+    return problems(run.stem, run.params)
+
+
 def check_kernel(kernel: str) -> None:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -361,9 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         others = [r for r in full if r not in runs]
         states = {(r.stem, r.name): status(r, outputs) for r in runs}
         todo = [r for r in runs if args.force or states[(r.stem, r.name)] != "done"]
+        wrong = [f"{r.stem}/{r.profile}/{r.name}: {m}" for r in todo for m in param_problems(r)]
         missing = sorted({f"{r.stem}: {m}" for r in todo for m in missing_requirements(r)})
         if args.dry_run:
-            return _print_plan(runs, states, outputs, missing)
+            return _print_plan(runs, states, outputs, [f"parameters {w}" for w in wrong] + missing)
+        if wrong:
+            raise RunnerError(f"parameters the notebooks would reject ({len(wrong)}):\n  " + "\n  ".join(wrong)
+                              + "\nfix them in params/<notebook>.yaml (or the --profile's overrides) and run again")
         if missing:
             raise RunnerError(
                 f"profile '{args.profile}' needs what is not on this machine ({len(missing)}):\n  "
@@ -425,7 +436,7 @@ def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: 
     counts = {s: list(states.values()).count(s) for s in ("done", "stale", "failed", "todo")}
     print(f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"  (outputs {outputs})")
     if missing:
-        print(f"missing for this profile ({len(missing)}):\n  " + "\n  ".join(missing))
+        print(f"wrong or missing for this profile ({len(missing)}):\n  " + "\n  ".join(missing))
     return 0
 
 

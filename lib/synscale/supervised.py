@@ -71,6 +71,9 @@ def check_specs(specs: list[str], gen_steps: int | dict | None = None) -> list[D
     return parsed
 
 
+PAPER_SPEC = str(DataSpec.parse("sd/in_captions/2.0"))  # Fan et al.'s per-class and OOD analyses: SD, IN-Captions, 2
+
+
 @dataclass
 class Study:
     """What stays fixed across a study: world, recipe, generator weights, chunk size, sampler steps, seed."""
@@ -146,19 +149,22 @@ class Study:
         recipe = recipe or self.recipe
         launcher = Launcher.from_env()
         out = train.classifier_dir(recipe, data_id, size, seed)
-        if not launcher.inprocess and train.cached_model_stats(out) is None:
-            self._launch_classifier(spec, size, recipe, seed, data_id, out, launcher)
+        if not launcher.inprocess:  # a job trains it, unless it is cached: its files are checked once either way
+            stats = train.cached_model_stats(out) or self._launch_classifier(spec, size, recipe, seed, data_id, out,
+                                                                             launcher)
+            return train.load_cached(out, stats)
         return train.ensure_classifier(recipe, data_id, x, y, self.num_classes, size, seed,
                                        progress=self.progress, workers=self.workers)
 
     def _launch_classifier(self, spec: DataSpec, size: int, recipe: train.Recipe, seed: int, data_id: str,
-                           out: Path, launcher: Launcher) -> None:
+                           out: Path, launcher: Launcher) -> dict:
         """Train (spec, size, seed) as the job ``python -m synscale.supervised --spec …`` (DDP over its ranks):
-        the study's settings and the world's name in a spec beside the model's folder; then wait."""
+        the study's settings and the world's name in a spec beside the model's folder; wait; the model's checked
+        stats."""
         job = out.with_name(f".{out.name}.job")
         with integrity.exclusive(job):  # two runs that need the same model: one launches, the other finds it
-            if train.cached_model_stats(out) is not None:
-                return
+            if (stats := train.cached_model_stats(out)) is not None:
+                return stats
             study = {k: getattr(self, k) for k in ("model", "n_per_class", "gen_steps", "seed", "gen_batch_size",
                                                    "store_size", "word2sen", "workers")}
             world = ({"name": str(self.world.root), "seed": self.world.seed, "image_size": self.world.image_size}
@@ -168,9 +174,10 @@ class Study:
                                                      "data_id": data_id, "out": str(out)})
             seconds = run_job("synscale.supervised", ["--spec", str(job / "spec.json")], job, "classifier",
                               launcher)
-        if train.cached_model_stats(out) is None:
+        if (stats := train.cached_model_stats(out)) is None:
             raise LaunchError(f"job classifier for {out} ended without a model (logs in {job})")
         print(f"[{launcher}] trained {spec} at {size} (seed {seed}) in {seconds:.0f} s", flush=True)
+        return stats
 
     def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None, train_seed: int | None = None,
                  label: str = "") -> tuple[list[dict], pd.DataFrame, dict]:

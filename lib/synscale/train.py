@@ -445,7 +445,7 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     out = classifier_dir(recipe, data_id, size, seed, root)
     stats = cached_model_stats(out)
     if stats is not None:
-        return load(out / "model").to(default_device()), {**stats, "cached": True, "dir": str(out)}
+        return load_cached(out, stats)
     x, y = nested_subset(images, labels, size)
     model, stats = fit(recipe, x, y, num_classes, out / "ckpt", seed=seed, progress=progress, workers=workers)
     rank, world_size = dist_init()
@@ -457,6 +457,11 @@ def ensure_classifier(recipe: Recipe, data_id: str, images: np.ndarray, labels: 
     if world_size > 1:
         torch.distributed.barrier()  # every rank sees the model cached before any asks for the next one
     return model.eval(), {**stats, "cached": False, "dir": str(out)}
+
+
+def load_cached(out: Path, stats: dict[str, Any]):
+    """The classifier cached in ``out`` whose files :func:`cached_model_stats` has just checked: (model, stats)."""
+    return load(out / "model").to(default_device()), {**stats, "cached": True, "dir": str(out)}
 
 
 def cached_model_stats(out: Path) -> dict[str, Any] | None:
