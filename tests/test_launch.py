@@ -54,6 +54,8 @@ def test_jobs_give_the_same_results_in_process_under_torchrun_and_submitit(tmp_p
         assert stats["cached"] and stats["ranks"] == int(name[-1]), name  # the job trained it; this process reads it
         logs = list((tmp_path / name.replace(":", "_") / "classifiers").glob("*/*/.n16_seed0.job/spec.json"))
         assert len(logs) == 1 and json.loads(logs[0].read_text())["size"] == 16  # launched, not trained here
+        reports = [json.loads(p.read_text()) for p in (tmp_path / name.replace(":", "_")).glob("**/*.progress.json")]
+        assert len(reports) == 2 and all(r["total"] and r["n"] == r["total"] for r in reports), reports  # set, model
     same = {name: all(torch.equal(a, b) for a, b in zip(ref_w.values(), w.values())) for name, (w, _, _) in
             runs.items()}
     assert same == {"submitit-local:1": True, "torchrun:2": False}  # one launched task trains what this process

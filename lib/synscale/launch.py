@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .progress import FILE_ENV, follow
+
 KINDS = ("inprocess", "torchrun", "submitit-local", "slurm")
 ENV = "SYNSCALE_LAUNCHER"
 
@@ -86,11 +88,11 @@ class Launcher:
                                                                                  else "")
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(report: Path) -> dict[str, str]:
     """The job's environment: this one, with the job's processes running their work in-process (a job never
-    launches another) and the package importable from a source checkout."""
+    launches another), the package importable from a source checkout, and rank 0's bars reported to ``report``."""
     lib = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, ENV: "inprocess",
+    return {**os.environ, ENV: "inprocess", FILE_ENV: str(report),
             "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))}
 
 
@@ -116,20 +118,29 @@ def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher:
         return time.perf_counter() - t0
     logs.mkdir(parents=True, exist_ok=True)
     print(f"[{launcher}] job {name}: python -m {module} … (log in {logs})", flush=True)
+    report = logs / f"{name}.progress.json"  # the job's rank 0 reports its bars here; this process follows them
+    report.unlink(missing_ok=True)
     if launcher.kind == "torchrun":
         log = logs / f"{name}.log"
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                str(launcher.nproc), "-m", module, *argv]
         with open(log, "a") as f:
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=_child_env()).returncode
-        if rc:
-            raise LaunchError(f"job {name} failed under {launcher} (exit {rc}; log {log}): {_tail(log)}")
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=_child_env(report))
+            try:
+                follow(report, lambda: proc.poll() is not None, f"job {name}")
+            finally:
+                if proc.poll() is None:  # interrupted here (a notebook's stop button): stop the job's ranks too
+                    proc.terminate()
+                    proc.wait()
+        if proc.returncode:
+            raise LaunchError(f"job {name} failed under {launcher} (exit {proc.returncode}; log {log}): "
+                              f"{_tail(log)}")
     else:
-        _submitit(module, argv, logs, name, launcher)
+        _submitit(module, argv, logs, name, launcher, report)
     return time.perf_counter() - t0
 
 
-def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher) -> None:
+def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path) -> None:
     import submitit
 
     folder = logs / "submitit"
@@ -139,14 +150,15 @@ def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Lau
         params.update(nodes=launcher.nodes, gpus_per_node=launcher.nproc,
                       **{f"slurm_{k}": v for k, v in launcher.slurm.items()})
     ex.update_parameters(**params)
-    old = {k: os.environ.get(k) for k in (ENV, "PYTHONPATH")}
-    os.environ.update({k: _child_env()[k] for k in old})  # the job's processes inherit them
+    old = {k: os.environ.get(k) for k in (ENV, "PYTHONPATH", FILE_ENV)}
+    os.environ.update({k: _child_env(report)[k] for k in old})  # the job's processes inherit them
     try:
         job = ex.submit(task, module, list(argv))
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     try:
+        follow(report, job.done, f"job {name}")
         results = job.results()
     except Exception as e:  # submitit's FailedJobError carries the job's stderr
         msg = str(e).strip().splitlines()
