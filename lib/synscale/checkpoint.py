@@ -92,7 +92,7 @@ def _path(ckpt_dir: Path, name: str) -> Path:
 def save(ckpt_dir: Path, name: str, step: int, models: dict[str, torch.nn.Module], opt, sched,
          extra: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
     state = {"step": step, "models": {k: m.state_dict() for k, m in models.items()},
-             "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "opt": opt.state_dict(), "sched": sched.state_dict() if sched is not None else None,
              "extra": {k: v.state_dict() for k, v in (extra or {}).items()}, "config": config}
     save_state(_path(ckpt_dir, name), state)
 
@@ -141,7 +141,8 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
     for k, m in models.items():
         m.load_state_dict(state["models"][k])
     opt.load_state_dict(state["opt"])
-    sched.load_state_dict(state["sched"])
+    if sched is not None:
+        sched.load_state_dict(state["sched"])
     for k, v in (extra or {}).items():
         v.load_state_dict(state["extra"][k])
     return int(state["step"])
@@ -149,23 +150,29 @@ def load(ckpt_dir: Path, name: str, models: dict[str, torch.nn.Module], opt, sch
 
 @pinned
 def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable[[int], torch.Tensor], steps: int,
-               ckpt_dir: Path, every: int, name: str, progress: bool = True,
+               ckpt_dir: Path | None, every: int, name: str, progress: bool = True,
                after_step: Callable[[int], None] | None = None, extra: dict[str, Any] | None = None,
-               config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume. ``step_fn`` may instead
-    yield a step's micro-batch losses (each scaled by its share of the batch): each is back-propagated as it comes,
-    so the gradients accumulate to the whole batch's before the optimizer steps.
+               config: dict[str, Any] | None = None, max_grad_norm: float | None = 1.0,
+               stop_after: int | None = None) -> dict[str, Any]:
+    """Run ``step_fn(step)`` → loss for steps [start, steps), with checkpoints and resume: the package's one training
+    loop (classifiers, the mini world's networks, CLIP, CLIP finetuning). ``step_fn`` may instead yield a step's
+    micro-batch losses (each scaled by its share of the batch): each is back-propagated as it comes, so the
+    gradients accumulate to the whole batch's before the optimizer steps.
 
     ``after_step(step)`` runs after each optimizer step (e.g. an EMA update); ``extra`` objects with
-    ``state_dict``/``load_state_dict`` (e.g. that EMA) are checkpointed and restored with the models. ``config``
-    (JSON-like) is stored with each checkpoint, and resuming under a different one is an error (``load``).
+    ``state_dict``/``load_state_dict`` (e.g. that EMA, RNG states, a loss log) are checkpointed and restored with the
+    models. ``config`` (JSON-like) is stored with each checkpoint, and resuming under a different one is an error
+    (``load``). ``sched`` may be ``None`` (``step_fn`` sets the learning rate itself); ``max_grad_norm`` ``None``
+    leaves gradients unclipped; ``ckpt_dir`` ``None`` trains without checkpoints; ``stop_after`` ends the call early
+    at that step (checkpointed), as a killed job would, so that resuming can be tested.
     """
-    start = load(ckpt_dir, name, models, opt, sched, extra, config)
+    start = load(ckpt_dir, name, models, opt, sched, extra, config) if ckpt_dir is not None else 0
+    end = steps if stop_after is None else min(steps, stop_after)
     for m in models.values():
         m.train()
     losses: list[float] = []
     t0 = time.perf_counter()
-    bar = tqdm(range(start, steps), desc=name, initial=start, total=steps, mininterval=10, disable=not progress)
+    bar = tqdm(range(start, end), desc=name, initial=start, total=steps, mininterval=10, disable=not progress)
     for step in bar:
         opt.zero_grad(set_to_none=True)
         out = step_fn(step)
@@ -177,19 +184,21 @@ def train_loop(models: dict[str, torch.nn.Module], opt, sched, step_fn: Callable
             for part in out:
                 part.backward()
                 loss = loss + part.detach().float().cpu()
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], max_grad_norm)
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         if after_step is not None:
             after_step(step)
         losses.append(float(loss.detach()))
         if (step + 1) % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if (step + 1) % every == 0 or step + 1 == steps:
+        if ckpt_dir is not None and ((step + 1) % every == 0 or step + 1 == end):
             save(ckpt_dir, name, step + 1, models, opt, sched, extra, config)
     for m in models.values():
         m.eval()
     dt = time.perf_counter() - t0
-    return {"steps": steps, "resumed_from": start, "seconds": round(dt, 1),
+    return {"steps": max(start, end), "resumed_from": start, "seconds": round(dt, 1),
             "final_loss": float(np.mean(losses[-50:])) if losses else None,
             "first_loss": float(np.mean(losses[:50])) if losses else None}

@@ -39,11 +39,9 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from . import integrity
-from .checkpoint import batch_indices, load_state, save_state, seed_for
+from .checkpoint import batch_indices, seed_for, train_loop
 from .launch import Launcher, LaunchError, run_job
-from .progress import bar as tqdm
 from .shards import brace, reshard
-from .threads import pinned
 from .weights import is_repo_id, resolve
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -288,10 +286,6 @@ def tokenize_captions(captions: Sequence[str], tokenizer: Callable) -> tuple[tor
     return torch.cat(rows), inverse.astype(np.int64)
 
 
-def _ckpt_files(ckpt_dir: Path) -> list[Path]:
-    return sorted(ckpt_dir.glob("step_*.pt"))
-
-
 def _rng_state() -> dict[str, Any]:
     """The RNG states as tensors (checkpoints are read with ``weights_only=True``, which refuses numpy arrays)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -308,24 +302,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss,
                          float(state["numpy_gauss"])))
     random.setstate((state["python_version"], tuple(int(v) for v in state["python"]), state["python_gauss"]))
-
-
-def _save_ckpt(ckpt_dir: Path, state: dict[str, Any], keep_last: int) -> Path:
-    path = save_state(ckpt_dir / f"step_{state['step']:08d}.pt", state)
-    for old in _ckpt_files(ckpt_dir)[:-keep_last]:
-        old.unlink(missing_ok=True)
-        integrity.sidecar(old).unlink(missing_ok=True)
-    return path
-
-
-def _latest_state(ckpt_dir: Path | None) -> dict[str, Any] | None:
-    """The newest intact checkpoint's state (weights only, checked; a damaged one is moved aside and the one
-    before it is used), or ``None``."""
-    for ck in reversed(_ckpt_files(ckpt_dir)) if ckpt_dir is not None and ckpt_dir.exists() else []:
-        state = load_state(ck)
-        if state is not None:
-            return state
-    return None
 
 
 DATA_MODES = ("real", "synthetic", "synthetic+real")
@@ -541,21 +517,46 @@ def train_open_clip(sources: Sequence[Sequence[str]], n_samples: int, logs: str 
                           "checkpoint": str(ckpt), "name": name}
 
 
-@pinned
+class _RNG:
+    """The global RNG states (torch, numpy, python) as a checkpointed object: dropout and any unseeded draw resume
+    where they were."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return _rng_state()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _set_rng_state(state)
+
+
+class _LossLog:
+    """The losses of the last ``log_every`` steps and one history row per ``log_every`` steps, checkpointed."""
+
+    def __init__(self, log_every: int) -> None:
+        self.log_every, self.history, self.last = log_every, [], []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "last_losses": self.last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history, self.last = list(state["history"]), list(state["last_losses"])
+
+
 def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[str], tokenizer: Callable, *,
                steps: int, batch_size: int, lr: float, weight_decay: float = 0.1, warmup: int = 100, seed: int = 0,
                ckpt_dir: str | Path | None = None, ckpt_every: int = 200, log_every: int = 50, crop_pad: int = 2,
-               keep_last: int = 2, stop_after: int | None = None, progress: bool = True,
+               stop_after: int | None = None, progress: bool = True,
                alt_images: np.ndarray | None = None, p_alt: float = 0.0, eps: float = 1e-6) -> dict[str, Any]:
-    """Contrastive training (open_clip ``ClipLoss``, AdamW, warm-up + cosine) on ``(images, captions)``.
+    """Contrastive training (open_clip ``ClipLoss``, AdamW, warm-up + cosine) on ``(images, captions)``, on the
+    package's one training loop (:func:`synscale.checkpoint.train_loop`: checkpoints, resume, thread pinning).
 
     ``images`` uint8 ``[N, H, W]`` / ``[N, H, W, 3]``; ``captions[i]`` describes ``images[i]``. Step ``s`` trains
     on ``checkpoint.batch_indices(seed, s, epochs=True)`` with random crops (pad ``crop_pad``, 0 = off) drawn from
     ``(seed, s)``.
-    Every ``ckpt_every`` steps and at the end, model + optimizer + step + RNG state go to ``ckpt_dir``; a call
-    finding a checkpoint there resumes from the latest (its hyper-parameters must match). ``stop_after`` ends the
-    call after that many total steps, as if killed after a checkpoint. AdamW betas/eps and the clamp of
-    ``logit_scale`` to ``ln 100`` follow open_clip's training code (``eps`` 1e-6; Table A3's S set uses 1e-8).
+    Every ``ckpt_every`` steps and at the end, model + optimizer + step + RNG states + loss log go to
+    ``ckpt_dir/train_clip.ckpt.pt``; a call finding it resumes (its hyper-parameters must match). ``stop_after``
+    ends the call after that many total steps, as if killed after a checkpoint. AdamW betas/eps, no gradient
+    clipping and the clamp of ``logit_scale`` to ``ln 100`` follow open_clip's training code (``eps`` 1e-6; Table
+    A3's S set uses 1e-8).
 
     ``alt_images`` (same shape as ``images``) with ``p_alt`` > 0 is the synthetic+real mode: at each step every
     caption in the batch uses its ``alt_images`` row with probability ``p_alt`` (:func:`pick_alternate`), else its
@@ -566,7 +567,6 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     (one row per ``log_every`` steps: step, loss, lr, logit_scale).
     """
     device = next(model.parameters()).device
-    ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     hparams = {"steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
                "seed": seed, "crop_pad": crop_pad, "n": len(images)}
     if len(captions) != len(images):
@@ -574,40 +574,19 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
     if alt_images is not None:
         if np.shape(alt_images) != np.shape(images):
             raise ValueError(f"alt_images must match images: {np.shape(alt_images)} vs {np.shape(images)}")
-        hparams.update(p_alt=float(p_alt))  # only in mixed runs, so older checkpoints keep their key
+        hparams.update(p_alt=float(p_alt))  # only in mixed runs
         pick_alternate(seed, 0, np.zeros(1, dtype=np.int64), p_alt)  # validates p_alt
     if eps != 1e-6:
         hparams.update(eps=eps)
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=eps,
                             fused=device.type in ("cpu", "cuda"))  # fused: ~20x faster step on CPU (token table)
-    start, history, last_losses = 0, [], []
-    state = _latest_state(ckpt_dir)
-    if state is not None:
-        if state["hparams"] != hparams:
-            raise ValueError(f"the checkpoints in {ckpt_dir} were trained with {state['hparams']}, not {hparams}: "
-                             "use another ckpt_dir for other settings")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"])
-        start, history, last_losses = state["step"], state["history"], state["last_losses"]
-
-    end = steps if stop_after is None else min(steps, stop_after)
-    tokens, cap_row = tokenize_captions(captions, tokenizer) if start < end else (None, None)
     x_all = _as_nchw(images)
     x_alt = _as_nchw(alt_images) if alt_images is not None else None
-    n_alt = 0
-    loss_fn = ClipLoss()
+    log, loss_fn, cur = _LossLog(log_every), ClipLoss(), {"n_alt": 0, "trained": 0}
 
-    def checkpoint(step: int) -> None:
-        if ckpt_dir is not None:
-            _save_ckpt(ckpt_dir, {"step": step, "hparams": hparams, "model": model.state_dict(),
-                                  "optimizer": opt.state_dict(), "rng": _rng_state(), "history": history,
-                                  "last_losses": last_losses}, keep_last)
-
-    model.train()
-    t0 = time.perf_counter()
-    bar = tqdm(total=end, initial=start, mininterval=10, desc="train_clip", disable=not progress)
-    for step in range(start, end):
+    def step_fn(step: int) -> torch.Tensor:
+        if "tokens" not in cur:  # tokenized on the first step trained (a finished run needs none)
+            cur["tokens"], cur["rows"] = tokenize_captions(captions, tokenizer)
         idx = batch_indices(seed, step, len(images), batch_size, epochs=True)
         g = torch.Generator().manual_seed(seed_for(seed, _AUG, step))
         x = x_all[torch.from_numpy(idx)]
@@ -616,40 +595,39 @@ def train_clip(model: torch.nn.Module, images: np.ndarray, captions: Sequence[st
             if alt.any():
                 x = x.clone()
                 x[torch.from_numpy(alt)] = x_alt[torch.from_numpy(idx[alt])]
-            n_alt += int(alt.sum())
+            cur["n_alt"] += int(alt.sum())
         if crop_pad:
             x = random_crop(x, crop_pad, g)
         x = _normalize(x, model).to(device)
-        t = tokens[torch.from_numpy(cap_row[idx])].to(device)
+        t = cur["tokens"][torch.from_numpy(cur["rows"][idx])].to(device)
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, lr, warmup, steps)
         img_f = model.encode_image(x, normalize=True)
         txt_f = model.encode_text(t, normalize=True)
-        loss = loss_fn(img_f, txt_f, model.logit_scale.exp())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        cur["loss"] = loss_fn(img_f, txt_f, model.logit_scale.exp())
+        return cur["loss"]
+
+    def after_step(step: int) -> None:
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        last_losses = (last_losses + [loss.item()])[-log_every:]
+        log.last = (log.last + [cur["loss"].item()])[-log_every:]
+        cur["trained"] += 1
         done = step + 1
         if done % log_every == 0 or done == steps:
-            history.append({"step": done, "loss": float(np.mean(last_losses)), "lr": opt.param_groups[0]["lr"],
-                            "logit_scale": float(model.logit_scale.detach().exp())})
-            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
-        bar.update(1)
-        if done % ckpt_every == 0 or done == end:
-            checkpoint(done)
-    bar.close()
-    model.eval()
-    seconds = time.perf_counter() - t0
-    trained = max(0, end - start)
-    return {"steps": max(start, end), "final_loss": float(np.mean(last_losses)) if last_losses else math.nan,
-            "last_loss": last_losses[-1] if last_losses else math.nan,
+            log.history.append({"step": done, "loss": float(np.mean(log.last)), "lr": opt.param_groups[0]["lr"],
+                                "logit_scale": float(model.logit_scale.detach().exp())})
+
+    t0 = time.perf_counter()
+    info = train_loop({"model": model}, opt, None, step_fn, steps, Path(ckpt_dir) if ckpt_dir is not None else None,
+                      ckpt_every, "train_clip", progress, after_step, {"rng": _RNG(), "log": log}, hparams,
+                      max_grad_norm=None, stop_after=stop_after)
+    seconds, trained = time.perf_counter() - t0, cur["trained"]
+    return {"steps": info["steps"], "final_loss": float(np.mean(log.last)) if log.last else math.nan,
+            "last_loss": log.last[-1] if log.last else math.nan,
             "logit_scale": float(model.logit_scale.detach().exp()),
             "images_per_s": trained * batch_size / seconds if trained else 0.0, "seconds": seconds,
-            "resumed_from": start, "history": history,
-            "alt_fraction": n_alt / (trained * batch_size) if trained and x_alt is not None else 0.0}
+            "resumed_from": info["resumed_from"], "history": log.history,
+            "alt_fraction": cur["n_alt"] / (trained * batch_size) if trained and x_alt is not None else 0.0}
 
 
 def train_new(images: np.ndarray, captions: Sequence[str], *, model_name: str = MINI_NAME, init_seed: int = 0,
