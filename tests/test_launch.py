@@ -104,3 +104,27 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
     same = lambda a, b: all(torch.equal(u, v) for u, v in zip(weights[a].values(), weights[b].values()))  # noqa: E731
     assert same("torchrun:2", "submitit-local:2")
     assert not same("inprocess", "torchrun:2")  # two ranks: the batch is split, the run is another
+
+
+@pytest.mark.notebook
+def test_llm_captions_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, monkeypatch):
+    """SynthCLIP's caption pool from the rehearsal's Mistral stand-in (by folder): two ranks each caption every other
+    pass; the pool is the one this process writes alone."""
+    from synscale import synthclip as S
+    from synscale.rehearsal import models as RM
+
+    RM.build_mistral(tmp_path / "hf", tmp_path / "torch")
+    folder = next((tmp_path / "hf").glob("hub/models--mistralai--Mistral-7B-Instruct-v0.2/snapshots/*"))
+    concepts = ["tench", "lighthouse", "teapot"]
+    pools = {}
+    for name in ("inprocess", "torchrun:2"):
+        monkeypatch.setenv(launch.ENV, name)
+        cap = S.LLMCaptioner(folder, device="cpu", batch_size=2, seed=3, max_new_tokens=6)
+        pools[name] = S.generate_captions(cap, concepts, passes=3, cache=tmp_path / name.replace(":", "_"))
+        assert (cap._model is None) == (name != "inprocess")  # the job loaded the model, not this process
+    assert pools["inprocess"][0] == pools["torchrun:2"][0] and len(pools["inprocess"][0]) == 9
+    assert list(pools["torchrun:2"][1]) == [0, 1, 2] * 3
+    spec = next((tmp_path / "torchrun_2").glob(".*.job/spec.json"))
+    assert json.loads(spec.read_text())["passes"] == 3
+    report = json.loads((spec.parent / "captions.progress.json").read_text())
+    assert (report["n"], report["total"], report["unit"]) == (2, 2, "pass")  # rank 0: passes 0 and 2
