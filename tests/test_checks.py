@@ -46,6 +46,14 @@ def test_a_wrong_parameter_is_one_line_naming_it(plans, stem, change, says):
     assert "\n" not in str(e.value)
 
 
+def test_a_parameter_the_check_reads_but_the_notebook_lacks_is_one_line(plans):
+    p = _params(plans, "06")
+    del p["p_synthetic"]
+    assert checks.problems("06_clip_mixing", p) == [
+        "parameter 'p_synthetic' is not in notebook 06_clip_mixing's parameters cell, but synscale.checks reads it: "
+        "restore it there or update the check"]
+
+
 def test_the_runner_lists_bad_parameters_before_any_kernel(toy_world, monkeypatch, capsys):
     monkeypatch.setitem(checks.CHECKS, "to", lambda p: [f"x must be odd, got {p['x']}"] if p["x"] % 2 == 0 else [])
     assert R.main(["toy", "--profile", "smoke"]) == 2

@@ -128,3 +128,41 @@ def test_llm_captions_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, mo
     assert json.loads(spec.read_text())["passes"] == 3
     report = json.loads((spec.parent / "captions.progress.json").read_text())
     assert (report["n"], report["total"], report["unit"]) == (2, 2, "pass")  # rank 0: passes 0 and 2
+
+
+def test_a_slurm_job_submitted_from_an_allocation_inherits_none_of_its_settings(tmp_path, monkeypatch):
+    """The runner under ``srun``: the job must not inherit the allocation's SLURM_* (CPU binding, task counts), but
+    keeps where slurm.conf lies and gets the job environment (in-process jobs, progress reports)."""
+    import submitit
+
+    seen = {}
+
+    class Job:
+        job_id = "1"
+
+        def done(self):
+            return True
+
+        def results(self):
+            return [0]
+
+    class Executor:
+        def __init__(self, folder, cluster):
+            seen["cluster"] = cluster
+
+        def update_parameters(self, **kw):
+            seen["params"] = kw
+
+        def submit(self, fn, *args):
+            seen["env"] = dict(os.environ)
+            return Job()
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Executor)
+    monkeypatch.setenv("SLURM_CPU_BIND", "map_cpu:0,1")
+    monkeypatch.setenv("SLURM_CONF", "/etc/site/slurm.conf")
+    launch.run_job("synscale.generate", ["--spec", "x"], tmp_path, "gen", Launcher.parse("slurm:8x2", "partition=gpu"))
+    env = seen["env"]
+    assert "SLURM_CPU_BIND" not in env and env["SLURM_CONF"] == "/etc/site/slurm.conf"
+    assert env[launch.ENV] == "inprocess" and env["SYNSCALE_PROGRESS_FILE"].endswith("gen.progress.json")
+    assert seen["cluster"] == "slurm" and seen["params"]["nodes"] == 2 and seen["params"]["slurm_partition"] == "gpu"
+    assert os.environ["SLURM_CPU_BIND"] == "map_cpu:0,1" and launch.ENV not in os.environ  # this process: as it was

@@ -212,7 +212,11 @@ def problems(stem: str, params: Mapping[str, Any]) -> list[str]:
     """What is wrong with the parameters of a run of notebook ``stem`` (``"06_clip_mixing"`` or ``"06"``), one line
     each; empty when they are fine or the notebook has no check."""
     check = CHECKS.get(stem[:2])
-    return check(params) if check else []
+    try:
+        return check(params) if check else []
+    except KeyError as e:  # a notebook whose parameters cell lost a name this check reads
+        return [f"parameter {e.args[0]!r} is not in notebook {stem}'s parameters cell, but synscale.checks reads it: "
+                "restore it there or update the check"]
 
 
 def require(stem: str, namespace: Mapping[str, Any]) -> None:

@@ -152,8 +152,14 @@ def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Lau
     ex.update_parameters(**params)
     old = {k: os.environ.get(k) for k in (ENV, "PYTHONPATH", FILE_ENV)}
     os.environ.update({k: _child_env(report)[k] for k in old})  # the job's processes inherit them
+    conf = os.environ.get("SLURM_CONF")
     try:
-        job = ex.submit(task, module, list(argv))
+        # submitted from inside an allocation (the runner under srun), a job would inherit its SLURM_* settings
+        # (CPU binding, GPUs, task counts): submitit's clean_env hides them, except where slurm.conf lies
+        with submitit.helpers.clean_env():
+            if conf:
+                os.environ["SLURM_CONF"] = conf
+            job = ex.submit(task, module, list(argv))
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
