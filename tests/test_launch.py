@@ -166,3 +166,36 @@ def test_a_slurm_job_submitted_from_an_allocation_inherits_none_of_its_settings(
     assert env[launch.ENV] == "inprocess" and env["SYNSCALE_PROGRESS_FILE"].endswith("gen.progress.json")
     assert seen["cluster"] == "slurm" and seen["params"]["nodes"] == 2 and seen["params"]["slurm_partition"] == "gpu"
     assert os.environ["SLURM_CPU_BIND"] == "map_cpu:0,1" and launch.ENV not in os.environ  # this process: as it was
+
+
+@pytest.mark.notebook
+def test_finetuning_is_the_same_in_process_and_as_one_launched_task_and_runs_on_two_ranks(tmp_path, monkeypatch):
+    """07's finetuning as a job: one submitit task trains exactly what this process trains (and the result is read
+    back, not retrained); under torchrun:2 (DDP, each rank half of every batch) it is another run of the same length.
+    """
+    from synscale import clip as C
+    from synscale import retrieval as R
+
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model, _, _ = C.create(C.MINI_NAME)
+    rng = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (16, 32, 32), dtype=torch.uint8, generator=rng).numpy()
+    y = torch.arange(16).remainder(4).numpy()
+    head = torch.nn.functional.normalize(torch.randn(model.text_projection.shape[1], 4, generator=rng), dim=0)
+    cfg = R.FinetuneConfig(epochs=2, batch_size=8, lr=1e-3, warmup=1, crop_pad=2, seed=1, ckpt_every=2)
+    runs = {}
+    for name in ("inprocess", "submitit-local:1", "torchrun:2"):
+        monkeypatch.setenv(launch.ENV, name)
+        m, info = R.finetune(model, head, x, y, cfg, ckpt_dir=tmp_path / name.replace(":", "_"), select=(x[:8], y[:8]))
+        runs[name] = ({k: v.clone() for k, v in m.state_dict().items()}, info)
+    ref, ref_info = runs["inprocess"]
+    w1, info1 = runs["submitit-local:1"]
+    assert all(torch.equal(ref[k], w1[k]) for k in ref)
+    assert {k: v for k, v in info1.items() if k != "seconds"} == {k: v for k, v in ref_info.items() if k != "seconds"}
+    w2, info2 = runs["torchrun:2"]
+    assert info2["steps"] == ref_info["steps"] == 4 and not torch.equal(ref["head.weight"], w2["head.weight"])
+    assert (tmp_path / "torchrun_2" / "world2-rank1" / "finetune.ckpt.pt").exists()  # no two ranks write one file
+    monkeypatch.setenv(launch.ENV, "torchrun:2")
+    again, _ = R.finetune(model, head, x, y, cfg, ckpt_dir=tmp_path / "torchrun_2", select=(x[:8], y[:8]))
+    assert torch.equal(again.state_dict()["head.weight"], w2["head.weight"])  # read back, not retrained

@@ -31,6 +31,7 @@ Sections:
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import json
@@ -44,19 +45,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import arrays, metadata
+from . import arrays, integrity, metadata
 from . import evaluate as E
 from .arrays import ShardImages, content_key, iter_samples
 from .checkpoint import TrainConfig, batch_indices, torch_generator, train_loop, warmup_cosine
 from .clip import random_crop, to_tensor
-from .distributed import default_device
+from .distributed import default_device, dist_env, dist_init
 from .evaluate import image_features as encode
 from .evaluate import linear_probe, zero_shot_loss
+from .launch import Launcher, LaunchError, run_job
 from .paths import cache_dir
 from .progress import bar as tqdm
 from .prompts import PromptSet
 from .shards import list_shards
-from .train import step_stream
+from .train import ddp, step_stream
 from .world import captions as W
 
 MODES = ("substring", "token")
@@ -485,16 +487,18 @@ class _BestEpoch:
 
 class _StepBatches(torch.utils.data.Dataset):
     """Item ``step`` = ``(step, uint8 images, labels)`` of that step's batch (``checkpoint.batch_indices``, epochs),
-    decoded here: in DataLoader workers when the images are lazy files or shards."""
+    this rank's ``1 / world`` of it, decoded here: in DataLoader workers when the images are lazy files or shards."""
 
-    def __init__(self, images, labels: np.ndarray, seed: int, batch: int):
+    def __init__(self, images, labels: np.ndarray, seed: int, batch: int, rank: int = 0, world: int = 1):
         self.images, self.labels, self.seed, self.batch = images, labels, seed, batch
+        self.rank, self.per_rank = rank, batch // world
 
     def __len__(self) -> int:
         return 2**62  # indexed by step; the sampler says which
 
     def __getitem__(self, step: int):
         idx = batch_indices(self.seed, step, len(self.labels), self.batch, epochs=True)
+        idx = idx[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
         return step, torch.from_numpy(np.ascontiguousarray(self.images[idx])), torch.from_numpy(self.labels[idx])
 
 
@@ -509,8 +513,8 @@ def weights_key(model: torch.nn.Module, *tensors: torch.Tensor) -> str:
 
 def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.ndarray, labels: np.ndarray,
              config: FinetuneConfig = FinetuneConfig(), ckpt_dir: str | Path | None = None,
-             progress: bool = False, select: tuple[np.ndarray, np.ndarray] | None = None
-             ) -> tuple[ZeroShotHeadClassifier, dict]:
+             progress: bool = False, select: tuple[np.ndarray, np.ndarray] | None = None,
+             launcher: Launcher | None = None) -> tuple[ZeroShotHeadClassifier, dict]:
     """Finetune a :class:`ZeroShotHeadClassifier` end to end on uint8 ``images`` with cross-entropy on ``labels``.
 
     Step ``s`` trains on ``checkpoint.batch_indices(seed, s, epochs=True)`` (a seeded shuffle per epoch) with crops
@@ -525,23 +529,20 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     device the library picks (``distributed.default_device``: a GPU when there is one, in bf16 autocast there).
     Returns the trained model (eval mode) and ``{n, batch, steps, warmup, seconds, first_loss, final_loss,
     resumed_from}``, plus ``{best_epoch, select_top1, select_curve}`` with ``select``.
+
+    Under a launcher other than ``inprocess`` (``SYNSCALE_LAUNCHER``) the run is the job ``python -m
+    synscale.retrieval --spec …`` (DDP over its ranks, each decoding its share of every batch; with more than one
+    rank another run than in one process, as for classifiers), whose result — the trained image tower and head,
+    and the numbers above — lies in the run's folder (``result.pt``) and is read back here.
     """
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (> 0), got {len(images)} images and {len(labels)} labels")
     if labels.min() < 0 or labels.max() >= classifier.shape[1]:
         raise ValueError(f"labels must lie in [0, {classifier.shape[1]}) (one column of the classifier per class)")
-    device = torch.device(default_device())
-    torch.manual_seed(config.seed)
-    model = ZeroShotHeadClassifier(clip_model, classifier).to(device)
-    batch, steps, warmup = config.schedule(len(images))
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([{"params": [p for _, p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-                             {"params": [p for _, p in params if p.ndim < 2], "weight_decay": 0.0}],
-                            lr=config.lr, betas=config.betas, fused=True)  # fused: ~3x faster step on CPU
-    sched = warmup_cosine(opt, TrainConfig(steps=steps, lr=config.lr, warmup=max(1, warmup)), floor=0.0)
+    model_key = weights_key(clip_model, classifier)
     settings = {**asdict(config), "n": len(images), "classes": int(classifier.shape[1]),
-                "data": content_key(images) + content_key(labels), "model": weights_key(clip_model, classifier)}
+                "data": content_key(images) + content_key(labels), "model": model_key}
     settings.pop("workers")  # how batches are decoded does not change the run
     if select is not None:
         x_sel, y_sel = select[0], np.asarray(select[1])
@@ -550,11 +551,29 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
         key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
         ckpt_dir = cache_dir() / "finetune" / key
     ckpt = Path(ckpt_dir)
+    launcher = launcher or Launcher.from_env()
+    if not launcher.inprocess:
+        return _finetune_launched(clip_model, classifier, images, labels, config, ckpt, settings, model_key, select,
+                                  launcher)
+    rank, world = dist_init()
+    device = torch.device(default_device())
+    torch.manual_seed(config.seed)
+    model = ZeroShotHeadClassifier(clip_model, classifier).to(device)
+    batch, steps, warmup = config.schedule(len(images))
+    if batch % world:
+        raise ValueError(f"the finetuning batch {batch} does not split over {world} ranks: use a batch_size "
+                         f"divisible by {world}")
+    net = ddp(model, device) if world > 1 else model  # DDP averages the ranks' gradients: the whole batch's
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for _, p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+                             {"params": [p for _, p in params if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=config.lr, betas=config.betas, fused=True)  # fused: ~3x faster step on CPU
+    sched = warmup_cosine(opt, TrainConfig(steps=steps, lr=config.lr, warmup=max(1, warmup)), floor=0.0)
     _tie(ckpt, settings)
     modules = {"visual": model.clip.visual, "head": model.head}
     best = _BestEpoch(modules) if select is not None else None
     per_epoch = math.ceil(len(images) / batch)
-    batch_at = step_stream(_StepBatches(images, labels, config.seed, batch), steps, config.workers)
+    batch_at = step_stream(_StepBatches(images, labels, config.seed, batch, rank, world), steps, config.workers)
 
     def after_step(step: int) -> None:  # at each epoch's end: the head's top-1 on the selection set
         if (step + 1) % per_epoch and step + 1 != steps:
@@ -565,15 +584,16 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
 
     def step_fn(step: int) -> torch.Tensor:
         _, x, y = batch_at(step)
-        if config.crop_pad:
-            x = _crop(x, config.crop_pad, torch_generator(config.seed, step))
+        if config.crop_pad:  # one process: crops from (seed, step); ranks draw their own from (seed, rank, step)
+            x = _crop(x, config.crop_pad, torch_generator(config.seed if world == 1 else config.seed * 7919 + rank,
+                                                          step))
         x, y = to_tensor(x, model.clip).to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            return F.cross_entropy(model(x).float(), y)
+            return F.cross_entropy(net(x).float(), y)
 
-    info = train_loop(modules, opt, sched, step_fn, steps, ckpt, every=config.ckpt_every, name="finetune",
-                      progress=progress, after_step=after_step if best else None,
-                      extra={"best": best} if best else None)
+    info = train_loop(modules, opt, sched, step_fn, steps, ckpt / f"world{world}-rank{rank}" if world > 1 else ckpt,
+                      every=config.ckpt_every, name="finetune", progress=progress and rank == 0,
+                      after_step=after_step if best else None, extra={"best": best} if best else None)
     out = {"n": len(images), "batch": batch, "steps": steps, "warmup": warmup, "seconds": info["seconds"],
            "first_loss": info["first_loss"], "final_loss": info["final_loss"], "resumed_from": info["resumed_from"]}
     if best is not None:
@@ -583,15 +603,76 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
     return model, out
 
 
+def _finetune_launched(clip_model, classifier, images, labels, config: FinetuneConfig, ckpt: Path, settings: dict,
+                       model_key: str, select, launcher: Launcher) -> tuple[ZeroShotHeadClassifier, dict]:
+    """:func:`finetune` as a launched job: the starting CLIP once per weights (``finetune/_models/<key>.pt``), the
+    run's inputs and spec beside its folder; then wait, and read the trained tower and head back."""
+    result = ckpt / "result.pt"
+    state = integrity.load(result, lambda f: torch.load(f, map_location="cpu", weights_only=True), "finetuning result")
+    if state is None:
+        job = ckpt.with_name(f".{ckpt.name}.job")
+        with integrity.exclusive(job):  # two runs that need the same finetuning: one launches, the other finds it
+            if not integrity.sidecar(result).exists():
+                _tie(ckpt, settings)
+                start = ckpt.parent / "_models" / f"{model_key}.pt"
+                if not integrity.sidecar(start).exists():
+                    integrity.save(start, lambda f: torch.save(copy.deepcopy(clip_model).cpu(), f))
+                integrity.save(job / "inputs.pt", lambda f: torch.save(
+                    {"classifier": classifier.detach().cpu(), "images": images, "labels": labels, "select": select,
+                     "config": config}, f))
+                integrity.write_json(job / "spec.json", {"model": str(start), "inputs": str(job / "inputs.pt"),
+                                                         "ckpt": str(ckpt)})
+                seconds = run_job("synscale.retrieval", ["--spec", str(job / "spec.json")], job, "finetune",
+                                  launcher)
+                print(f"[{launcher}] finetuned on {len(labels)} images in {seconds:.0f} s", flush=True)
+        state = integrity.load(result, lambda f: torch.load(f, map_location="cpu", weights_only=True),
+                               "finetuning result")
+        if state is None:
+            raise LaunchError(f"job finetune for {ckpt} ended without a result (logs in {job})")
+    model = ZeroShotHeadClassifier(clip_model, classifier)
+    model.clip.visual.load_state_dict(state["visual"])
+    model.head.load_state_dict(state["head"])
+    return model.to(default_device()).eval(), json.loads(state["info"])
+
+
+def _finetune_from_spec(path: Path) -> Path:
+    """This rank's part of the finetuning a launched job's spec describes; rank 0 writes the result."""
+    spec = json.loads(Path(path).read_text())
+    clip_model = torch.load(spec["model"], map_location="cpu", weights_only=False)  # our own pickled CLIP
+    inp = torch.load(spec["inputs"], map_location="cpu", weights_only=False)  # arrays or lazy images, config
+    model, info = finetune(clip_model, inp["classifier"], inp["images"], inp["labels"], inp["config"],
+                           ckpt_dir=spec["ckpt"], progress=True, select=inp["select"], launcher=Launcher())
+    result = Path(spec["ckpt"]) / "result.pt"
+    if dist_env()[0] == 0:
+        integrity.save(result, lambda f: torch.save({"visual": model.clip.visual.state_dict(),
+                                                     "head": model.head.state_dict(),
+                                                     "info": json.dumps(info)}, f))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m synscale.retrieval",
+                                 description="Finetune a CLIP's image tower and zero-shot head (Geng et al. sec. 4) "
+                                             "into the shared cache; DDP over RANK / WORLD_SIZE under torchrun.")
+    ap.add_argument("--spec", required=True, metavar="JSON", help="the run a launched job describes "
+                                                                  "(written by finetune)")
+    result = _finetune_from_spec(Path(ap.parse_args(argv).spec))
+    if dist_env()[0] == 0:
+        print(result)
+    return 0
+
+
 def _tie(ckpt_dir: Path, settings: dict) -> None:
     """Write ``settings.json`` into a checkpoint folder, or check that a folder in use was made with the same."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / "settings.json"
     text = json.dumps(settings, sort_keys=True, default=list)
-    if path.exists() and path.read_text() != text:
-        raise ValueError(f"{ckpt_dir} holds a finetuning run with other settings ({path.read_text()}): "
-                         "use another ckpt_dir for these settings")
-    path.write_text(text)
+    if path.exists():
+        if path.read_text() != text:
+            raise ValueError(f"{ckpt_dir} holds a finetuning run with other settings ({path.read_text()}): "
+                             "use another ckpt_dir for these settings")
+        return
+    integrity.atomic_write(path, text)  # a job's ranks read it while one may write it: never half a file
 
 
 @torch.no_grad()
@@ -639,3 +720,7 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     if isinstance(model, ZeroShotHeadClassifier):
         out["head_top1"] = float((model.head(z.to(model.head.weight.device)).argmax(1).cpu() == y).float().mean())
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -347,7 +347,7 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
     torch.manual_seed(seed)
     device = torch.device(default_device())
     model = recipe.create_model(num_classes).to(device)
-    net = _ddp(model, device) if world_size > 1 else model
+    net = ddp(model, device) if world_size > 1 else model
     opt = create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay,
                               betas=recipe.betas)
     sched = _StepScheduler(create_scheduler_v2(opt, "cosine", num_epochs=total, warmup_epochs=warmup,
@@ -419,7 +419,8 @@ def micro_batch_for(recipe: Recipe, model, loss_fn, per_rank: int, num_classes: 
                        "set grad_checkpointing: true in the recipe or use a larger GPU")
 
 
-def _ddp(model, device: torch.device):
+def ddp(model, device: torch.device):
+    """``model`` under DistributedDataParallel (device ids on a GPU only: CPU ranks take none)."""
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
