@@ -77,7 +77,7 @@ def test_cycle_finder_finds_one():
 LAYERS = {
     "runtime": "paths threads progress integrity distributed launch checkpoint results",
     "data": "arrays shards metadata world weights prompts",
-    "methods": "train models generate clip openclip_train evaluate metrics captioning imagesets clipdata",
+    "methods": "train models generate clip openclip_train evaluate metrics captioning imagesets clipdata llm",
     "analysis": "scaling findings mtl report reference plots",
     "studies": "supervised mixing retrieval synthclip claims",
     "orchestration": "params checks costs preflight run nb labrun build rehearsal __main__",

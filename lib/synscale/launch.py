@@ -104,10 +104,12 @@ def _tail(log: Path, n: int = 3) -> str:
     return errors[-1] if errors else " | ".join(lines[-n:])
 
 
-def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher: Launcher | None = None) -> float:
+def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher: Launcher | None = None,
+            python: str | None = None) -> float:
     """Run ``module.main(argv)`` with ``launcher`` (default: :meth:`Launcher.from_env`) and wait for it; seconds
     taken. Output goes to ``<logs>/<name>.log`` (torchrun) or submitit's folder ``<logs>/submitit``; a failure raises
-    :class:`LaunchError` naming the log and its last lines."""
+    :class:`LaunchError` naming the log and its last lines. ``python``: another environment's interpreter for the
+    job's processes (default this one's; an in-process job always runs here)."""
     launcher = launcher or Launcher.from_env()
     logs = Path(logs)
     t0 = time.perf_counter()
@@ -122,7 +124,7 @@ def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher:
     report.unlink(missing_ok=True)
     if launcher.kind == "torchrun":
         log = logs / f"{name}.log"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+        cmd = [python or sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                str(launcher.nproc), "-m", module, *argv]
         with open(log, "a") as f:
             proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=_child_env(report))
@@ -136,15 +138,17 @@ def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher:
             raise LaunchError(f"job {name} failed under {launcher} (exit {proc.returncode}; log {log}): "
                               f"{_tail(log)}")
     else:
-        _submitit(module, argv, logs, name, launcher, report)
+        _submitit(module, argv, logs, name, launcher, report, python)
     return time.perf_counter() - t0
 
 
-def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path) -> None:
+def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path,
+              python: str | None = None) -> None:
     import submitit
 
     folder = logs / "submitit"
-    ex = submitit.AutoExecutor(folder=folder, cluster="local" if launcher.kind == "submitit-local" else "slurm")
+    ex = submitit.AutoExecutor(folder=folder, cluster="local" if launcher.kind == "submitit-local" else "slurm",
+                               **({"python": python} if python else {}))
     params = {"name": name, "timeout_min": launcher.timeout_min, "tasks_per_node": launcher.nproc}
     if launcher.kind == "slurm":
         params.update(nodes=launcher.nodes, gpus_per_node=launcher.nproc,

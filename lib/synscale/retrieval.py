@@ -358,7 +358,7 @@ LLM_PROMPTS = {
 
 class LLMWriter:
     """The paper's caption writer: :data:`LLM_PROMPTS` answered by a local instruction LLM through
-    :meth:`synscale.synthclip.LLMCaptioner.complete` (paper: LLaMA-2 7B), all captions of a set in batches."""
+    :meth:`synscale.llm.LLMCaptioner.complete` (paper: LLaMA-2 7B), all captions of a set in batches."""
 
     batched = True
 

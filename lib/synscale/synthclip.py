@@ -9,7 +9,7 @@
   (<= 15 words) placing the concept in a scene with a garment the mini text-to-image models can draw, and, like an
   LLM, it over-produces some garments (a Zipf prior) -- the imbalance balanced sampling exists to correct.
   :func:`generate_captions` writes a pool pass by pass into the cache; under a launcher (``SYNSCALE_LAUNCHER``) an
-  LLM's missing passes run as the job ``python -m synscale.synthclip --spec …``, rank-sharded by pass.
+  LLM's missing passes run as the job ``python -m synscale.llm --spec …``, rank-sharded by pass.
 * **Balanced sampling** (MetaCLIP, as SynthCLIP applies it): :func:`match_entries` is MetaCLIP's
   ``substr_matching`` (an entry matches when `` entry `` is a substring of the caption with punctuation spaced
   out, i.e. whole words, case-sensitive); :func:`entry_counts` counts matches over the pool;
@@ -24,8 +24,6 @@
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,28 +31,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clip, integrity
+from . import clip
 from . import evaluate as E
-from .distributed import default_device, dist_env
-from .launch import Launcher, LaunchError, run_job
+from .launch import Launcher
+from .llm import (  # noqa: F401
+    LLM_SETTINGS,
+    PROMPT,
+    LLMCaptioner,
+    caption_folder,
+    caption_pass,
+    clean_caption,
+    launch_captions,
+    missing_passes,
+)
 from .paths import expand_path
-from .progress import bar
 from .prompts import PromptSet
-from .weights import resolve
 from .world.captions import CUT, PATTERN, TONE
 from .world.classes import NAMES, SYNONYMS
 from .world.downstream import TASKS
 from .world.folder import probe_task, retrieval_set
 from .world.text import _wordnet_source, clip_templates
-
-#: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
-PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
-          "Your concept is {concept}. Output one single grammatically correct caption that is no longer than 15 "
-          "words. Do not output any notes, word counts, facts, etc. Output one single sentence only.")
-
-#: Sampling settings of sec. 4 (Mistral-7B-Instruct v0.2). The paper also sets vLLM-style presence and frequency
-#: penalties of 1, which ``transformers.generate`` does not have (its ``repetition_penalty`` is another formula).
-LLM_SETTINGS = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 40}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Concept bank
@@ -123,72 +119,6 @@ def subset_bank(bank: Sequence[str], keep: Iterable[str] | None = None, n: int |
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class LLMCaptioner:
-    """Captions from an instruction LLM through ``transformers`` (paper: Mistral-7B-Instruct-v0.2 by local path).
-
-    One caption per concept per call of :meth:`__call__` (pass ``pass_index``: its own sampling seed), with
-    :data:`PROMPT` as the user turn of the model's chat template, sampled with :data:`LLM_SETTINGS`; the first
-    line of the answer, stripped of quotes, is the caption. The weights are found at once (a one-line error when
-    absent) but loaded on the first call, so a pool already captioned is read back without them.
-    """
-
-    def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,
-                 role: str = "mistral", **settings):
-        w = resolve(str(model_path), role)  # paper:mistral, a cached repo id or a local folder; one-line if absent
-        self.source, self.role, self.device, self._variant = str(model_path), role, device, w.variant
-        p = self.model_path = w.path
-        self.name = w.repo.split("/")[-1] if w.repo else p.name
-        self.settings = {**LLM_SETTINGS, **settings}
-        self.batch_size, self.seed = batch_size, seed
-        self._model = self._tokenizer = None
-
-    def _load(self):
-        if self._model is None:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            tok = AutoTokenizer.from_pretrained(self.model_path, padding_side="left", local_files_only=True)
-            if tok.pad_token is None:
-                tok.pad_token = tok.eos_token
-            self._tokenizer = tok
-            self._model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype="auto", local_files_only=True,
-                                                               variant=self._variant).to(self.device).eval()
-        return self._model, self._tokenizer
-
-    def key(self) -> str:
-        """Names the captions this captioner writes (caches): the model's folder, seed and sampling settings."""
-        s = json.dumps(self.settings, sort_keys=True)
-        return f"{self.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
-
-    def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
-        return self.complete([PROMPT.format(concept=c) for c in concepts], pass_index)
-
-    def complete(self, messages: Sequence[str], pass_index: int = 0) -> list[str]:
-        """One answer per user message (through the model's chat template), cleaned by :func:`clean_caption`;
-        sampling seeded by (seed, ``pass_index``)."""
-        import torch
-
-        model, tokenizer = self._load()
-        torch.manual_seed(int(np.random.SeedSequence([self.seed, pass_index]).generate_state(1)[0]))  # new per pass
-        out = []
-        for i in range(0, len(messages), self.batch_size):
-            chats = [[{"role": "user", "content": m}] for m in messages[i:i + self.batch_size]]
-            enc = tokenizer.apply_chat_template(chats, add_generation_prompt=True, return_tensors="pt",
-                                                padding=True, return_dict=True).to(model.device)
-            with torch.no_grad():
-                gen = model.generate(**enc, do_sample=True, temperature=self.settings["temperature"],
-                                     top_p=self.settings["top_p"], max_new_tokens=self.settings["max_new_tokens"],
-                                     pad_token_id=tokenizer.pad_token_id)
-            texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            out += [clean_caption(t) for t in texts]
-        return out
-
-
-def clean_caption(text: str) -> str:
-    """First non-empty line of an LLM answer, without surrounding quotes and whitespace."""
-    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
-    return line.strip().strip('"').strip("'").strip()
-
-
 STAND_IN_TEMPLATES = (
     "a {tone} {noun} next to a {concept}",
     "a {concept} beside a {cut} {pattern} {noun}",
@@ -252,86 +182,35 @@ class StandInCaptioner:
 
 
 def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[str], passes: int = 1,
-                      cache: str | Path | None = None, launcher: Launcher | None = None,
-                      only: Iterable[int] | None = None) -> tuple[list[str], np.ndarray]:
+                      cache: str | Path | None = None, launcher: Launcher | None = None
+                      ) -> tuple[list[str], np.ndarray]:
     """``passes`` captions per concept (one per concept per pass, sec. 3.1): ``(captions, concept index)``.
     A :class:`StandInCaptioner`'s ``labels`` then hold the garment class of every caption of every pass.
     ``cache``: a folder; each pass is written there as soon as it is done (a checked file per pass, in a folder
     named by the captioner — ``captioner.key()`` —, the concepts and ``passes``), so an interrupted run of an LLM's
     millions of captions resumes at the first missing pass, and a finished pool is read back, not regenerated.
 
-    An :class:`LLMCaptioner` with a cache and a launcher other than ``inprocess`` (``SYNSCALE_LAUNCHER``) captions
-    the missing passes as the job ``python -m synscale.synthclip --spec …``: each rank takes every world-size-th
-    pass (each pass is seeded by its index, so the captions do not depend on who writes them); this process waits,
-    then reads the passes. ``only``: the passes this call makes (a job's rank); the others are neither made nor
-    read, and the return value holds only those made."""
+    An :class:`~synscale.llm.LLMCaptioner` with a cache and a launcher other than ``inprocess``
+    (``SYNSCALE_LAUNCHER``) captions the missing passes as the job ``python -m synscale.llm --spec …``
+    (:func:`synscale.llm.launch_captions`: each rank takes every world-size-th pass); this process waits, then reads
+    the passes."""
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
-    folder = _caption_folder(captioner, concepts, passes, cache) if cache is not None else None
-    if folder is not None and only is None and isinstance(captioner, LLMCaptioner):
+    folder = caption_folder(captioner, concepts, passes, cache) if cache is not None else None
+    if folder is not None and isinstance(captioner, LLMCaptioner):
         launcher = launcher or Launcher.from_env()
-        if not launcher.inprocess and _missing_passes(folder, passes):
-            _launch_captions(captioner, concepts, passes, Path(cache), folder, launcher)
-    keep = set(range(passes)) if only is None else set(only)
+        if not launcher.inprocess and missing_passes(folder, passes):
+            launch_captions(captioner, concepts, passes, Path(cache), folder, launcher)
     caps, labels = [], []
     stand_in = isinstance(captioner, StandInCaptioner)
-    # no bar in a notebook (passes are quick there, or read back); a launched job's bar reports to its notebook
-    for p in bar(sorted(keep & set(range(passes))), desc="caption passes", unit="pass", disable=True):
-        f = folder / f"pass-{p:04d}.json" if folder is not None else None
-        got = integrity.load_json(f, "cached captions") if f is not None else None
-        if got is None:
-            got = {"captions": captioner(concepts, p),
-                   "labels": captioner.labels.tolist() if stand_in else None}
-            if f is not None:
-                integrity.save_json(f, got)
+    for p in range(passes):
+        got = caption_pass(captioner, concepts, p, folder)
         caps += got["captions"]
         if stand_in:
             labels.append(np.asarray(got["labels"], dtype=np.int64))
     if stand_in:  # the stand-in's garment class of every caption, all passes
         captioner.labels = np.concatenate(labels)
-    return caps, np.tile(np.arange(len(concepts)), len(caps) // max(1, len(concepts)))
-
-
-def _caption_folder(captioner, concepts: Sequence[str], passes: int, cache: str | Path) -> Path:
-    h = hashlib.sha1(json.dumps([list(concepts), passes]).encode()).hexdigest()[:16]
-    return Path(cache) / f"{captioner.key()}-{h}"
-
-
-def _missing_passes(folder: Path, passes: int) -> list[int]:
-    """Passes without a file and its record (a damaged one is found, and made again, when read)."""
-    files = [folder / f"pass-{p:04d}.json" for p in range(passes)]
-    return [p for p, f in enumerate(files) if not (f.exists() and integrity.sidecar(f).exists())]
-
-
-def _launch_captions(captioner: LLMCaptioner, concepts: Sequence[str], passes: int, cache: Path, folder: Path,
-                     launcher: Launcher) -> None:
-    """The missing passes as a launched job: its spec and concepts beside the pool's folder, then wait and check."""
-    job = folder.with_name(f".{folder.name}.job")
-    with integrity.exclusive(job):  # two runs that need the same pool: one launches, the other then finds it
-        if not _missing_passes(folder, passes):
-            return
-        integrity.write_json(job / "spec.json", {
-            "model": captioner.source, "role": captioner.role, "seed": captioner.seed,
-            "batch_size": captioner.batch_size, "settings": captioner.settings, "concepts": list(concepts),
-            "passes": passes, "cache": str(cache), "folder": str(folder)})
-        seconds = run_job("synscale.synthclip", ["--spec", str(job / "spec.json")], job, "captions", launcher)
-    if missing := _missing_passes(folder, passes):
-        raise LaunchError(f"job captions for {folder} ended without passes {missing[:5]} (logs in {job})")
-    print(f"[{launcher}] captioned {len(concepts)} concepts x {passes} passes in {seconds:.0f} s", flush=True)
-
-
-def _captions_from_spec(path: Path) -> Path:
-    """This rank's passes of the pool a launched job's spec describes (:func:`_launch_captions`)."""
-    spec = json.loads(Path(path).read_text())
-    rank, world = dist_env()
-    cap = LLMCaptioner(spec["model"], device=default_device(), batch_size=spec["batch_size"], seed=spec["seed"],
-                       role=spec["role"], **spec["settings"])
-    folder = _caption_folder(cap, spec["concepts"], spec["passes"], spec["cache"])
-    if str(folder) != spec["folder"]:
-        raise LaunchError(f"job spec {path}: it names {spec['folder']} but describes {folder} (weights or settings "
-                          f"changed since it was written); delete {Path(path).parent} and run again")
-    generate_captions(cap, spec["concepts"], spec["passes"], spec["cache"], only=range(rank, spec["passes"], world))
-    return folder
+    return caps, np.tile(np.arange(len(concepts)), passes)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -622,19 +501,3 @@ class Trainer:
         info = {"run": name, "seed": seed, "pairs": n, "steps": clip.epochs_to_steps(self.epochs, n, self.batch_size),
                 "seconds": st["seconds"], "images_per_s": st["images_per_s"], "final_loss": st["final_loss"]}
         return scores, info, items
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.synthclip",
-                                 description="Caption a concept pool with an instruction LLM into the shared cache "
-                                             "(rank-sharded by pass under torchrun / SLURM: RANK and WORLD_SIZE).")
-    ap.add_argument("--spec", required=True, metavar="JSON", help="the pool a launched job describes "
-                                                                  "(written by generate_captions)")
-    folder = _captions_from_spec(ap.parse_args(argv).spec)
-    if dist_env()[0] == 0:
-        print(folder)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
