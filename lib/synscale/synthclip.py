@@ -3,9 +3,10 @@
 * **Concept bank** :func:`concept_bank`: the paper uses MetaCLIP's ``metadata.json`` (500k entries: WordNet synsets
   and Wikipedia uni/bigrams and titles), read by path with :func:`load_metadata`; offline and in the mini world it
   is built from every WordNet 3.0 lemma (~148k entries) plus the world's own garment vocabulary.
-* **Captions** :class:`LLMCaptioner` runs an instruction LLM through ``transformers`` with the exact prompt of
-  sec. 3.1 (:data:`PROMPT`; Mistral-7B-Instruct-v0.2, temperature 0.7, top-p 0.95, one caption per concept per
-  pass). :class:`StandInCaptioner` is the mini world's offline stand-in: it writes one concept-conditioned caption
+* **Captions** :class:`synscale.llm.LLMCaptioner` runs an instruction LLM on vLLM (the paper's engine, with its
+  presence and frequency penalties) or ``transformers`` with the exact prompt of sec. 3.1 (:data:`PROMPT`;
+  Mistral-7B-Instruct-v0.2, temperature 0.7, top-p 0.95, one caption per concept per pass).
+  :class:`StandInCaptioner` is the mini world's offline stand-in: it writes one concept-conditioned caption
   (<= 15 words) placing the concept in a scene with a garment the mini text-to-image models can draw, and, like an
   LLM, it over-produces some garments (a Zipf prior) -- the imbalance balanced sampling exists to correct.
   :func:`generate_captions` writes a pool pass by pass into the cache; under a launcher (``SYNSCALE_LAUNCHER``) an
