@@ -23,12 +23,14 @@ fault: ``SYNSCALE_DIST_TIMEOUT_S`` bounds it (:func:`synscale.distributed.dist_i
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,6 +179,17 @@ def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Lau
     bad = [r for r in results if r]
     if bad:
         raise LaunchError(f"job {name} under {launcher}: a task exited with {bad[0]} (logs in {folder})")
+
+
+def spec_main(argv: list[str] | None, prog: str, description: str, run: Callable[[Path], Path]) -> int:
+    """The CLI of a job that a notebook launched with a spec (``python -m <prog> --spec JSON``): ``run(spec)`` on
+    every rank; rank 0 prints what it made."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--spec", required=True, metavar="JSON", help="the job's spec, written beside its result")
+    out = run(Path(ap.parse_args(argv).spec))
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(out)
+    return 0
 
 
 def task(module: str, argv: list[str]) -> int:

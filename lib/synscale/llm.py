@@ -14,7 +14,6 @@ chooses; the engine and its settings are part of a caption pool's cache key, so 
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import json
@@ -26,7 +25,7 @@ import numpy as np
 
 from . import integrity
 from .distributed import default_device, dist_env
-from .launch import Launcher, LaunchError, run_job
+from .launch import Launcher, LaunchError, run_job, spec_main
 from .progress import bar
 from .weights import resolve
 
@@ -233,15 +232,8 @@ def _from_spec(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.llm",
-                                 description="Caption a concept pool with an instruction LLM into the shared cache "
-                                             "(rank-sharded by pass under torchrun / SLURM: RANK and WORLD_SIZE).")
-    ap.add_argument("--spec", required=True, metavar="JSON", help="the pool a launched job describes (written by "
-                                                                  "synthclip.generate_captions)")
-    folder = _from_spec(Path(ap.parse_args(argv).spec))
-    if dist_env()[0] == 0:
-        print(folder)
-    return 0
+    return spec_main(argv, "python -m synscale.llm", "Caption a concept pool with an instruction LLM into the shared "
+                     "cache (rank-sharded by pass under torchrun / SLURM: RANK and WORLD_SIZE).", _from_spec)
 
 
 if __name__ == "__main__":

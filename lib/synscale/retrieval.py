@@ -31,7 +31,6 @@ Sections:
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -53,7 +52,7 @@ from .clip import random_crop, to_tensor
 from .distributed import default_device, dist_env, dist_init
 from .evaluate import image_features as encode
 from .evaluate import linear_probe, zero_shot_loss
-from .launch import Launcher, LaunchError, run_job
+from .launch import Launcher, LaunchError, run_job, spec_main
 from .paths import cache_dir
 from .progress import bar as tqdm
 from .prompts import PromptSet
@@ -651,15 +650,9 @@ def _finetune_from_spec(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.retrieval",
-                                 description="Finetune a CLIP's image tower and zero-shot head (Geng et al. sec. 4) "
-                                             "into the shared cache; DDP over RANK / WORLD_SIZE under torchrun.")
-    ap.add_argument("--spec", required=True, metavar="JSON", help="the run a launched job describes "
-                                                                  "(written by finetune)")
-    result = _finetune_from_spec(Path(ap.parse_args(argv).spec))
-    if dist_env()[0] == 0:
-        print(result)
-    return 0
+    return spec_main(argv, "python -m synscale.retrieval", "Finetune a CLIP's image tower and zero-shot head (Geng et "
+                     "al. sec. 4) into the shared cache; DDP over RANK / WORLD_SIZE under torchrun.",
+                     _finetune_from_spec)
 
 
 def _tie(ckpt_dir: Path, settings: dict) -> None:
