@@ -5,7 +5,7 @@ synscale's own trainer (``trainer: synscale``, mini world), exact-sample webdata
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +60,29 @@ def caption_pool(world, n: int, trainer: str, shards: str = "", seed: int = 0) -
 @dataclass
 class GeneratedSet:
     """A generated set of one image per caption (``generate.ensure_set``'s folder) read for the trainer: decoded
-    into memory for synscale's trainer, left in its shards (decoded when indexed) for open_clip's."""
+    into memory for synscale's trainer, left in its shards (decoded when indexed) for open_clip's, whose shards are
+    scanned only when something needs them."""
 
     out: Path
     trainer: str
-    images: Any                  # in memory, or lazy: what figures show
-    captions: list[str]
     prefix: Pairs | None = None  # open_clip: the first ``prefix_n`` pairs, read once for :meth:`take`
+    _images: Any = field(default=None, repr=False)
 
     @classmethod
     def read(cls, out: Path, trainer: str, prefix_n: int = 0) -> GeneratedSet:
-        """``prefix_n`` > 0 (open_clip): also read the shards' first ``prefix_n`` samples, for :meth:`take`."""
+        """``prefix_n`` > 0 (open_clip): read the shards' first ``prefix_n`` samples, for :meth:`take`."""
         _check(trainer)
-        ds = generate.read_dataset(out, lazy=trainer == "open_clip")
-        prefix = (read_pairs(generate.shard_urls(out), prefix_n) if trainer == "open_clip" and prefix_n else None)
-        return cls(Path(out), trainer, prefix.images if prefix is not None else ds.images, ds.prompts, prefix)
+        prefix = read_pairs(generate.shard_urls(out), prefix_n) if trainer == "open_clip" and prefix_n else None
+        images = generate.read_dataset(out).images if trainer == "synscale" else None
+        return cls(Path(out), trainer, prefix, images)
+
+    @property
+    def images(self) -> Any:
+        """In memory, or lazy (the prefix's, else the whole set's, scanned on first use): what figures show."""
+        if self._images is None:
+            self._images = (self.prefix.images if self.prefix is not None
+                            else generate.read_dataset(self.out, lazy=True).images)
+        return self._images
 
     def take(self, n: int) -> Any:
         """The images of the first ``n`` captions: an array, or shard paths holding exactly those samples."""
