@@ -199,3 +199,36 @@ def test_finetuning_is_the_same_in_process_and_as_one_launched_task_and_runs_on_
     monkeypatch.setenv(launch.ENV, "torchrun:2")
     again, _ = R.finetune(model, head, x, y, cfg, ckpt_dir=tmp_path / "torchrun_2", select=(x[:8], y[:8]))
     assert torch.equal(again.state_dict()["head.weight"], w2["head.weight"])  # read back, not retrained
+
+
+@pytest.mark.notebook
+def test_image_metrics_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, monkeypatch):
+    """01/02's metrics of two sets: measured here, then (the same sets, without their metrics) by one torchrun job whose
+    two ranks take a set each — the same bytes; a second run finds them and launches nothing."""
+    import shutil
+
+    from synscale import models
+    from synscale.imagesets import Sweep
+
+    world = open_world("mini", 0)
+
+    def sweep(launcher: str, cache: Path):
+        monkeypatch.setenv("SYNSCALE_CACHE", str(cache))
+        monkeypatch.setenv(launch.ENV, launcher)
+        sw = Sweep(world, models.oracle("mini", world), "sd", n_per_class=2, steps=2, lpips_pairs=4, oracle_name="mini")
+        return sw.run("classnames", [2.0, 7.5])
+
+    rows, per_class, _ = sweep("inprocess", tmp_path / "a")
+    files = sorted((tmp_path / "a").glob("synthetic/*/*/*/metrics_*.json"))
+    assert len(files) == 2 and list(rows.columns[4:8]) == ["recognizability", "diversity", "fid", "lpips"]
+    shutil.copytree(tmp_path / "a", tmp_path / "b", ignore=shutil.ignore_patterns("metrics_*"))
+    rows2, per_class2, _ = sweep("torchrun:2", tmp_path / "b")
+    for f in files:
+        assert (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes() == f.read_bytes(), f.parent.name
+    jobs = list((tmp_path / "b").glob("synthetic/*/*/.metrics_*.job"))
+    assert len(jobs) == 1 and len(json.loads((jobs[0] / "spec.json").read_text())["sets"]) == 2
+    assert json.loads((jobs[0] / "metrics.progress.json").read_text())["total"] == 1  # rank 0: one of the two sets
+    assert rows2.drop(columns="seconds").equals(rows.drop(columns="seconds")) and per_class2.equals(per_class)
+    shutil.rmtree(jobs[0])
+    sweep("torchrun:2", tmp_path / "b")
+    assert not list((tmp_path / "b").glob("synthetic/*/*/.metrics_*.job"))  # measured: no job launched

@@ -1,12 +1,15 @@
 """Measure synthetic image sets: prompts → cached generation → oracle metrics, for notebooks 01 and 02 (and later).
 
 ``Sweep`` holds what stays fixed in a comparison (world, oracle, family and weights, count, steps, seed) and
-measures one prompt configuration over CFG scales, reusing cached data sets.
+measures one prompt configuration over CFG scales, reusing cached data sets and their cached metrics. Under a
+launcher (:mod:`synscale.launch`) the metrics are the job ``python -m synscale.imagesets --spec …``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,13 @@ import pandas as pd
 from . import generate as G
 from . import integrity
 from . import prompts as P
-from .metrics import fid_network, image_metrics, lpips_network
-from .models import fingerprint
+from .distributed import dist_env
+from .launch import Launcher, LaunchError, run_job, spec_main
+from .metrics import METRICS, fid_network, image_metrics, lpips_network
+from .models import fingerprint, oracle
+from .progress import bar
 from .train import eval_preprocess, predict
+from .world import open_args, open_world
 
 
 @dataclass
@@ -65,33 +72,79 @@ class Sweep:
     def prompts(self, config: str) -> P.PromptSet:
         return P.for_world(config, self.world, self.n_per_class, self.seed, self.word2sen)
 
+    def metrics_file(self, path: Path | str) -> Path:
+        """Where the metrics of the set at ``path`` are cached (beside its shards): named by the oracle's weights,
+        the real reference split, the world, the LPIPS pairs and seed, and the paper's networks where they are used."""
+        nets = "".join(f"_{k}-{Path(v).name}" for k, v in (("fid", self.fid_net), ("lpips", self.lpips_net))
+                       if v != "oracle")
+        return Path(path) / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"
+                             f"_{self.world.name}_pairs{self.lpips_pairs}_seed{self.seed}{nets}.json")
+
     def metrics(self, path, ds: G.Synthetic, num_classes: int) -> tuple[dict, dict]:
         """``image_metrics`` of a data set, read from / written to a JSON beside its shards when the oracle is named
         (so 03 and 05 reuse what 01/02 measured on the same files)."""
-        cache = None
-        if self.oracle_name is not None:
-            nets = "".join(f"_{k}-{Path(v).name}" for k, v in (("fid", self.fid_net), ("lpips", self.lpips_net))
-                           if v != "oracle")
-            cache = path / (f"metrics_oracle@{fingerprint('oracle', self.oracle_name)}_{self.real_split}"
-                            f"_{self.world.name}_pairs{self.lpips_pairs}_seed{self.seed}{nets}.json")
-            d = integrity.load_json(cache, "cached image metrics")
-            if d is not None:
-                return d["metrics"], {k: np.asarray(v) for k, v in d["per_class"].items()}
+        cache = None if self.oracle_name is None else self.metrics_file(path)
+        if cache is not None and (d := integrity.load_json(cache, "cached image metrics")) is not None:
+            return ({k: d["metrics"][k] for k in METRICS},  # in image_metrics' order (the file's is sorted)
+                    {k: np.asarray(d["per_class"][k], dtype=np.float64) for k in METRICS if k in d["per_class"]})
         m, pc = image_metrics(self.oracle, ds.images, ds.labels, self.real_features, num_classes, self.lpips_pairs,
                               self.seed, self.preprocess(ds.images), self._fid, self._lpips)
+        pc = {k: np.asarray(v, dtype=np.float64) for k, v in pc.items()}  # as a cached file reads back
         if cache is not None:
-            integrity.save_json(cache, {"metrics": m, "per_class": {k: np.asarray(v).tolist() for k, v in pc.items()}})
+            integrity.save_json(cache, {"metrics": m, "per_class": {k: v.tolist() for k, v in pc.items()}})
         return m, pc
 
+    def ensure_metrics(self, paths: list[Path], launcher: Launcher | None = None) -> float:
+        """The cached metrics of every set in ``paths`` (the oracle named): those missing are measured in this
+        process, or — with a launcher other than ``inprocess`` (default ``SYNSCALE_LAUNCHER``) — by one job
+        ``python -m synscale.imagesets --spec …`` whose ranks share out the sets (each set on one rank, so the numbers
+        do not depend on the launcher). Seconds taken."""
+        if self.oracle_name is None:
+            raise ValueError("ensure_metrics caches metrics by the oracle's weights: give Sweep an oracle_name")
+        launcher = launcher or Launcher.from_env()
+        todo = [Path(p) for p in paths if integrity.load_json(self.metrics_file(p), "cached image metrics") is None]
+        t0 = time.perf_counter()
+        if launcher.inprocess:
+            for p in todo:
+                self.metrics(p, G.read_dataset(p, lazy=True), len(self.world.classes))
+            return time.perf_counter() - t0
+        if not todo:
+            return 0.0
+        files = [str(self.metrics_file(p)) for p in todo]
+        job = todo[0].parent / f".metrics_{hashlib.sha256(' '.join(files).encode()).hexdigest()[:8]}.job"
+        with integrity.exclusive(job):  # two runs that need the same metrics: one launches, the other finds them
+            spec = {"world": open_args(self.world), "num_classes": len(self.world.classes),
+                    "sweep": {f.name: getattr(self, f.name) for f in fields(self) if f.name in JOB_FIELDS},
+                    "sets": [str(p) for p in todo], "files": files}
+            integrity.write_json(job / "spec.json", spec)
+            seconds = run_job("synscale.imagesets", ["--spec", str(job / "spec.json")], job, "metrics", launcher)
+        missing = [f for f in files if integrity.load_json(f, "cached image metrics") is None]
+        if missing:
+            raise LaunchError(f"job metrics ended without {len(missing)} of its {len(files)} results, e.g. "
+                              f"{missing[0]} (logs in {job})")
+        print(f"[{launcher}] measured {len(todo)} set(s) in {seconds:.0f} s", flush=True)
+        return time.perf_counter() - t0
+
+    def _set(self, ps: P.PromptSet, g: float) -> Path:
+        return G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
+                            batch_size=self.batch_size, store_size=self.store_size)
+
     def run(self, config: str, cfg_scales: list[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        """Metrics per CFG (one row each), per-class metrics (long), and the data sets by CFG."""
+        """Metrics per CFG (one row each), per-class metrics (long), and the data sets by CFG.
+
+        In this process each set is generated, then measured, in turn; under a launcher (the oracle named) every
+        set is generated first (a job each), then the missing metrics are measured by one job
+        (:meth:`ensure_metrics`), and the rows' ``seconds`` are this process's time reading them."""
         ps = self.prompts(config)
         classes = list(self.world.classes)
+        paths = {}
+        if self.oracle_name is not None and not (launcher := Launcher.from_env()).inprocess:
+            paths = {g: self._set(ps, g) for g in cfg_scales}
+            self.ensure_metrics(list(paths.values()), launcher)
         rows, per_class, sets = [], [], {}
         for g in cfg_scales:
             t0 = time.perf_counter()
-            path = G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
-                                batch_size=self.batch_size, store_size=self.store_size)
+            path = paths.get(g) or self._set(ps, g)
             ds = G.read_dataset(path, lazy=True)  # decoded as the metrics read it (paper sets: ~10 GB each)
             m, pc = self.metrics(path, ds, len(classes))
             rows.append({"family": self.family, "config": config, "cfg": g,
@@ -102,3 +155,37 @@ class Sweep:
                            **{name: v[k] for name, v in pc.items()}} for k in range(len(classes))]
             sets[g] = ds if self.keep_per_class is None else G.head_per_class(ds, self.keep_per_class)
         return pd.DataFrame(rows), pd.DataFrame(per_class), sets
+
+
+#: the Sweep fields a metrics job's spec carries (the rest — the world, the oracle itself, the paper's CFG mapping,
+#: the grid's image count — are reopened from the spec or do not bear on the metrics)
+JOB_FIELDS = ("family", "model", "n_per_class", "steps", "seed", "lpips_pairs", "batch_size", "real_split",
+              "oracle_name", "fid_net", "lpips_net", "store_size", "word2sen")
+
+
+def _from_spec(path: Path) -> Path:
+    """The metrics a launched job's spec describes (:meth:`Sweep.ensure_metrics`), this rank's every
+    world-size-th set; the job's folder."""
+    spec = json.loads(Path(path).read_text())
+    world = open_world(**spec["world"])
+    sweep = Sweep(world, oracle(spec["sweep"]["oracle_name"], world), **spec["sweep"])
+    sets = [Path(p) for p in spec["sets"]]
+    if [str(sweep.metrics_file(p)) for p in sets] != spec["files"] or len(world.classes) != spec["num_classes"]:
+        raise LaunchError(f"job spec {path}: it names other metrics files than this process would write (the oracle's "
+                          f"weights or the world changed since it was written); delete {Path(path).parent} and run "
+                          "again")
+    rank, world_size = dist_env()
+    for p in bar(sets[rank::world_size], desc="image metrics", unit="set"):
+        if integrity.load_json(sweep.metrics_file(p), "cached image metrics") is None:
+            sweep.metrics(p, G.read_dataset(p, lazy=True), spec["num_classes"])
+    return Path(path).parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m synscale.imagesets --spec JSON``: the image metrics a launched job's spec describes, into the
+    JSON files beside their sets."""
+    return spec_main(argv, "python -m synscale.imagesets", main.__doc__.split("\n")[0], _from_spec)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,9 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from .clip import _as_nchw
+from .distributed import default_device
 from .threads import pinned
 from .train import predict, to_input
 from .weights import path as weights_path
+
+
+#: what :func:`image_metrics` measures of a set, in the order its tables show them
+METRICS = ("recognizability", "diversity", "fid", "lpips")
 
 
 def per_class_f1(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -150,9 +155,10 @@ def oracle_lpips(oracle, preprocess=None) -> Callable[[np.ndarray, np.ndarray], 
         # each image recurs in many pairs: run the oracle once per distinct image, then gather the pairs
         both = np.concatenate([a, b])
         uniq, inv = np.unique(both.reshape(len(both), -1), axis=0, return_inverse=True)
-        feats = oracle.forward_intermediates(prep(uniq.reshape((-1,) + both.shape[1:])), intermediates_only=True)
-        ia, ib = torch.as_tensor(inv[: len(a)]), torch.as_tensor(inv[len(a):])
-        return lpips_from_features([f[ia] for f in feats], [f[ib] for f in feats]).numpy()
+        x = prep(uniq.reshape((-1,) + both.shape[1:])).to(next(oracle.parameters()).device)
+        feats = oracle.forward_intermediates(x, intermediates_only=True)
+        ia, ib = (torch.as_tensor(i, device=x.device) for i in (inv[: len(a)], inv[len(a):]))
+        return lpips_from_features([f[ia] for f in feats], [f[ib] for f in feats]).cpu().numpy()
 
     return distance
 
@@ -175,16 +181,18 @@ def image_metrics(oracle, images: np.ndarray, labels: np.ndarray, real_features:
     f = feature_fid(real_features, feats if fid_features is None else fid_features(images))
     lp, lp_c = lpips_per_class(lpips_distance or oracle_lpips(oracle, preprocess), images, labels, num_classes,
                                lpips_pairs, seed)
-    return ({"recognizability": rec, "diversity": div, "fid": f, "lpips": lp},
+    return (dict(zip(METRICS, (rec, div, f, lp))),
             {"recognizability": rec_c, "diversity": div_c, "lpips": lp_c})
 
 
 # ---------------------------------------------------------------------------------- the paper's networks, offline
-def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray] | None:
+def fid_network(name: str, batch_size: int = 200, device: str | None = None
+                ) -> Callable[[np.ndarray], np.ndarray] | None:
     """FID's feature space by name: ``"oracle"`` -> ``None`` (the oracle's pre-logits, mini world), or the FID
     Inception-v3 weights (``paper:fid_inception``: ``pt_inception-2015-12-05-6726825d.pth`` in torch hub's
     checkpoints, or a path to it) -> ``features(images)`` with
-    torchmetrics' Inception (torch-fidelity's network, 2048-d pool features, its own resize to 299 px)."""
+    torchmetrics' Inception (torch-fidelity's network, 2048-d pool features, its own resize to 299 px) on ``device``
+    (default :func:`~synscale.distributed.default_device`)."""
     if name == "oracle":
         return None
     import torch
@@ -192,24 +200,26 @@ def fid_network(name: str, batch_size: int = 200) -> Callable[[np.ndarray], np.n
 
 
     path = weights_path(name, "fid_inception")  # paper:fid_inception (TORCH_HOME) or a file; one line if absent
+    device = device or default_device()
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                             feature_extractor_weights_path=str(path))
+                             feature_extractor_weights_path=str(path)).to(device)
 
     @torch.no_grad()
     def features(images: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(images), batch_size):
-            x = _as_nchw(images[i : i + batch_size])
-            out.append(net(x.contiguous()).reshape(len(x), -1).double())
+            x = _as_nchw(images[i : i + batch_size]).to(device)
+            out.append(net(x.contiguous()).reshape(len(x), -1).double().cpu())
         return torch.cat(out).numpy()
 
     return features
 
 
-def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+def lpips_network(name: str, device: str | None = None) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
     """LPIPS by name: ``"oracle"`` -> ``None`` (oracle-LPIPS, mini world), or ``"alex"`` / ``"vgg"`` /
-    ``"squeeze"`` -> ``distance(a, b)`` with the LPIPS network (torchmetrics; paper: AlexNet). Its backbone's
-    ImageNet weights come from torchvision through torch's hub cache, which must already hold them."""
+    ``"squeeze"`` -> ``distance(a, b)`` with the LPIPS network (torchmetrics; paper: AlexNet) on ``device`` (default
+    :func:`~synscale.distributed.default_device`). Its backbone's ImageNet weights come from torchvision through
+    torch's hub cache, which must already hold them."""
     if name == "oracle":
         return None
     import torch
@@ -225,11 +235,12 @@ def lpips_network(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] |
     if not cached.exists():
         raise FileNotFoundError(f"LPIPS-{name} needs torchvision's {backbone[name]} weights at {cached} (download "
                                 f"{url} there on a machine with internet), or set lpips_net: 'oracle'")
-    net = LearnedPerceptualImagePatchSimilarity(net_type=name, normalize=True).net.eval()
+    device = device or default_device()
+    net = LearnedPerceptualImagePatchSimilarity(net_type=name, normalize=True).net.eval().to(device)
 
     @torch.no_grad()
     def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # uint8 images -> [0, 1] RGB, LPIPS's normalize=True
-        x, y = (_as_nchw(v).float().div(255.0) for v in (a, b))
-        return net(x, y, normalize=True).reshape(len(a)).numpy()
+        x, y = (_as_nchw(v).to(device).float().div(255.0) for v in (a, b))
+        return net(x, y, normalize=True).reshape(len(a)).cpu().numpy()
 
     return distance

@@ -17,6 +17,7 @@ one line saying what and how to provide it.
 """
 from __future__ import annotations
 
+from .distributed import default_device
 from .train import load, restrict_classes
 from .weights import MissingModelError, resolve
 from .world import default_dir, read_manifest
@@ -107,12 +108,13 @@ def fingerprint(what: str, name: str = "mini") -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-def oracle(name: str = "mini", world=None):
-    """The recognizability/diversity classifier (timm). With a ``world`` whose classes are a subset of
-    ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just those
+def oracle(name: str = "mini", world=None, device: str | None = None):
+    """The recognizability/diversity classifier (timm) on ``device`` (default this process's accelerator,
+    :func:`~synscale.distributed.default_device`: a GPU at paper scale). With a ``world`` whose classes are a subset
+    of ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just those
     classes' outputs, in the world's order."""
     model = load(resolve(name, "oracle").path)
     wnids = getattr(world, "wnids", None)
     if wnids is not None and model.num_classes == 1000 and len(wnids) != 1000:
         model = restrict_classes(model, [imagenet_index(w) for w in wnids])
-    return model
+    return model.to(device or default_device())

@@ -31,8 +31,7 @@ from .launch import Launcher, LaunchError, run_job
 from .models import PIPELINES
 from .prompts import CONFIGS
 from .scaling import fit_power_law
-from .world import open_world
-from .world.folder import FolderWorld
+from .world import open_args, open_world
 
 FAMILIES = tuple(PIPELINES)  # the text-to-image families
 
@@ -167,9 +166,7 @@ class Study:
                 return stats
             study = {k: getattr(self, k) for k in ("model", "n_per_class", "gen_steps", "seed", "gen_batch_size",
                                                    "store_size", "word2sen", "workers")}
-            world = ({"name": str(self.world.root), "seed": self.world.seed, "image_size": self.world.image_size}
-                     if isinstance(self.world, FolderWorld) else {"name": "mini", "seed": self.world.seed})
-            integrity.write_json(job / "spec.json", {"world": world, "study": study, "recipe": asdict(recipe),
+            integrity.write_json(job / "spec.json", {"world": open_args(self.world), "study": study, "recipe": asdict(recipe),
                                                      "data": str(spec), "size": size, "train_seed": seed,
                                                      "data_id": data_id, "out": str(out)})
             seconds = run_job("synscale.supervised", ["--spec", str(job / "spec.json")], job, "classifier",

@@ -151,6 +151,13 @@ def open_world(name: str = "mini", seed: int = 0, image_size: int | None = None)
     return FolderWorld(Path(expand_path(name)), seed=seed, image_size=image_size or 256)
 
 
+def open_args(world) -> dict:
+    """The :func:`open_world` arguments that open ``world`` again (in a launched job's processes)."""
+    if isinstance(world, FolderWorld):
+        return {"name": str(world.root), "seed": world.seed, "image_size": world.image_size}
+    return {"name": "mini", "seed": world.seed}
+
+
 def class_ids(world, names: list[str] | tuple[str, ...]) -> list[int]:
     """The world's label ids of ``names`` (all of its classes when empty), one clear error for an unknown one."""
     if not names:
