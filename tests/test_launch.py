@@ -222,7 +222,8 @@ def test_image_metrics_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, m
     files = sorted((tmp_path / "a").glob("synthetic/*/*/*/metrics_*.json"))
     assert len(files) == 2 and list(rows.columns[4:8]) == ["recognizability", "diversity", "fid", "lpips"]
     shutil.copytree(tmp_path / "a", tmp_path / "b", ignore=shutil.ignore_patterns("metrics_*"))
-    rows2, per_class2, _ = sweep("torchrun:2", tmp_path / "b")
+    assert len(list((tmp_path / "a").glob("real_features/world0_val_*_oracle@*.npy"))) == 1
+    rows2, per_class2, _ = sweep("torchrun:2", tmp_path / "b")  # the real features read from the cache
     for f in files:
         assert (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes() == f.read_bytes(), f.parent.name
     jobs = list((tmp_path / "b").glob("synthetic/*/*/.metrics_*.job"))

@@ -22,6 +22,7 @@ from .distributed import dist_env
 from .launch import Launcher, LaunchError, run_job, spec_main
 from .metrics import METRICS, fid_network, image_metrics, lpips_network
 from .models import fingerprint, oracle
+from .paths import cache_dir
 from .progress import bar
 from .train import eval_preprocess, predict
 from .world import open_args, open_world
@@ -62,11 +63,21 @@ class Sweep:
 
     @property
     def real_features(self) -> np.ndarray:
-        """The real reference split's features in FID's feature space, computed once."""
+        """The real reference split's features in FID's feature space, computed once: in this process, and — the
+        oracle named — for every process, in the shared cache (``real_features/``), so neither each notebook nor each
+        rank of a metrics job reads ImageNet-val again."""
         if self._real_features is None:
             x = self.world.split(self.real_split)[0]
-            self._real_features = (predict(self.oracle, x, preprocess=self.preprocess(x))[1] if self._fid is None
-                                   else self._fid(x))
+            net = f"fid-{Path(self.fid_net).name}" if self._fid is not None else (
+                None if self.oracle_name is None else f"oracle@{fingerprint('oracle', self.oracle_name)}")
+            cache = net and (cache_dir() / "real_features"
+                             / f"{self.world.name}_{self.real_split}_n{len(x)}_s{x.shape[1]}_{net}.npy")
+            feats = cache and integrity.load(cache, np.load, "cached real features")
+            if feats is None:
+                feats = predict(self.oracle, x, preprocess=self.preprocess(x))[1] if self._fid is None else self._fid(x)
+                if cache:
+                    integrity.save(cache, lambda tmp: np.save(tmp, feats))
+            self._real_features = feats
         return self._real_features
 
     def prompts(self, config: str) -> P.PromptSet:
@@ -110,6 +121,7 @@ class Sweep:
             return time.perf_counter() - t0
         if not todo:
             return 0.0
+        self.real_features  # noqa: B018 -- computed once here, into the shared cache the job's ranks then read
         files = [str(self.metrics_file(p)) for p in todo]
         job = todo[0].parent / f".metrics_{hashlib.sha256(' '.join(files).encode()).hexdigest()[:8]}.job"
         with integrity.exclusive(job):  # two runs that need the same metrics: one launches, the other finds them

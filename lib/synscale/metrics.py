@@ -30,7 +30,6 @@ from .threads import pinned
 from .train import predict, to_input
 from .weights import path as weights_path
 
-
 #: what :func:`image_metrics` measures of a set, in the order its tables show them
 METRICS = ("recognizability", "diversity", "fid", "lpips")
 

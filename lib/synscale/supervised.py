@@ -166,9 +166,9 @@ class Study:
                 return stats
             study = {k: getattr(self, k) for k in ("model", "n_per_class", "gen_steps", "seed", "gen_batch_size",
                                                    "store_size", "word2sen", "workers")}
-            integrity.write_json(job / "spec.json", {"world": open_args(self.world), "study": study, "recipe": asdict(recipe),
-                                                     "data": str(spec), "size": size, "train_seed": seed,
-                                                     "data_id": data_id, "out": str(out)})
+            integrity.write_json(job / "spec.json", {"world": open_args(self.world), "study": study,
+                                                     "recipe": asdict(recipe), "data": str(spec), "size": size,
+                                                     "train_seed": seed, "data_id": data_id, "out": str(out)})
             seconds = run_job("synscale.supervised", ["--spec", str(job / "spec.json")], job, "classifier",
                               launcher)
         if (stats := train.cached_model_stats(out)) is None:
