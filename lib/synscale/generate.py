@@ -39,7 +39,7 @@ from . import integrity, models
 from . import prompts as P
 from .arrays import ShardImages, scan_shards, take
 from .distributed import default_device, dist_env, dist_init
-from .launch import Launcher, LaunchError, run_job
+from .launch import Launcher, LaunchError, run_spec
 from .models import fingerprint
 from .paths import cache_dir
 from .progress import bar as progress_bar
@@ -441,8 +441,7 @@ def _launch_set(out: Path, launcher: Launcher, family: str, model: str, prompts,
         spec = {"out": str(out), "root": str(out.parents[2]), "family": family, "model": model,
                 "classes": list(prompts.classes), "cfg": guidance_scale, "steps": steps, "seed": seed,
                 "kwargs": kwargs}
-        integrity.write_json(job / "spec.json", spec)
-        seconds = run_job("synscale.generate", ["--spec", str(job / "spec.json")], job, "generate", launcher)
+        seconds = run_spec("synscale.generate", job, spec, "generate", launcher)
     if not _finished(out):
         raise LaunchError(f"job generate for {out} ended without a complete set (logs in {job})")
     print(f"[{launcher}] generated {out.name} in {seconds:.0f} s", flush=True)

@@ -19,7 +19,7 @@ from . import generate as G
 from . import integrity
 from . import prompts as P
 from .distributed import dist_env
-from .launch import Launcher, LaunchError, run_job, spec_main
+from .launch import Launcher, LaunchError, run_spec, spec_main
 from .metrics import METRICS, fid_network, image_metrics, lpips_network
 from .models import fingerprint, oracle
 from .paths import cache_dir
@@ -113,10 +113,10 @@ class Sweep:
         if self.oracle_name is None:
             raise ValueError("ensure_metrics caches metrics by the oracle's weights: give Sweep an oracle_name")
         launcher = launcher or Launcher.from_env()
-        todo = [Path(p) for p in paths if integrity.load_json(self.metrics_file(p), "cached image metrics") is None]
+        todo = [Path(p) for p in paths if not self._measured(p)]
         t0 = time.perf_counter()
-        if launcher.inprocess:
-            for p in todo:
+        if launcher.inprocess:  # a kernel, or a launched job's rank with its share of the sets
+            for p in bar(todo, desc="image metrics", unit="set"):
                 self.metrics(p, G.read_dataset(p, lazy=True), len(self.world.classes))
             return time.perf_counter() - t0
         if not todo:
@@ -128,14 +128,17 @@ class Sweep:
             spec = {"world": open_args(self.world), "num_classes": len(self.world.classes),
                     "sweep": {f.name: getattr(self, f.name) for f in fields(self) if f.name in JOB_FIELDS},
                     "sets": [str(p) for p in todo], "files": files}
-            integrity.write_json(job / "spec.json", spec)
-            seconds = run_job("synscale.imagesets", ["--spec", str(job / "spec.json")], job, "metrics", launcher)
-        missing = [f for f in files if integrity.load_json(f, "cached image metrics") is None]
+            seconds = run_spec("synscale.imagesets", job, spec, "metrics", launcher)
+        missing = [f for p, f in zip(todo, files) if not self._measured(p)]
         if missing:
             raise LaunchError(f"job metrics ended without {len(missing)} of its {len(files)} results, e.g. "
                               f"{missing[0]} (logs in {job})")
         print(f"[{launcher}] measured {len(todo)} set(s) in {seconds:.0f} s", flush=True)
         return time.perf_counter() - t0
+
+    def _measured(self, path: Path) -> bool:
+        """Whether the set at ``path`` has its checked metrics file (a damaged one is moved aside: not measured)."""
+        return integrity.load_json(self.metrics_file(path), "cached image metrics") is not None
 
     def _set(self, ps: P.PromptSet, g: float) -> Path:
         return G.ensure_set(self.family, ps, g, G.steps_for(self.steps, self.family), self.seed, self.model,
@@ -187,9 +190,7 @@ def _from_spec(path: Path) -> Path:
                           f"weights or the world changed since it was written); delete {Path(path).parent} and run "
                           "again")
     rank, world_size = dist_env()
-    for p in bar(sets[rank::world_size], desc="image metrics", unit="set"):
-        if integrity.load_json(sweep.metrics_file(p), "cached image metrics") is None:
-            sweep.metrics(p, G.read_dataset(p, lazy=True), spec["num_classes"])
+    sweep.ensure_metrics(sets[rank::world_size], Launcher())
     return Path(path).parent
 
 

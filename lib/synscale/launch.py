@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import integrity
 from .progress import FILE_ENV, follow
 
 KINDS = ("inprocess", "torchrun", "submitit-local", "slurm")
@@ -179,6 +180,14 @@ def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Lau
     bad = [r for r in results if r]
     if bad:
         raise LaunchError(f"job {name} under {launcher}: a task exited with {bad[0]} (logs in {folder})")
+
+
+def run_spec(module: str, job: Path, spec: dict, name: str, launcher: Launcher | None = None,
+             python: str | None = None) -> float:
+    """Launch the job ``python -m <module> --spec <job>/spec.json`` (the CLI :func:`spec_main` gives it) with ``spec``
+    written there first, its logs beside it; wait for it (:func:`run_job`). Seconds taken."""
+    path = integrity.write_json(Path(job) / "spec.json", spec)
+    return run_job(module, ["--spec", str(path)], job, name, launcher, python)
 
 
 def spec_main(argv: list[str] | None, prog: str, description: str, run: Callable[[Path], Path]) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import integrity
 from .distributed import default_device, dist_env
-from .launch import Launcher, LaunchError, run_job, spec_main
+from .launch import Launcher, LaunchError, run_spec, spec_main
 from .progress import bar
 from .weights import resolve
 
@@ -207,12 +207,10 @@ def launch_captions(captioner: LLMCaptioner, concepts: Sequence[str], passes: in
     with integrity.exclusive(job):  # two runs that need the same pool: one launches, the other then finds it
         if not missing_passes(folder, passes):
             return
-        integrity.write_json(job / "spec.json", {
-            "model": captioner.source, "role": captioner.role, "seed": captioner.seed, "engine": captioner.engine,
-            "batch_size": captioner.batch_size, "settings": captioner.settings, "concepts": list(concepts),
-            "passes": passes, "cache": str(cache), "folder": str(folder)})
-        seconds = run_job("synscale.llm", ["--spec", str(job / "spec.json")], job, "captions", launcher,
-                          python=os.environ.get(PYTHON_ENV) or None)
+        spec = {"model": captioner.source, "role": captioner.role, "seed": captioner.seed, "engine": captioner.engine,
+                "batch_size": captioner.batch_size, "settings": captioner.settings, "concepts": list(concepts),
+                "passes": passes, "cache": str(cache), "folder": str(folder)}
+        seconds = run_spec("synscale.llm", job, spec, "captions", launcher, python=os.environ.get(PYTHON_ENV) or None)
     if missing := missing_passes(folder, passes):
         raise LaunchError(f"job captions for {folder} ended without passes {missing[:5]} (logs in {job})")
     print(f"[{launcher}] captioned {len(concepts)} concepts x {passes} passes in {seconds:.0f} s", flush=True)

@@ -52,7 +52,7 @@ from .clip import random_crop, to_tensor
 from .distributed import default_device, dist_env, dist_init
 from .evaluate import image_features as encode
 from .evaluate import linear_probe, zero_shot_loss
-from .launch import Launcher, LaunchError, run_job, spec_main
+from .launch import Launcher, LaunchError, run_spec, spec_main
 from .paths import cache_dir
 from .progress import bar as tqdm
 from .prompts import PromptSet
@@ -607,8 +607,7 @@ def _finetune_launched(clip_model, classifier, images, labels, config: FinetuneC
     """:func:`finetune` as a launched job: the starting CLIP once per weights (``finetune/_models/<key>.pt``), the
     run's inputs and spec beside its folder; then wait, and read the trained tower and head back."""
     result = ckpt / "result.pt"
-    state = integrity.load(result, lambda f: torch.load(f, map_location="cpu", weights_only=True), "finetuning result")
-    if state is None:
+    if (state := _read_result(result)) is None:
         job = ckpt.with_name(f".{ckpt.name}.job")
         with integrity.exclusive(job):  # two runs that need the same finetuning: one launches, the other finds it
             if not integrity.sidecar(result).exists():
@@ -619,19 +618,20 @@ def _finetune_launched(clip_model, classifier, images, labels, config: FinetuneC
                 integrity.save(job / "inputs.pt", lambda f: torch.save(
                     {"classifier": classifier.detach().cpu(), "images": images, "labels": labels, "select": select,
                      "config": config}, f))
-                integrity.write_json(job / "spec.json", {"model": str(start), "inputs": str(job / "inputs.pt"),
-                                                         "ckpt": str(ckpt)})
-                seconds = run_job("synscale.retrieval", ["--spec", str(job / "spec.json")], job, "finetune",
-                                  launcher)
+                seconds = run_spec("synscale.retrieval", job, {"model": str(start), "inputs": str(job / "inputs.pt"),
+                                                               "ckpt": str(ckpt)}, "finetune", launcher)
                 print(f"[{launcher}] finetuned on {len(labels)} images in {seconds:.0f} s", flush=True)
-        state = integrity.load(result, lambda f: torch.load(f, map_location="cpu", weights_only=True),
-                               "finetuning result")
-        if state is None:
+        if (state := _read_result(result)) is None:
             raise LaunchError(f"job finetune for {ckpt} ended without a result (logs in {job})")
     model = ZeroShotHeadClassifier(clip_model, classifier)
     model.clip.visual.load_state_dict(state["visual"])
     model.head.load_state_dict(state["head"])
     return model.to(default_device()).eval(), json.loads(state["info"])
+
+
+def _read_result(path: Path) -> dict | None:
+    """A finetuning job's checked ``result.pt`` (the trained tower and head, and its numbers), or None."""
+    return integrity.load(path, lambda f: torch.load(f, map_location="cpu", weights_only=True), "finetuning result")
 
 
 def _finetune_from_spec(path: Path) -> Path:

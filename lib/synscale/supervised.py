@@ -27,7 +27,7 @@ from . import generate as G
 from . import prompts as P
 from .arrays import Concat
 from .generate import steps_for
-from .launch import Launcher, LaunchError, run_job
+from .launch import Launcher, LaunchError, run_spec
 from .models import PIPELINES
 from .prompts import CONFIGS
 from .scaling import fit_power_law
@@ -166,11 +166,10 @@ class Study:
                 return stats
             study = {k: getattr(self, k) for k in ("model", "n_per_class", "gen_steps", "seed", "gen_batch_size",
                                                    "store_size", "word2sen", "workers")}
-            integrity.write_json(job / "spec.json", {"world": open_args(self.world), "study": study,
-                                                     "recipe": asdict(recipe), "data": str(spec), "size": size,
-                                                     "train_seed": seed, "data_id": data_id, "out": str(out)})
-            seconds = run_job("synscale.supervised", ["--spec", str(job / "spec.json")], job, "classifier",
-                              launcher)
+            seconds = run_spec("synscale.supervised", job, {"world": open_args(self.world), "study": study,
+                                                            "recipe": asdict(recipe), "data": str(spec), "size": size,
+                                                            "train_seed": seed, "data_id": data_id, "out": str(out)},
+                               "classifier", launcher)
         if (stats := train.cached_model_stats(out)) is None:
             raise LaunchError(f"job classifier for {out} ended without a model (logs in {job})")
         print(f"[{launcher}] trained {spec} at {size} (seed {seed}) in {seconds:.0f} s", flush=True)
