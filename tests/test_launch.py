@@ -110,6 +110,7 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
 def test_llm_captions_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, monkeypatch):
     """SynthCLIP's caption pool from the rehearsal's Mistral stand-in (by folder): two ranks each caption every other
     pass; the pool is the one this process writes alone."""
+    from synscale import llm
     from synscale import synthclip as S
     from synscale.rehearsal import models as RM
 
@@ -119,7 +120,7 @@ def test_llm_captions_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, mo
     pools = {}
     for name in ("inprocess", "torchrun:2"):
         monkeypatch.setenv(launch.ENV, name)
-        cap = S.LLMCaptioner(folder, device="cpu", batch_size=2, seed=3, max_new_tokens=6)
+        cap = llm.LLMCaptioner(folder, device="cpu", batch_size=2, seed=3, max_new_tokens=6)
         pools[name] = S.generate_captions(cap, concepts, passes=3, cache=tmp_path / name.replace(":", "_"))
         assert (cap._model is None) == (name != "inprocess")  # the job loaded the model, not this process
     assert pools["inprocess"][0] == pools["torchrun:2"][0] and len(pools["inprocess"][0]) == 9

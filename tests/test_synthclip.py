@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import evaluate
+from synscale import evaluate, llm
 from synscale import synthclip as S
 
 
@@ -130,8 +130,8 @@ def test_subset_bank_and_prompt_format():
     assert S.subset_bank(bank, keep={"c3", "c50", "zz"}) == ["c3", "c50"]
     r = S.subset_bank(bank, n=10, seed=1)
     assert len(r) == 10 and r == sorted(r, key=bank.index) and r == S.subset_bank(bank, n=10, seed=1)
-    assert S.PROMPT.format(concept="cat").startswith("Your task is to write me an image caption")
-    assert "Your concept is cat." in S.PROMPT.format(concept="cat")
+    assert llm.PROMPT.format(concept="cat").startswith("Your task is to write me an image caption")
+    assert "Your concept is cat." in llm.PROMPT.format(concept="cat")
     ps = S.caption_prompts(["a", "b"], ["x"], None)
     assert ps.labels.tolist() == [-1, -1] and ps.prompts == ("a", "b")
 

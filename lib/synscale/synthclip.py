@@ -4,7 +4,7 @@
   and Wikipedia uni/bigrams and titles), read by path with :func:`load_metadata`; offline and in the mini world it
   is built from every WordNet 3.0 lemma (~148k entries) plus the world's own garment vocabulary.
 * **Captions** :class:`synscale.llm.LLMCaptioner` runs an instruction LLM on vLLM (the paper's engine, with its
-  presence and frequency penalties) or ``transformers`` with the exact prompt of sec. 3.1 (:data:`PROMPT`;
+  presence and frequency penalties) or ``transformers`` with the exact prompt of sec. 3.1 (:data:`synscale.llm.PROMPT`;
   Mistral-7B-Instruct-v0.2, temperature 0.7, top-p 0.95, one caption per concept per pass).
   :class:`StandInCaptioner` is the mini world's offline stand-in: it writes one concept-conditioned caption
   (<= 15 words) placing the concept in a scene with a garment the mini text-to-image models can draw, and, like an
@@ -35,16 +35,7 @@ import numpy as np
 from . import clip
 from . import evaluate as E
 from .launch import Launcher
-from .llm import (  # noqa: F401
-    LLM_SETTINGS,
-    PROMPT,
-    LLMCaptioner,
-    caption_folder,
-    caption_pass,
-    clean_caption,
-    launch_captions,
-    missing_passes,
-)
+from .llm import LLMCaptioner, caption_folder, caption_pass, launch_captions, missing_passes
 from .paths import expand_path
 from .prompts import PromptSet
 from .world.captions import CUT, PATTERN, TONE
