@@ -9,4 +9,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 "$ROOT/env/bootstrap.sh"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-exec "${SYNSCALE_VENV:-$ROOT/.venv}/bin/python" -m synscale.run --jobs "${SYNSCALE_JOBS:-2}" "$@"
+exec "${SYNSCALE_VENV:-$ROOT/.venv}/bin/python" -m synscale.orchestration.run --jobs "${SYNSCALE_JOBS:-2}" "$@"

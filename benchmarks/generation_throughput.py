@@ -4,7 +4,7 @@
                                                         [--families sd if muse] [--threads N]
     .venv/bin/python benchmarks/generation_throughput.py --sd-shaped     # on a CUDA GPU only
 
-For each mini pipeline (SD, IF, Muse analogs) it times ``synscale.generate.generate_images`` (text encoding,
+For each mini pipeline (SD, IF, Muse analogs) it times ``synscale.methods.generate.generate_images`` (text encoding,
 per-sample generators, CFG, scheduler, decode, uint8 conversion) and, on the same batch, the denoising loop alone:
 ``steps`` × (one forward of the UNet / transformer on the CFG-doubled batch with precomputed text embeddings, the
 CFG combination, and the pipeline's scheduler class stepping the whole batch with **one** generator — stock
@@ -100,8 +100,8 @@ def denoiser_only(pipe, family: str, n: int, steps: int, cfg: float = 4.0):
 
 
 def mini(args) -> None:
-    from synscale import generate as G
-    from synscale import models
+    from synscale.methods import generate as G
+    from synscale.methods import models
 
     print(f"{'family':8s} {'pipeline img/s':>15s} {'denoiser img/s':>15s} {'ratio':>7s} {'overhead':>9s}")
     for family in args.families:
@@ -127,7 +127,7 @@ def sd_shaped(args) -> None:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from synscale.world.textenc import build_tokenizer
+    from synscale.data.world.textenc import build_tokenizer
 
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # SD 1.5's config (diffusers defaults)
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,

@@ -1,6 +1,7 @@
 """What opening each notebook in JupyterLab and running all its cells costs: wall time and the kernel's peak memory.
 
-Each notebook runs as JupyterLab runs it (``synscale.labrun``: a Jupyter server session, the cells over the kernel's
+Each notebook runs as JupyterLab runs it (``synscale.orchestration.labrun``: a Jupyter server session, the cells over
+the kernel's
 websocket, the parameters cell as written, i.e. the mini study), in notebook order, into one outputs folder, so a
 later notebook reuses what an earlier one cached, as it does for a user who works through them in order. With
 ``--cache`` the runs start from the caches of a finished study (the user who opens JupyterLab after ``./run_all.sh``:
@@ -14,8 +15,8 @@ import argparse
 import os
 from pathlib import Path
 
-from synscale import labrun
-from synscale.paths import ROOT
+from synscale.orchestration import labrun
+from synscale.runtime.paths import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:

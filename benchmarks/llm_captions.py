@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from synscale.llm import LLMCaptioner  # noqa: E402
+from synscale.methods.llm import LLMCaptioner  # noqa: E402
 
 
 def stand_in(root: Path) -> Path:
-    from synscale.rehearsal import models as R
+    from synscale.orchestration.rehearsal import models as R
 
     R._build_causal_lm(R.MISTRAL, root, {"hidden_size": 128, "intermediate_size": 448, "num_attention_heads": 4,
                                          "num_key_value_heads": 1, "num_hidden_layers": 2}, "bfloat16", shards=3)

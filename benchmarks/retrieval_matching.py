@@ -66,7 +66,7 @@ def _rss_gb() -> float:
 
 def measure(engine: str, pool: Path) -> dict:
     """One engine on one pool, in this process (called in a fresh one by :func:`main`)."""
-    from synscale import retrieval as R
+    from synscale.studies import retrieval as R
 
     files, names = sorted(pool.glob("*.parquet")), classes()
     base = _rss_gb()

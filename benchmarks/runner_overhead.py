@@ -23,8 +23,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     os.environ.update(SYNSCALE_NOTEBOOKS=str(FIX / "notebooks"), SYNSCALE_PARAMS=str(FIX / "params"))
-    from synscale import params as P
-    from synscale.run import execute
+    from synscale.orchestration import params as P
+    from synscale.orchestration.run import execute
 
     run = P.load(FIX / "params" / "toy.yaml", FIX / "notebooks" / "toy.ipynb").runs("smoke")[0]
     times: dict[str, list[float]] = {"runner+html": [], "runner": [], "in-process": []}

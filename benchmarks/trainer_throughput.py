@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/trainer_throughput.py [--steps 40] [--repeats 3] [--profile mini]
 
 Both train the mini recipe of ``params/04_scaling.yaml`` (``--profile``) on the world's real ``train`` images for
-``--steps`` iterations: ``synscale.train.fit`` (timm transforms + Mixup + BCE + create_optimizer_v2 +
+``--steps`` iterations: ``synscale.methods.train.fit`` (timm transforms + Mixup + BCE + create_optimizer_v2 +
 create_scheduler_v2, per-step RNG seeding, checkpointing, resume bookkeeping) and a bare loop a researcher would
 write with the same timm pieces (one ``torch.utils.data.DataLoader`` over the same transforms, no checkpoints, no
 seeding). Repeats alternate the two and the medians are compared: images/s and the ratio (goal ≥ 0.9×).
@@ -64,7 +64,7 @@ def bare_loop(recipe, images: np.ndarray, labels: np.ndarray, steps: int) -> flo
 
 
 def synscale_fit(recipe, images: np.ndarray, labels: np.ndarray, steps: int) -> float:
-    from synscale import train
+    from synscale.methods import train
 
     with tempfile.TemporaryDirectory() as d:
         _, stats = train.fit(recipe, images, labels, 10, d, steps=steps, progress=False)
@@ -72,7 +72,7 @@ def synscale_fit(recipe, images: np.ndarray, labels: np.ndarray, steps: int) -> 
 
 
 def study_times(profile: str = "mini") -> None:
-    from synscale.results import finished_runs, read_json
+    from synscale.runtime.results import finished_runs, read_json
 
     total = 0.0
     for stem in ("03_synthetic_1p3m", "04_scaling", "05_ood"):
@@ -93,24 +93,24 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", default="mini")
     args = ap.parse_args()
-    from synscale import params as P
-    from synscale import train
-    from synscale.paths import notebooks_dir, params_dir
-    from synscale.world import load
+    from synscale.data.world import load
+    from synscale.methods import train
+    from synscale.orchestration import params as P
+    from synscale.runtime.paths import notebooks_dir, params_dir
 
     pf = P.load(params_dir() / "04_scaling.yaml", notebooks_dir() / "04_scaling.ipynb")
     recipe = train.Recipe.from_dict(pf.runs(args.profile)[0].params["recipe"])
     x, y = load().split("train", 2000)
     print(f"recipe: {recipe.arch} {recipe.model_args}, batch {recipe.batch_size}, {args.steps} steps, "
           f"{torch.get_num_threads()} threads")
-    res: dict[str, list[float]] = {"synscale.train.fit": [], "bare loop": []}
+    res: dict[str, list[float]] = {"synscale.methods.train.fit": [], "bare loop": []}
     for _ in range(args.repeats):
-        res["synscale.train.fit"].append(synscale_fit(recipe, x, y, args.steps))
+        res["synscale.methods.train.fit"].append(synscale_fit(recipe, x, y, args.steps))
         res["bare loop"].append(bare_loop(recipe, x, y, args.steps))
     med = {k: statistics.median(v) for k, v in res.items()}
     for k, v in med.items():
         print(f"{k:>20}: {v:7.1f} img/s (runs: {', '.join(f'{r:.1f}' for r in res[k])})")
-    print(f"ratio synscale / bare: {med['synscale.train.fit'] / med['bare loop']:.3f} (goal >= 0.9)")
+    print(f"ratio synscale / bare: {med['synscale.methods.train.fit'] / med['bare loop']:.3f} (goal >= 0.9)")
     study_times(args.profile)
 
 

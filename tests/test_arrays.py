@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
-from synscale import generate as G
-from synscale.arrays import Concat, ShardImages, Take, content_key, take
+from synscale.data.arrays import Concat, ShardImages, Take, content_key, take
+from synscale.methods import generate as G
 
 
 @pytest.fixture(params=[(8, 8), (8, 8, 3)], ids=["grey", "rgb"])
@@ -53,7 +53,7 @@ def test_concat_and_take_are_lazy_views_with_their_own_cache_keys(shards):
 
 
 def test_squared_resizes_any_shape_to_one_square_rgb_size():
-    from synscale.arrays import Squared
+    from synscale.data.arrays import Squared
 
     class Mixed(list):
         shape = (2, 0, 0)

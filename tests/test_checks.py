@@ -1,10 +1,11 @@
-"""Each notebook's parameter check (synscale.checks): every shipped profile passes it, a wrong value is one line naming
+"""Each notebook's parameter check (synscale.orchestration.checks): every shipped profile passes it, a wrong value is
+one line naming
 the parameter, and the runner refuses such a run before any kernel starts."""
 import pytest
 
-from synscale import checks
-from synscale import run as R
-from synscale.params import ParamsError
+from synscale.orchestration import checks
+from synscale.orchestration import run as R
+from synscale.orchestration.params import ParamsError
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_a_parameter_the_check_reads_but_the_notebook_lacks_is_one_line(plans):
     p = _params(plans, "06")
     del p["p_synthetic"]
     assert checks.problems("06_clip_mixing", p) == [
-        "parameter 'p_synthetic' is not in notebook 06_clip_mixing's parameters cell, but synscale.checks reads it: "
+        "parameter 'p_synthetic' is not in notebook 06_clip_mixing's parameters cell, "
+        "but synscale.orchestration.checks reads it: "
         "restore it there or update the check"]
 
 

@@ -1,4 +1,5 @@
-"""The upstream CLIP (synscale.clip) and zero-shot evaluation (synscale.evaluate): shapes, save/load, the paper's
+"""The upstream CLIP (synscale.methods.clip) and zero-shot evaluation (synscale.methods.evaluate): shapes, save/load,
+the paper's
 zero-shot loss, template ensembling, training and bit-identical resume."""
 import json
 import math
@@ -10,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from synscale import clip, evaluate
-from synscale.checkpoint import batch_indices
+from synscale.methods import clip, evaluate
+from synscale.runtime.checkpoint import batch_indices
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,7 +1,8 @@
 """What a paper run costs is computed from the paper profiles, and the README shows exactly that."""
 from pathlib import Path
 
-from synscale import costs, weights
+from synscale.data import weights
+from synscale.orchestration import costs
 
 ROOT = Path(__file__).resolve().parents[1]
 

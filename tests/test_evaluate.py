@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import evaluate
+from synscale.methods import evaluate
 
 
 def test_classification_matches_timm_validate_style_metrics():

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synscale import claims as CL
-from synscale import findings as F
-from synscale.mtl import SYNTHCLIP_TASKS
-from synscale.scaling import bootstrap_fits
+from synscale.analysis import findings as F
+from synscale.analysis.mtl import SYNTHCLIP_TASKS
+from synscale.analysis.scaling import bootstrap_fits
+from synscale.studies import claims as CL
 
 
 def test_the_interval_decides_the_verdict():
@@ -131,7 +131,7 @@ def test_synthclip_claims_orient_each_delta_mtl_as_the_paper_states_it():
 
 
 def test_findings_are_gathered_from_every_run_into_one_page(tmp_path, monkeypatch, capsys):
-    from synscale import results
+    from synscale.runtime import results
 
     c = [F.claim("a", "claim a", "sec. 1", "m", [0.1, 0.2], 0.15, "boot"),
          F.claim("b", "claim b", "sec. 2", "m", [-0.1, 0.2], 0.05, "boot")]

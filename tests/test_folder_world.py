@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synscale import metrics, models, train
-from synscale import prompts as P
-from synscale.arrays import content_key
-from synscale.imagesets import Sweep
-from synscale.world import classes as C
-from synscale.world import default_dir, load, open_world
-from synscale.world import text as T
-from synscale.world.folder import FolderWorld, FolderWorldError, ImageFiles
+from synscale.data import prompts as P
+from synscale.data.arrays import content_key
+from synscale.data.world import classes as C
+from synscale.data.world import default_dir, load, open_world
+from synscale.data.world import text as T
+from synscale.data.world.folder import FolderWorld, FolderWorldError, ImageFiles
+from synscale.methods import metrics, models, train
+from synscale.methods.imagesets import Sweep
 
 PER_CLASS = {"train": 6, "val": 4}
 
@@ -82,7 +82,7 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
         open_world(str(tmp_path / "nowhere"))
     with pytest.raises(FolderWorldError, match="split 'sketch' not found"):
         FolderWorld(root).split("sketch")
-    with pytest.raises(FolderWorldError, match="synscale.captioning"):
+    with pytest.raises(FolderWorldError, match="synscale.methods.captioning"):
         FolderWorld(root).captions("val")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FolderWorldError, match="no train/, val/ or test/"):
@@ -137,9 +137,9 @@ def test_paper_fid_and_lpips_networks_resolve_offline_or_say_what_is_missing(tmp
 def test_synthclip_five_tasks_on_probe_retrieval_and_val_folders(folder, world, tmp_path):
     """The paper profile's five-task benchmark of 08 (synthclip.folder_benchmark): probe sets, a retrieval set with
     two captions per image, the folder world's val split; scored with the mini CLIP."""
-    from synscale import clip
-    from synscale import synthclip as S
-    from synscale.world import downstream
+    from synscale.data.world import downstream
+    from synscale.methods import clip
+    from synscale.studies import synthclip as S
 
     root, _ = folder
     probes = tmp_path / "probes"
@@ -177,7 +177,7 @@ def test_synthclip_five_tasks_on_probe_retrieval_and_val_folders(folder, world, 
 
 
 def test_fgvc_aircraft_becomes_a_train_val_test_folder_world(tmp_path):
-    from synscale.world.folder import aircraft_folders
+    from synscale.data.world.folder import aircraft_folders
 
     data = tmp_path / "fgvc-aircraft-2013b" / "data"
     (data / "images").mkdir(parents=True)

@@ -4,10 +4,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from synscale import generate as G
-from synscale import models
-from synscale import prompts as P
-from synscale.world import classes
+from synscale.data import prompts as P
+from synscale.data.world import classes
+from synscale.methods import generate as G
+from synscale.methods import models
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_a_damaged_shard_is_named_on_read_and_exactly_it_is_regenerated(pipe, ps
     """Sets record each shard's samples, size and sha256: a truncated or bit-flipped shard fails the read with a
     one-line error naming it and the repair command; ensuring the set again (or that command) regenerates that
     shard alone, byte-identical to the original (per-sample seeds)."""
-    from synscale.integrity import DamagedCacheError
+    from synscale.runtime.integrity import DamagedCacheError
 
     out = G.ensure_set("sd", ps, 3.0, 2, 5, root=tmp_path, shard_size=4, batch_size=4, progress=False)
     ref = digest(out)
@@ -168,7 +168,7 @@ def test_a_damaged_shard_is_named_on_read_and_exactly_it_is_regenerated(pipe, ps
     with pytest.raises(DamagedCacheError) as e:
         G.read_dataset(out)
     msg = str(e.value)
-    assert "\n" not in msg and "shard-00001.tar" in msg and f"python -m synscale.generate --repair {out}" in msg
+    assert "\n" not in msg and "shard-00001.tar" in msg and f"python -m synscale.methods.generate --repair {out}" in msg
     if damage == "truncate":
         G.ensure_set("sd", ps, 3.0, 2, 5, root=tmp_path, shard_size=4, batch_size=4, progress=False)
     else:

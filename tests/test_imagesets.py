@@ -1,9 +1,9 @@
-"""synscale.imagesets: a sweep's cached pieces are computed once for every process that measures sets."""
+"""synscale.methods.imagesets: a sweep's cached pieces are computed once for every process that measures sets."""
 import numpy as np
 import pytest
 
-from synscale import imagesets, models
-from synscale.world import open_world
+from synscale.data.world import open_world
+from synscale.methods import imagesets, models
 
 
 def test_real_features_are_computed_once_into_the_shared_cache(tmp_path, monkeypatch):

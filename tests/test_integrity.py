@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from synscale import integrity as I
+from synscale.runtime import integrity as I
 
 
 def test_a_checked_file_round_trips_and_a_damaged_one_is_moved_aside_and_redone(tmp_path):

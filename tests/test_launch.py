@@ -1,4 +1,5 @@
-"""Launchers (synscale.launch): the same job in this process, under torchrun and through submitit's local executor.
+"""Launchers (synscale.runtime.launch): the same job in this process, under torchrun and through submitit's local
+executor.
 
 A generated set is byte-identical whatever runs it; one launched task trains exactly the classifier the calling
 process trains; 2 ranks (DDP, gloo) train the same CLIP under torchrun and under submitit.
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from synscale import launch, supervised, train
-from synscale.launch import Launcher, LaunchError
-from synscale.world import open_world
+from synscale.data.world import open_world
+from synscale.methods import train
+from synscale.runtime import launch
+from synscale.runtime.launch import Launcher, LaunchError
+from synscale.studies import supervised
 
 RECIPE = train.Recipe(arch="resnet18", model_args={"channels": [8, 16, 16, 16]}, img_size=32, batch_size=8, lr=1e-3,
                       randaug="", mixup=0.0, base_size=64, base_iters=6, base_warmup=2, ckpt_every=3)
@@ -64,13 +67,13 @@ def test_jobs_give_the_same_results_in_process_under_torchrun_and_submitit(tmp_p
 
 def test_a_failing_job_names_its_log(tmp_path):
     with pytest.raises(LaunchError, match=r"job broken failed under torchrun:1 \(exit 1; log .*broken\.log\)") as e:
-        launch.run_job("synscale.supervised", ["--spec", str(tmp_path / "absent.json")], tmp_path, "broken",
+        launch.run_job("synscale.studies.supervised", ["--spec", str(tmp_path / "absent.json")], tmp_path, "broken",
                        Launcher.parse("torchrun:1"))
     assert "absent.json" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_the_runner_refuses_to_run_under_torchrun(monkeypatch, capsys):
-    from synscale.run import main
+    from synscale.orchestration.run import main
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
@@ -89,7 +92,8 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
     torchrun and through submitit; one process another run."""
     import numpy as np
 
-    from synscale import clip, shards
+    from synscale.data import shards
+    from synscale.methods import clip
 
     x = np.random.default_rng(0).integers(0, 256, (16, 32, 32), dtype=np.uint8)
     urls = shards.write_pairs(x, [f"a photo of thing {i % 4}" for i in range(16)], tmp_path / "pool", shard_size=8)
@@ -110,9 +114,9 @@ def test_open_clip_runs_through_every_launcher_and_repeats(tmp_path, monkeypatch
 def test_llm_captions_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, monkeypatch):
     """SynthCLIP's caption pool from the rehearsal's Mistral stand-in (by folder): two ranks each caption every other
     pass; the pool is the one this process writes alone."""
-    from synscale import llm
-    from synscale import synthclip as S
-    from synscale.rehearsal import models as RM
+    from synscale.methods import llm
+    from synscale.orchestration.rehearsal import models as RM
+    from synscale.studies import synthclip as S
 
     RM.build_mistral(tmp_path / "hf", tmp_path / "torch")
     folder = next((tmp_path / "hf").glob("hub/models--mistralai--Mistral-7B-Instruct-v0.2/snapshots/*"))
@@ -161,7 +165,8 @@ def test_a_slurm_job_submitted_from_an_allocation_inherits_none_of_its_settings(
     monkeypatch.setattr(submitit, "AutoExecutor", Executor)
     monkeypatch.setenv("SLURM_CPU_BIND", "map_cpu:0,1")
     monkeypatch.setenv("SLURM_CONF", "/etc/site/slurm.conf")
-    launch.run_job("synscale.generate", ["--spec", "x"], tmp_path, "gen", Launcher.parse("slurm:8x2", "partition=gpu"))
+    launch.run_job("synscale.methods.generate", ["--spec", "x"], tmp_path, "gen",
+                   Launcher.parse("slurm:8x2", "partition=gpu"))
     env = seen["env"]
     assert "SLURM_CPU_BIND" not in env and env["SLURM_CONF"] == "/etc/site/slurm.conf"
     assert env[launch.ENV] == "inprocess" and env["SYNSCALE_PROGRESS_FILE"].endswith("gen.progress.json")
@@ -174,8 +179,8 @@ def test_finetuning_is_the_same_in_process_and_as_one_launched_task_and_runs_on_
     """07's finetuning as a job: one submitit task trains exactly what this process trains (and the result is read
     back, not retrained); under torchrun:2 (DDP, each rank half of every batch) it is another run of the same length.
     """
-    from synscale import clip as C
-    from synscale import retrieval as R
+    from synscale.methods import clip as C
+    from synscale.studies import retrieval as R
 
     monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
@@ -208,8 +213,8 @@ def test_image_metrics_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, m
     two ranks take a set each — the same bytes; a second run finds them and launches nothing."""
     import shutil
 
-    from synscale import models
-    from synscale.imagesets import Sweep
+    from synscale.methods import models
+    from synscale.methods.imagesets import Sweep
 
     world = open_world("mini", 0)
 

@@ -73,38 +73,49 @@ def test_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-#: the README's package map, bottom up: a module imports only from its own layer or the layers below
-LAYERS = {
-    "runtime": "paths threads progress integrity distributed launch checkpoint results",
-    "data": "arrays shards metadata world weights prompts",
-    "methods": "train models generate clip openclip_train evaluate metrics captioning imagesets clipdata llm",
-    "analysis": "scaling findings mtl report reference plots",
-    "studies": "supervised mixing retrieval synthclip claims",
-    "orchestration": "params checks costs preflight run nb labrun build rehearsal __main__",
-}
+#: the package's layer folders, bottom up: a module imports only from its own layer or the layers below
+LAYERS = ["runtime", "data", "methods", "analysis", "studies", "orchestration"]
+#: the package's face: the only modules outside a layer folder
+FACE = {"synscale", "synscale.__main__"}
 
 
 def layer(module: str) -> int:
-    """The layer of a module (a sub-package's modules share its layer); the package's top level (the notebooks'
-    ``record`` helpers and the version) is runtime."""
-    name = module.removeprefix("synscale").lstrip(".").split(".")[0]
-    if not name:
-        return 0
-    found = [i for i, mods in enumerate(LAYERS.values()) if name in mods.split()]
-    assert found, f"{module} is in no layer of LAYERS: add it to the README's package map and here"
-    return found[0]
+    """The layer of a module: the folder it lives in. The package's face (the notebooks' ``record`` helpers, the
+    ``synscale`` command's entry) sits above every layer for the imports it makes, and below them for the
+    imports it receives: it imports only ``runtime`` (the face's helpers) and ``orchestration`` (the command)."""
+    parts = module.split(".")
+    assert parts[0] == "synscale"
+    if module in FACE:
+        return -1
+    assert parts[1] in LAYERS, f"{module} lies outside the layer folders {LAYERS}: move it into one"
+    return LAYERS.index(parts[1])
+
+
+def test_every_module_lives_in_a_layer_folder():
+    mods = import_graph()
+    outside = sorted(m for m in mods if m not in FACE and m.split(".")[1] not in LAYERS)
+    assert outside == [], f"modules outside the layer folders {LAYERS}: {outside}"
+    assert {m.split(".")[1] for m in mods if m not in FACE} == set(LAYERS)
+
+
+def test_face_imports_only_runtime_and_the_command():
+    graph = import_graph()
+    assert {layer(m) for m in graph["synscale"]} == {0}
+    assert {layer(m) for m in graph["synscale.__main__"]} <= {LAYERS.index("orchestration")}
+    assert not any("synscale" in deps or "synscale.__main__" in deps for m, deps in graph.items() if m not in FACE)
 
 
 def test_imports_point_down_the_layers():
     graph = import_graph()
-    up = [f"{a} -> {b}" for a, bs in graph.items() for b in bs if layer(b) > layer(a)]
+    up = [f"{a} -> {b}" for a, bs in graph.items() if a not in FACE for b in bs if layer(b) > layer(a)]
     assert not up, "imports up the layers: " + ", ".join(sorted(up))
-    assert layer("synscale.world.folder") == 1 and layer("synscale.launch") == 0
+    assert layer("synscale.data.world.folder") == 1 and layer("synscale.runtime.launch") == 0
 
 
 def test_runtime_layer_imports_nothing_above_it():
     graph = import_graph()
-    for m in ("synscale.paths", "synscale.distributed", "synscale.threads", "synscale.integrity", "synscale.launch"):
+    for m in ("paths", "distributed", "threads", "integrity", "launch"):
+        m = f"synscale.runtime.{m}"
         assert all(layer(n) == 0 for n in graph[m]), (m, graph[m])
 
 

@@ -1,11 +1,12 @@
-"""The LLM captioner's engines (synscale.llm): which one runs, and that caption pools of the two never share a cache."""
+"""The LLM captioner's engines (synscale.methods.llm): which one runs, and that caption pools of the two never
+share a cache."""
 import hashlib
 import importlib.util
 import json
 
 import pytest
 
-from synscale import llm
+from synscale.methods import llm
 
 
 def test_the_engine_is_vllm_only_when_installed_or_asked_for(monkeypatch):

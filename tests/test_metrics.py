@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from synscale.metrics import diversity, per_class_diversity, recognizability
+from synscale.methods.metrics import diversity, per_class_diversity, recognizability
 
 
 def test_recognizability_equals_sklearn_macro_f1():
@@ -41,7 +41,7 @@ def _fid_by_hand(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_fid_matches_the_frechet_formula_on_small_feature_sets():
-    from synscale.metrics import feature_fid
+    from synscale.methods.metrics import feature_fid
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 4))
@@ -51,7 +51,7 @@ def test_fid_matches_the_frechet_formula_on_small_feature_sets():
 
 
 def test_pair_indices_are_distinct_same_class_pairs_and_seeded():
-    from synscale.metrics import pair_indices
+    from synscale.methods.metrics import pair_indices
 
     labels = np.repeat(np.arange(3), 5)
     p = pair_indices(labels, 250, seed=1)
@@ -64,7 +64,7 @@ def test_pair_indices_are_distinct_same_class_pairs_and_seeded():
 def test_lpips_formula_by_hand():
     import torch
 
-    from synscale.metrics import lpips_from_features
+    from synscale.methods.metrics import lpips_from_features
 
     f0 = torch.zeros(1, 2, 1, 2)
     f1 = torch.zeros(1, 2, 1, 2)
@@ -76,7 +76,7 @@ def test_lpips_formula_by_hand():
 
 
 def test_lpips_per_class_averages_pairs_then_classes():
-    from synscale.metrics import lpips_per_class
+    from synscale.methods.metrics import lpips_per_class
 
     images = np.array([0, 0, 0, 10, 20, 30], dtype=float)
     labels = np.array([0, 0, 0, 1, 1, 1])

@@ -1,8 +1,10 @@
-"""Notebook 06's run plan (synscale.mixing) and the trainer-shaped data of the CLIP studies (synscale.clipdata)."""
+"""Notebook 06's run plan (synscale.studies.mixing) and the trainer-shaped data of the CLIP studies
+(synscale.methods.clipdata)."""
 import numpy as np
 import pytest
 
-from synscale import clipdata, mixing
+from synscale.methods import clipdata
+from synscale.studies import mixing
 
 
 def test_the_plan_is_the_papers_cells_then_the_tables_then_the_noise_seeds():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import models, train
-from synscale import world as W
+from synscale.data import world as W
+from synscale.methods import models, train
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +15,7 @@ def world():
 
 
 def test_manifest_lists_every_component(world):
-    from synscale.build import COMPONENTS
+    from synscale.orchestration.build import COMPONENTS
 
     assert set(W.read_manifest(world.root)["components"]) == set(COMPONENTS)
 
@@ -23,7 +23,7 @@ def test_manifest_lists_every_component(world):
 @pytest.mark.parametrize("family, cls", [("sd", "StableDiffusionPipeline"), ("if", "IFPipeline"),
                                          ("muse", "AmusedPipeline")])
 def test_text_to_image_pipelines_load_and_generate(family, cls):
-    from synscale.generate import generate_images
+    from synscale.methods.generate import generate_images
 
     pipe = models.t2i(family)
     assert type(pipe).__name__ == cls
@@ -46,7 +46,7 @@ def test_shipped_tokenizers_encode_like_open_clip(family):
 def test_training_conditions_on_what_the_pipeline_encodes(world, family):
     """The denoisers train on the text embeddings their pipelines give at inference: IFPipeline masks the padding
     tokens (whose embeddings then differ by up to 3 in a 0.75-norm space), StableDiffusionPipeline does not."""
-    from synscale.world.diffusion import TEXT_MASK, tokenize
+    from synscale.data.world.diffusion import TEXT_MASK, tokenize
 
     text_mask = TEXT_MASK[family]
     assert W.read_manifest(world.root)["components"][family]["unet"].get("text_mask", False) == text_mask
@@ -63,7 +63,7 @@ def test_training_conditions_on_what_the_pipeline_encodes(world, family):
 
 def test_pixel_denoiser_samples_with_its_training_schedule(world):
     """IF's UNet predicts v on a zero-terminal-SNR schedule: the pipeline's scheduler must say so too."""
-    from synscale.world.diffusion import IF_SCHEDULER
+    from synscale.data.world.diffusion import IF_SCHEDULER
 
     cfg = models.t2i("if").scheduler.config
     assert {k: cfg[k] for k in IF_SCHEDULER} == IF_SCHEDULER
@@ -80,7 +80,7 @@ def test_oracle_is_a_timm_model_with_ten_classes(world):
 
 
 def test_upstream_clip_loads_through_open_clip(world):
-    from synscale import clip as C
+    from synscale.methods import clip as C
 
     model, _, tok = C.create(pretrained=str(world.path("clip")))
     x, _ = world.split("val", 4)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from synscale import mtl, reference
+from synscale.analysis import mtl, reference
 
 
 def test_hand_computed_case_with_a_lower_is_better_task():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synscale import params as P
+from synscale.orchestration import params as P
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -41,7 +41,7 @@ def test_parameters_cell_is_the_mini_study(stem):
 def test_a_notebook_runs_through_a_jupyter_server_as_written(tmp_path):
     """JupyterLab's path: a server session for the notebook, its cells sent over the kernel's websocket, no
     papermill and no injected cell; results land in outputs/_interactive/<stem>/."""
-    from synscale import labrun
+    from synscale.orchestration import labrun
 
     r = labrun.run_all(ROOT / "notebooks" / "_template.ipynb", env={"SYNSCALE_OUTPUTS": str(tmp_path)})
     assert r.cells >= 4 and r.peak_rss_mb > 0
@@ -61,7 +61,7 @@ def smoke_study(tmp_path_factory):
     outputs tree, later notebooks after those whose caches they reuse (params ``after:``: 05 evaluates the classifiers
     04 trained), the runner's start-up paid once. The runner goes on after a failed notebook."""
     out = tmp_path_factory.mktemp("outputs")
-    res = subprocess.run([sys.executable, "-m", "synscale.run", *STEMS, "--profile", "smoke", "--jobs", "2"],
+    res = subprocess.run([sys.executable, "-m", "synscale", "run", *STEMS, "--profile", "smoke", "--jobs", "2"],
                          env={**os.environ, "SYNSCALE_OUTPUTS": str(out)}, capture_output=True, text=True, timeout=1500)
     return out, res
 

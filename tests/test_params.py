@@ -5,7 +5,7 @@ import shutil
 import pytest
 from conftest import FIXTURES
 
-from synscale import params as P
+from synscale.orchestration import params as P
 
 NB = FIXTURES / "notebooks" / "toy.ipynb"
 ALLOWED = "allowed keys: fail, flags, label, scale, sleep_s, x"

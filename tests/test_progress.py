@@ -1,9 +1,9 @@
-"""Progress of launched jobs (synscale.progress): a job's rank 0 reports its bar to a file, the waiting notebook
+"""Progress of launched jobs (synscale.runtime.progress): a job's rank 0 reports its bar to a file, the waiting notebook
 shows it as its own bar."""
 import threading
 import time
 
-from synscale import progress
+from synscale.runtime import progress
 
 
 def test_a_jobs_bar_reports_to_its_file_on_rank_0_only(tmp_path, monkeypatch):

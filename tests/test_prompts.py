@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from synscale import prompts as P
-from synscale.world import text as T
+from synscale.data import prompts as P
+from synscale.data.world import text as T
 
 CLASSES = ["dress", "sandal"]
 

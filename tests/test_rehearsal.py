@@ -1,5 +1,6 @@
 """The paper path, rehearsed: every notebook's ``paper`` profile, shrunk in counts, sizes, steps and widths only, runs
-end to end against paper-shaped stand-ins (``synscale.rehearsal``: the real repo ids, configs, file layouts and
+end to end against paper-shaped stand-ins (``synscale.orchestration.rehearsal``: the real repo ids, configs, file
+layouts and
 variants in a Hugging Face cache; ImageNet, LAION, FGVC-Aircraft and the downstream sets in their release layouts),
 pointed at by the same environment variables a researcher sets for the real weights and data."""
 import json
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synscale import params as P
-from synscale.rehearsal import data as D
+from synscale.orchestration import params as P
+from synscale.orchestration.rehearsal import data as D
 
 ROOT = Path(__file__).resolve().parents[1]
 STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
@@ -80,14 +81,14 @@ def test_rehearsal_keeps_the_papers_relations():
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory):
     """The stand-ins, built once per session (models, data, and the captions and folders a user prepares)."""
-    from synscale.rehearsal.__main__ import build
+    from synscale.orchestration.rehearsal.__main__ import build
 
     root = tmp_path_factory.mktemp("rehearsal")
     return root, build(root)
 
 
 def _runner(args, env, outputs, timeout=1500):
-    return subprocess.run([sys.executable, "-m", "synscale.run", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "synscale.orchestration.run", *args], capture_output=True, text=True,
                           env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(outputs)}, timeout=timeout)
 
 
@@ -119,7 +120,7 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
         assert f"{stem}: if weights 'paper:if'" in out and "hf download DeepFloyd/IF-I-XL-v1.0" in out, stem
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out
-    assert "captions/train.tsv (BLIP-2 captions" in out and "python -m synscale.captioning" in out
+    assert "captions/train.tsv (BLIP-2 captions" in out and "python -m synscale.methods.captioning" in out
     res = _runner(["04", "--profile", "paper"], env, tmp_path / "out")
     assert res.returncode == 2 and res.stderr.startswith("error: profile 'paper' needs what is not on this machine")
     assert not (tmp_path / "out" / "04_scaling").exists()  # nothing started
@@ -147,7 +148,7 @@ def test_notebook_runs_its_rehearsal(stem, rehearsal_study):
         prov = json.loads((d / "provenance.json").read_text())
         assert prov["status"] == "done" and prov["profile"] == "rehearsal"
         params = yaml.safe_load((d / "params.yaml").read_text())
-        from synscale.preflight import model_needs
+        from synscale.orchestration.preflight import model_needs
 
         assert all(name.startswith("paper:") for _, name in model_needs(stem, params))  # 00 loads none
         assert params.get("world") != "mini"
@@ -161,15 +162,15 @@ def _torchrun(args, env, cwd, timeout=900):
 
 @pytest.mark.notebook
 def test_generation_under_torchrun_shares_out_shards_and_matches_one_process(standins, tmp_path):
-    """``torchrun -m synscale.generate`` on the paper's SD (stand-in) for ImageNet's classes: two ranks write
+    """``torchrun -m synscale.methods.generate`` on the paper's SD (stand-in) for ImageNet's classes: two ranks write
     their shards, rank 0 the index, and the bytes equal a one-process run's."""
     _, env = standins
     args = ["--family", "sd", "--model", "paper:sd", "--world", env["SYNSCALE_IMAGENET"], "--prompts", "classnames",
             "--cfg", "2", "--n-per-class", "2", "--steps", "2", "--store-size", "64", "--shard-size", "5"]
-    two = _torchrun(["-m", "synscale.generate", *args],  # torchrun gives each rank one thread: so does `one`
+    two = _torchrun(["-m", "synscale.methods.generate", *args],  # torchrun gives each rank one thread: so does `one`
                     {**env, "SYNSCALE_CACHE": str(tmp_path / "two"), "OMP_NUM_THREADS": "1"}, ROOT)
     assert two.returncode == 0, two.stderr[-3000:]
-    one = subprocess.run([sys.executable, "-m", "synscale.generate", *args], capture_output=True, text=True,
+    one = subprocess.run([sys.executable, "-m", "synscale.methods.generate", *args], capture_output=True, text=True,
                          env={**os.environ, **env, "SYNSCALE_CACHE": str(tmp_path / "one"), "OMP_NUM_THREADS": "1"})
     assert one.returncode == 0, one.stderr[-3000:]
     sets = [Path(r.stdout.strip().splitlines()[-1]) for r in (one, two)]
@@ -181,14 +182,15 @@ def test_generation_under_torchrun_shares_out_shards_and_matches_one_process(sta
 
 @pytest.mark.notebook
 def test_notebook_03_rehearsal_with_its_jobs_under_torchrun(standins, rehearsal_study, tmp_path):
-    """As users run a training notebook on one node: ``SYNSCALE_LAUNCHER=torchrun:2 python -m synscale.run 03
+    """As users run a training notebook on one node: ``SYNSCALE_LAUNCHER=torchrun:2 python -m
+    synscale.orchestration.run 03
     --profile rehearsal``; the notebook runs once and launches each classifier as a job that DDP trains over both
     ranks (gloo here)."""
     _, env = standins
     out = tmp_path / "outputs"
     # the rehearsal study's generated sets and their metrics: only the training is new
     shutil.copytree(rehearsal_study[0] / "_cache" / "synthetic", out / "_cache" / "synthetic")
-    res = subprocess.run([sys.executable, "-m", "synscale.run", "03", "--profile", "rehearsal", "--no-html"],
+    res = subprocess.run([sys.executable, "-m", "synscale", "run", "03", "--profile", "rehearsal", "--no-html"],
                          capture_output=True, text=True, cwd=ROOT, timeout=900,
                          env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(out), "SYNSCALE_LAUNCHER": "torchrun:2"})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -205,8 +207,8 @@ def test_word2sen_prompts_come_from_the_papers_t5(standins, monkeypatch):
     """The Word2Sen prompt configuration at paper scale: sentences sampled from the T5 (``paper:word2sen``, the
     stand-in under the real repo id), not the mini world's grammar (01's rehearsal keeps to IN-Captions: its tiny
     T5 samples the whole 32k vocabulary for 100 sentences per class, a minute of CPU)."""
-    from synscale import prompts as P
-    from synscale.world import open_world
+    from synscale.data import prompts as P
+    from synscale.data.world import open_world
 
     _, env = standins
     for k, v in env.items():

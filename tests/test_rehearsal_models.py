@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from synscale.rehearsal import models as R
-from synscale.rehearsal.hub import hub_dir, repo_folder, revision_of, torch_checkpoints, write_repo
+from synscale.orchestration.rehearsal import models as R
+from synscale.orchestration.rehearsal.hub import hub_dir, repo_folder, revision_of, torch_checkpoints, write_repo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -234,7 +234,7 @@ def test_timm_oracle_hf_hub(cache, repo):
     assert cfg["pretrained_cfg"]["mean"] == [0.5, 0.5, 0.5] and set(cfg["model_args"]) == {"embed_dim", "depth",
                                                                                            "num_heads"}
     model = timm.create_model(f"hf-hub:{repo}", pretrained=True).eval()
-    local = timm.create_model(f"local-dir:{snapshot(repo)}", pretrained=True).eval()  # what synscale.train.load does
+    local = timm.create_model(f"local-dir:{snapshot(repo)}", pretrained=True).eval()  # as train.load
     x = torch.from_numpy(rng_images(2)).permute(0, 3, 1, 2).float().div(255)
     with torch.no_grad():
         y = model(x)
@@ -337,7 +337,7 @@ def test_fid_inception_and_lpips_alex_load_offline(cache):
     import torch
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-    from synscale.metrics import fid_network, lpips_network
+    from synscale.methods.metrics import fid_network, lpips_network
 
     features = fid_network(cache.built["fid_inception"])
     imgs = rng_images(4, side=64)

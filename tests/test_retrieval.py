@@ -1,12 +1,13 @@
-"""The retrieval baseline (synscale.retrieval): caption matching in substring vs token semantics with labels (over
+"""The retrieval baseline (synscale.studies.retrieval): caption matching in substring vs token semantics with labels
+(over
 a list, or streamed over shards), the CLIP-score filter, nested per-class subsets, the three caption forms (one at a
 time or batched for an LLM), and the zero-shot-initialised head finetuned from arrays or lazy shards."""
 import numpy as np
 import pytest
 import torch
 
-from synscale import clip, evaluate
-from synscale import retrieval as R
+from synscale.methods import clip, evaluate
+from synscale.studies import retrieval as R
 
 CLASSES = ["t-shirt", "shirt", "sandal", "coat", "ankle boot"]
 CAPTIONS = [
@@ -166,7 +167,7 @@ def test_best_epoch_on_a_selection_set_is_returned_and_survives_resume(tmp_path)
 
 
 def test_match_shards_streams_both_modes_and_keeps_only_the_matched_images(tmp_path):
-    from synscale.shards import write_pairs
+    from synscale.data.shards import write_pairs
 
     x = np.random.default_rng(0).integers(0, 256, (len(CAPTIONS), 8, 8), dtype=np.uint8)
     urls = write_pairs(x, CAPTIONS, tmp_path / "pool", shard_size=3)  # 4 shards
@@ -227,7 +228,7 @@ def test_metadata_search_equals_the_tar_scan(tmp_path):
 
 
 def test_metadata_pattern_is_a_superset_and_escapes_re2():
-    from synscale import metadata as M
+    from synscale.data import metadata as M
 
     qs = [(q, R.tokens(q)) for q in ("t-shirt", "a.b (c)", "x+y", "ankle boot")]
     p = M.pattern(qs, R.MODES)
@@ -238,8 +239,8 @@ def test_metadata_pattern_is_a_superset_and_escapes_re2():
 
 def test_finetuning_lazy_images_in_a_worker_equals_finetuning_an_array(tmp_path):
     """Shard-backed images decoded a batch at a time in a DataLoader worker train exactly the in-memory run."""
-    from synscale.arrays import ShardImages, scan_shards
-    from synscale.shards import write_pairs
+    from synscale.data.arrays import ShardImages, scan_shards
+    from synscale.data.shards import write_pairs
 
     model, classifier, x, y = tiny_task(10)
     urls = write_pairs(x, ["c"] * 10, tmp_path / "s", shard_size=4)

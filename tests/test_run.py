@@ -9,10 +9,10 @@ import time
 import pytest
 import yaml
 
-from synscale import params as P
-from synscale import results as R
-from synscale.integrity import write_json
-from synscale.run import main, plan, shard, status
+from synscale.orchestration import params as P
+from synscale.orchestration.run import main, plan, shard, status
+from synscale.runtime import results as R
+from synscale.runtime.integrity import write_json
 
 
 def prov(d):
@@ -124,7 +124,7 @@ def test_a_failed_rerun_never_replaces_a_finished_run(toy_world, monkeypatch):
 
 def test_a_run_killed_midway_leaves_nothing_finished_and_is_redone(toy_world, monkeypatch):
     base = toy_world / "toy" / "slow"
-    proc = subprocess.Popen([sys.executable, "-m", "synscale.run", "toy", "--profile", "slow"],
+    proc = subprocess.Popen([sys.executable, "-m", "synscale.orchestration.run", "toy", "--profile", "slow"],
                             env=os.environ.copy(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -154,7 +154,7 @@ def test_a_shard_waits_for_its_after_notebooks_on_other_shards(toy_world, tmp_pa
     full = plan(["toy", "later"], "smoke")
     assert [r.stem for r in shard(full, "1/2")] == ["toy", "later"]  # each shard holds one toy and one later run
     env = {**os.environ, "SYNSCALE_SHARD_POLL_S": "0.5", "TOY_SKIP_SLEEP": "1"}
-    other = subprocess.Popen([sys.executable, "-m", "synscale.run", "toy", "later", "--profile", "smoke",
+    other = subprocess.Popen([sys.executable, "-m", "synscale.orchestration.run", "toy", "later", "--profile", "smoke",
                               "--shard", "1/2", "--no-html"], env=env, stderr=subprocess.PIPE, text=True)
     waited = ""
     for line in other.stderr:  # it runs its toy run, then waits for shard 0's
@@ -234,7 +234,7 @@ def test_collect_builds_one_row_per_finished_run(toy_world):
 
 
 def test_stale_tmp_dirs_of_dead_processes_are_removed(tmp_path):
-    from synscale.run import clean_stale_tmp
+    from synscale.orchestration.run import clean_stale_tmp
 
     dead = tmp_path / ".tmp-a-host-1"
     dead.mkdir()
@@ -247,7 +247,7 @@ def test_stale_tmp_dirs_of_dead_processes_are_removed(tmp_path):
 
 
 def test_plan_orders_runs_and_keys_match_params_module(toy_world):
-    from synscale.paths import world_dir
+    from synscale.runtime.paths import world_dir
 
     runs = plan(["toy"], "mini")
     nb = toy_world.parent / "notebooks" / "toy.ipynb"
@@ -257,7 +257,7 @@ def test_plan_orders_runs_and_keys_match_params_module(toy_world):
 
 
 def test_ready_respects_after_and_plan_order():
-    from synscale.run import ready
+    from synscale.orchestration.run import ready
 
     mk = lambda stem, after=(): P.Run(stem, "mini", {}, stem, stem, {}, after)
     b1, b2, c = mk("b", ("a",)), mk("b", ("a",)), mk("c")

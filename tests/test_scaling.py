@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from synscale.checkpoint import iterations_for
-from synscale.scaling import fit_power_law
+from synscale.analysis.scaling import fit_power_law
+from synscale.runtime.checkpoint import iterations_for
 
 SIZES = np.array([0.125, 0.25, 0.5, 1, 2, 4, 8]) * 1e6
 D_I = 1.3e6

@@ -1,5 +1,5 @@
 """(image, caption) shards for open_clip's trainer: listing, reading, writing, exact n-sample prefixes, and the
-commands and runs built on them (synscale.shards, synscale.clip's open_clip section)."""
+commands and runs built on them (synscale.data.shards, synscale.methods.clip's open_clip section)."""
 import io
 import sys
 from pathlib import Path
@@ -10,7 +10,8 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from synscale import clip, shards
+from synscale.data import shards
+from synscale.methods import clip
 
 
 def _images(n, size=8):
@@ -73,7 +74,7 @@ def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard()
     syn = [f"/syn/shard-{i:05d}.tar" for i in range(1000)]
     argv = clip.open_clip_argv([real], 1_000_000, "real-1m", "/logs")
     a = dict(zip(argv, argv[1:]))
-    assert argv[:3] == [sys.executable, "-m", "torch.distributed.run"] and "synscale.openclip_train" in argv
+    assert argv[:3] == [sys.executable, "-m", "torch.distributed.run"] and "synscale.methods.openclip_train" in argv
     assert a["--train-data"] == "/laion/{00000..00099}.tar" and a["--batch-size"] == "1024"  # 8192 over 8 GPUs
     assert (a["--lr"], a["--wd"], a["--eps"], a["--warmup"], a["--epochs"]) == ("0.001", "0.5", "1e-08", "600", "32")
     assert "--dataset-resampled" not in argv
@@ -88,7 +89,7 @@ def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard()
     src, w = clip.mode_sources("synthetic+real", real, syn, 0.5)
     argv = clip.open_clip_argv(src, 1_000_000, "mixed", "/logs", weights=w, nproc=1)
     a = dict(zip(argv, argv[1:]))
-    assert argv[1:3] == ["-m", "synscale.openclip_train"] and "--dataset-resampled" in argv
+    assert argv[1:3] == ["-m", "synscale.methods.openclip_train"] and "--dataset-resampled" in argv
     assert a["--train-data"] == "/laion/{00000..00099}.tar::/syn/shard-{00000..00999}.tar"
     f_real, f_syn = (float(v) for v in a["--train-data-upsampling-factors"].split("::"))
     assert f_real * 100 == pytest.approx(f_syn * 1000)  # each source's shards together draw half the samples
@@ -113,7 +114,7 @@ def test_open_clip_run_failure_names_its_log_and_last_lines(tmp_path, monkeypatc
 
 
 def test_clip_features_of_shard_images_equal_those_of_the_decoded_array(tmp_path):
-    from synscale import evaluate
+    from synscale.methods import evaluate
 
     x = _images(6, size=32)
     p = shards.read_pairs(shards.write_pairs(x, [f"c{i}" for i in range(6)], tmp_path / "pool"), 6)

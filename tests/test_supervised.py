@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synscale import supervised as S
+from synscale.studies import supervised as S
 
 
 def test_specs_parse_and_fail_in_one_line():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import evaluate, llm
-from synscale import synthclip as S
+from synscale.methods import evaluate, llm
+from synscale.studies import synthclip as S
 
 
 def test_matching_is_metaclips_spaced_substring_rule():

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import clip, threads, train
-from synscale.checkpoint import TrainConfig
+from synscale.methods import clip, train
+from synscale.runtime import threads
+from synscale.runtime.checkpoint import TrainConfig
 
 
 def _under(n, fn):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import checkpoint as ckpt
-from synscale import train
-from synscale.checkpoint import TrainConfig, batch_indices
+from synscale.methods import train
+from synscale.runtime import checkpoint as ckpt
+from synscale.runtime.checkpoint import TrainConfig, batch_indices
 
 ARGS = {"channels": [8, 16, 16, 16]}
 
@@ -168,8 +168,8 @@ def test_dataloader_workers_train_the_same_model_as_in_process(tmp_path):
 def test_lazy_training_sets_stay_lazy_and_train_like_arrays(tmp_path):
     from PIL import Image
 
-    from synscale.arrays import Take
-    from synscale.world.folder import ImageFiles
+    from synscale.data.arrays import Take
+    from synscale.data.world.folder import ImageFiles
 
     x, y = toy(32)
     paths = []
@@ -211,7 +211,7 @@ def _damage(path: Path, how: str) -> None:
 def test_a_damaged_checkpoint_is_named_and_training_starts_over_to_the_same_weights(tmp_path, how):
     """Checkpoints are read with weights_only=True and checked against their size + sha256 record: a truncated or
     bit-flipped one is never resumed from; it is moved aside with a warning naming it and training starts over."""
-    from synscale.integrity import CacheDamageWarning
+    from synscale.runtime.integrity import CacheDamageWarning
 
     x, y = toy()
     cfg = TrainConfig(steps=4, batch_size=16, warmup=1, ckpt_every=2)
@@ -240,7 +240,7 @@ def test_checkpoints_load_without_pickle(tmp_path):
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
 def test_a_damaged_cached_classifier_is_trained_again_not_read(tmp_path, how):
-    from synscale.integrity import CacheDamageWarning
+    from synscale.runtime.integrity import CacheDamageWarning
 
     x, y = toy()
     m1, s1 = train.ensure_classifier(RECIPE, "toy:a", x, y, 10, 32, root=tmp_path, progress=False)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from synscale import weights as W
+from synscale.data import weights as W
 
 
 def repo(hub, repo_id, files, rev="0" * 40, refs=True):

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from synscale import world as W
-from synscale.world import data
-from synscale.world.captions import CaptionNoise, attributes, build_captions
-from synscale.world.classes import NAMES
+from synscale.data import world as W
+from synscale.data.world import data
+from synscale.data.world.captions import CaptionNoise, attributes, build_captions
+from synscale.data.world.classes import NAMES
 
 
 @pytest.fixture(scope="module")

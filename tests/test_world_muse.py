@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale.world import muse
+from synscale.data.world import muse
 
 VQ = dict(block_out_channels=(8, 16, 16), latent_channels=4, num_vq_embeddings=32, norm_num_groups=4)
 TR = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, in_channels=16,

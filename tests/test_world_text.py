@@ -1,7 +1,7 @@
-"""synscale.world.text: offline WordNet, ImageNet metadata, CLIP templates, Places365."""
+"""synscale.data.world.text: offline WordNet, ImageNet metadata, CLIP templates, Places365."""
 import pytest
 
-from synscale.world import classes, text
+from synscale.data.world import classes, text
 
 
 def test_gloss_hypernyms_lemmas():

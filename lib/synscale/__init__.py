@@ -2,7 +2,7 @@
 
 The top level is light (no torch): results helpers for notebooks. Experiment code lives in submodules.
 """
-from .results import collect, collect_table, record, record_table, savefig
+from synscale.runtime.results import collect, collect_table, record, record_table, savefig
 
 __all__ = ["record", "record_table", "savefig", "collect", "collect_table"]
 __version__ = "0.1.0"

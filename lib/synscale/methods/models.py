@@ -1,0 +1,121 @@
+"""Load a named model through its library class: the shipped mini-world artifact or the paper's weights.
+
+Every experiment loads models through these functions, so switching the ``paper`` profile swaps names, not code.
+Names are resolved by :mod:`synscale.data.weights` (``"mini"``, ``"paper:<role>"``, a cached repo id, or a local path):
+
+| role | mini (``"mini"``) | paper (``"paper:<role>"``: HF cache) |
+|---|---|---|
+| t2i ``sd``   | ``StableDiffusionPipeline`` from ``mini_world/sd``   | ``stable-diffusion-v1-5/...`` |
+| t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` (stage I, fp16) |
+| t2i ``muse`` | ``AmusedPipeline`` from ``mini_world/muse``          | ``amused/amused-256`` (fp16) |
+| oracle       | timm ``local-dir:mini_world/oracle``                 | ``timm/vit_base_patch16_224.augreg_...`` |
+| clip         | open_clip ``synscale-mini-clip`` + weights           | ``laion/CLIP-ViT-B-16-laion2B-s34B-b88K`` |
+
+Stable Diffusion samples with DDIM (eta 0), the papers' sampler (SynthCLIP and Geng et al.: 50 DDIM steps), whatever
+scheduler its checkpoint ships (SD-1.5's is PNDM). Nothing is downloaded (``local_files_only``); anything absent is
+one line saying what and how to provide it.
+"""
+from __future__ import annotations
+
+from synscale.data.weights import MissingModelError, resolve
+from synscale.data.world import default_dir, read_manifest
+from synscale.data.world.text import imagenet_index
+from synscale.methods.train import load, restrict_classes
+from synscale.runtime.distributed import default_device
+
+__all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "fingerprint", "oracle", "t2i"]
+
+PIPELINES = {"sd": "StableDiffusionPipeline", "if": "IFPipeline", "muse": "AmusedPipeline"}
+#: the scheduler each family samples with, where it differs from what a checkpoint ships (SD-1.5 ships PNDM)
+SAMPLERS = {"sd": "DDIMScheduler"}
+NO_SAFETY_PARTS = {
+    "sd": {"safety_checker": None, "requires_safety_checker": False},
+    "if": {"safety_checker": None, "watermarker": None, "requires_safety_checker": False},
+}
+
+
+def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
+    """A diffusers text-to-image pipeline of ``family`` in {sd, if, muse}: weights resolved by
+    :func:`synscale.data.weights.resolve` (the fp16 variant where only that is cached), the family's sampler
+    (:data:`SAMPLERS`), no safety checker or watermarker (the study measures the generator's own images)."""
+    import diffusers
+    import torch
+
+    if family not in PIPELINES:
+        raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
+    w = resolve(name, family)
+    cls = getattr(diffusers, PIPELINES[family])
+    kwargs = dict(NO_SAFETY_PARTS.get(family, {}))
+    if w.variant:
+        kwargs["variant"] = w.variant
+    from diffusers.utils import logging as diffusers_log
+    from transformers.utils import logging as transformers_log
+
+    bars = diffusers_log.is_progress_bar_enabled(), transformers_log.is_progress_bar_enabled()
+    diffusers_log.disable_progress_bar()  # loading bars would fill every rendered report; restored below
+    transformers_log.disable_progress_bar()
+    try:
+        pipe = cls.from_pretrained(str(w.path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
+    finally:
+        if bars[0]:
+            diffusers_log.enable_progress_bar()
+        if bars[1]:
+            transformers_log.enable_progress_bar()
+    sampler = SAMPLERS.get(family)
+    if sampler and type(pipe.scheduler).__name__ != sampler:
+        pipe.scheduler = getattr(diffusers, sampler).from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def _sampler_tag(family: str, path) -> str:
+    """``+ddim`` when :func:`t2i` swaps the checkpoint's scheduler (its images differ from the checkpoint's own)."""
+    import json
+    from pathlib import Path
+
+    sampler = SAMPLERS.get(family)
+    f = Path(path) / "scheduler" / "scheduler_config.json"
+    if not sampler or not f.is_file() or json.loads(f.read_text()).get("_class_name") == sampler:
+        return ""
+    return "+" + sampler.removesuffix("Scheduler").lower()
+
+
+def fingerprint(what: str, name: str = "mini") -> str:
+    """8 hex digits naming the exact weights of ``name`` (and the sampler :func:`t2i` uses with them): the shipped
+    files' sha256 for ``mini``; a cached repo's id and revision; else the resolved path with its files' sizes and
+    mtimes (a folder rebuilt in place gets a new fingerprint). Cached data sets made with other weights never collide
+    with these."""
+    import hashlib
+    import json
+
+
+    if name == "mini":
+        files = read_manifest(default_dir())["components"].get(what, {}).get("files")
+        if not files:
+            raise MissingModelError(f"mini-world component '{what}' is not built: run "
+                                    "./run_all.sh 00 --profile rebuild")
+        key = json.dumps(files, sort_keys=True)
+    else:
+        w = resolve(name, what)
+        path = w.path.resolve() if w.repo is None else w.path
+        if w.repo is not None:
+            key = json.dumps([w.repo, w.path.name, w.variant])
+        else:
+            files = sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+            key = json.dumps([str(path)] + [(str(p.relative_to(path.parent)), p.stat().st_size,
+                                             p.stat().st_mtime_ns) for p in files])
+        key += _sampler_tag(what, w.path)
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def oracle(name: str = "mini", world=None, device: str | None = None):
+    """The recognizability/diversity classifier (timm) on ``device`` (default this process's accelerator,
+    :func:`~synscale.runtime.distributed.default_device`: a GPU at paper scale). With a ``world`` whose classes are a
+    subset
+    of ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just those
+    classes' outputs, in the world's order."""
+    model = load(resolve(name, "oracle").path)
+    wnids = getattr(world, "wnids", None)
+    if wnids is not None and model.num_classes == 1000 and len(wnids) != 1000:
+        model = restrict_classes(model, [imagenet_index(w) for w in wnids])
+    return model.to(device or default_device())

@@ -1,0 +1,80 @@
+"""``python -m synscale.orchestration.rehearsal``: build the stand-ins and print the environment that points the study
+at them.
+
+    python -m synscale.orchestration.rehearsal build --root /tmp/rehearsal     # models, data, and the user's
+    preparation steps
+    eval "$(python -m synscale.orchestration.rehearsal env --root /tmp/rehearsal)"
+    ./run_all.sh --profile rehearsal                             # every notebook's paper path, in minutes on a CPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from synscale.orchestration.rehearsal import data
+
+STAMP = "REHEARSAL.json"
+
+
+def env(root: Path) -> dict[str, str]:
+    """The variables a user sets to point the paper profiles at their weights and data, here at the stand-ins."""
+    root = Path(root).resolve()
+    out = {"HF_HOME": str(root / "hf"), "TORCH_HOME": str(root / "torch"), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    out.update({k: str(root / v) for k, v in data.ROOTS.items()})
+    return out
+
+
+def prepare(root: Path) -> None:
+    """What a user computes once from their data, with the study's own commands (here against the stand-ins):
+    BLIP-2 captions of ImageNet-train (the IN-Captions prompts) and FGVC-Aircraft as class folders."""
+    from synscale.data.world import folder
+    from synscale.methods import captioning
+
+    e = env(root)
+    old = {k: os.environ.get(k) for k in e}
+    os.environ.update(e)
+    try:
+        folder.main(["aircraft", "--src", str(Path(root) / data.AIRCRAFT_SOURCE), "--out", e["SYNSCALE_AIRCRAFT"]])
+        captioning.main(["--root", e["SYNSCALE_IMAGENET"], "--split", "train", "--model", "paper:blip2",
+                         "--batch-size", "16"])
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def build(root: Path, force: bool = False) -> dict[str, str]:
+    """Stand-in models (``synscale.orchestration.rehearsal.models``), data roots
+    (``synscale.orchestration.rehearsal.data``) and the prepared
+    captions and folders under ``root``, once (``REHEARSAL.json`` marks a finished build); returns :func:`env`."""
+    from synscale.orchestration.rehearsal import models
+
+    root = Path(root)
+    stamp = root / STAMP
+    if stamp.exists() and not force:
+        return env(root)
+    t0 = time.perf_counter()
+    e = env(root)
+    built = models.build_all(Path(e["HF_HOME"]), Path(e["TORCH_HOME"]))
+    data.build_all(root)
+    prepare(root)
+    stamp.write_text(json.dumps({"models": built, "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    return e
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m synscale.orchestration.rehearsal", description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=["build", "env"])
+    ap.add_argument("--root", type=Path, required=True, help="where the stand-ins live (a few tens of MB)")
+    ap.add_argument("--force", action="store_true", help="rebuild even when a finished build is there")
+    a = ap.parse_args(argv)
+    e = build(a.root, a.force) if a.command == "build" else env(a.root)
+    print("\n".join(f"export {k}={v}" for k, v in e.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
