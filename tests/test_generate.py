@@ -168,7 +168,7 @@ def test_a_damaged_shard_is_named_on_read_and_exactly_it_is_regenerated(pipe, ps
     with pytest.raises(DamagedCacheError) as e:
         G.read_dataset(out)
     msg = str(e.value)
-    assert "\n" not in msg and "shard-00001.tar" in msg and f"python -m synscale.methods.generate --repair {out}" in msg
+    assert "\n" not in msg and "shard-00001.tar" in msg and f"synscale generate --repair {out}" in msg
     if damage == "truncate":
         G.ensure_set("sd", ps, 3.0, 2, 5, root=tmp_path, shard_size=4, batch_size=4, progress=False)
     else:

@@ -81,7 +81,7 @@ def test_rehearsal_keeps_the_papers_relations():
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory):
     """The stand-ins, built once per session (models, data, and the captions and folders a user prepares)."""
-    from synscale.orchestration.rehearsal.__main__ import build
+    from synscale.orchestration.rehearsal.cli import build
 
     root = tmp_path_factory.mktemp("rehearsal")
     return root, build(root)
@@ -120,7 +120,7 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
         assert f"{stem}: if weights 'paper:if'" in out and "hf download DeepFloyd/IF-I-XL-v1.0" in out, stem
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out
-    assert "captions/train.tsv (BLIP-2 captions" in out and "python -m synscale.methods.captioning" in out
+    assert "captions/train.tsv (BLIP-2 captions" in out and "synscale caption" in out
     res = _runner(["04", "--profile", "paper"], env, tmp_path / "out")
     assert res.returncode == 2 and res.stderr.startswith("error: profile 'paper' needs what is not on this machine")
     assert not (tmp_path / "out" / "04_scaling").exists()  # nothing started

@@ -1,5 +1,6 @@
+"""``python -m synscale``: the ``synscale`` command (synscale.orchestration.cli)."""
 import sys
 
-from synscale.orchestration.run import main
+from synscale.orchestration.cli import main
 
 sys.exit(main())

@@ -201,12 +201,13 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "synscale findings") -> int:
     """``synscale findings [OUTPUTS] [--profile P]``: print the study's findings as a Markdown table."""
     import argparse
 
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap = argparse.ArgumentParser(prog=prog, description="Print the study's findings (the claims each notebook "
+                                 "tests, with their intervals and verdicts) as a Markdown table; the runner writes "
+                                 "them to outputs/findings.html and outputs/findings.csv.")
     ap.add_argument("outputs", nargs="?", type=Path, default=None, help="outputs root (default: ./outputs)")
     ap.add_argument("--profile", default="mini")
     a = ap.parse_args(argv)

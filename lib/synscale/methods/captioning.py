@@ -1,6 +1,6 @@
 """BLIP-2 captions of a folder world's split: the IN-Captions prompts' source (sec. 3.1 of the scaling paper).
 
-    python -m synscale.methods.captioning --root ~/data/imagenet --split train --model paper:blip2
+    synscale caption --root ~/data/imagenet --split train --model paper:blip2
 
 writes ``<root>/captions/<split>.tsv`` ("<path relative to root>\\t<caption>" per line), appended batch by batch:
 an interrupted run resumes where it stopped. Under a multi-process launcher (torchrun, SLURM) rank ``r`` of ``W``
@@ -74,8 +74,8 @@ def _merge(final: Path, parts: list[Path], paths: list[Path], root: Path) -> Non
         p.unlink(missing_ok=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.methods.captioning", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str = "synscale caption") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, type=Path, help="the folder world (ImageNet-style class folders)")
     ap.add_argument("--split", default="train")
     ap.add_argument("--model", default="paper:blip2",

@@ -14,7 +14,7 @@
 - ``dataset_dir`` is the stable cache path of a data set, keyed by family, model fingerprint, prompt config,
   guidance, steps, seed and count; later notebooks reuse what earlier ones generated.
 
-``python -m synscale.methods.generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on
+``synscale generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on
 GPUs),
 for the mini world's classes or an ImageNet folder's (``--world``).
 """
@@ -266,7 +266,7 @@ def read_index(out: Path | str) -> dict[str, Any]:
 
 
 def repair_command(out: Path | str) -> str:
-    return f"python -m synscale.methods.generate --repair {out}"
+    return f"synscale generate --repair {out}"
 
 
 def damaged_shards(out: Path | str, index: dict[str, Any] | None = None) -> dict[str, str]:
@@ -420,7 +420,7 @@ def ensure_set(family: str, prompts, guidance_scale: float, steps: int, seed: in
     """The cached data set of (family/weights, prompts, guidance, steps, seed): generated once, then reused.
 
     Missing, it is generated in this process, or — with a launcher other than ``inprocess`` (``launcher``, default
-    ``SYNSCALE_LAUNCHER``; :mod:`synscale.runtime.launch`) — as the job ``python -m synscale.methods.generate --spec
+    ``SYNSCALE_LAUNCHER``; :mod:`synscale.runtime.launch`) — as the job ``synscale generate --spec
     …`` whose
     ranks share out the shards; the caller waits for it. The bytes are the same either way (per-sample seeds)."""
     fp = fingerprint(family, model)
@@ -513,10 +513,11 @@ def repair(out: Path | str, device: str | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.methods.generate",
-                                 description="Generate one synthetic data set into the shared cache (rank-sharded "
-                                             "under torchrun/accelerate: RANK and WORLD_SIZE are honoured).")
+def main(argv: list[str] | None = None, prog: str = "synscale generate") -> int:
+    ap = argparse.ArgumentParser(prog=prog,
+                                 description="Generate one synthetic data set (webdataset shards) into the shared "
+                                             "cache, <cache>/synthetic/<key>/ (rank-sharded under torchrun or SLURM: "
+                                             "RANK and WORLD_SIZE are honoured); prints the set's folder.")
     ap.add_argument("--repair", metavar="SET_DIR", help="regenerate the damaged or missing shards of a finished set")
     ap.add_argument("--spec", metavar="JSON", help="the set a launched job describes (written by ensure_set)")
     ap.add_argument("--family", choices=sorted(models.PIPELINES))

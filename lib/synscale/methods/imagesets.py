@@ -2,7 +2,7 @@
 
 ``Sweep`` holds what stays fixed in a comparison (world, oracle, family and weights, count, steps, seed) and
 measures one prompt configuration over CFG scales, reusing cached data sets and their cached metrics. Under a
-launcher (:mod:`synscale.runtime.launch`) the metrics are the job ``python -m synscale.methods.imagesets --spec …``.
+launcher (:mod:`synscale.runtime.launch`) the metrics are the job ``synscale metrics --spec …``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from synscale.methods.models import fingerprint, oracle
 from synscale.methods.train import eval_preprocess, predict
 from synscale.runtime import integrity
 from synscale.runtime.distributed import dist_env
-from synscale.runtime.launch import Launcher, LaunchError, run_spec, spec_main
+from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar
 
@@ -108,7 +108,7 @@ class Sweep:
     def ensure_metrics(self, paths: list[Path], launcher: Launcher | None = None) -> float:
         """The cached metrics of every set in ``paths`` (the oracle named): those missing are measured in this
         process, or — with a launcher other than ``inprocess`` (default ``SYNSCALE_LAUNCHER``) — by one job
-        ``python -m synscale.methods.imagesets --spec …`` whose ranks share out the sets (each set on one rank, so the
+        ``synscale metrics --spec …`` whose ranks share out the sets (each set on one rank, so the
         numbers
         do not depend on the launcher). Seconds taken."""
         if self.oracle_name is None:
@@ -195,10 +195,43 @@ def _from_spec(path: Path) -> Path:
     return Path(path).parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m synscale.methods.imagesets --spec JSON``: the image metrics a launched job's spec describes, into the
-    JSON files beside their sets."""
-    return spec_main(argv, "python -m synscale.methods.imagesets", main.__doc__.split("\n")[0], _from_spec)
+def main(argv: list[str] | None = None, prog: str = "synscale metrics") -> int:
+    """``synscale metrics``: measure generated sets, from flags (a person) or a launched job's spec (a notebook)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog=prog, description="Recognizability, diversity, FID and LPIPS (Fan sec. 3.2) of generated sets, each "
+        "written to a JSON file beside the set's shards, named by the oracle's weights, the real split, the world, "
+        "the LPIPS pairs, the seed and the networks (notebooks 01-05 read the same files; a measured set is not "
+        "measured again). Under SYNSCALE_LAUNCHER the sets are shared out over a job's ranks. Prints the metrics.")
+    ap.add_argument("sets", nargs="*", type=Path, help="generated sets' folders (synscale generate prints them)")
+    ap.add_argument("--spec", type=Path, metavar="JSON",
+                    help="the job a notebook launched (written by Sweep.ensure_metrics); no other flag is read")
+    ap.add_argument("--world", default="mini", help="'mini' or an ImageNet-style folder: the real reference split")
+    ap.add_argument("--oracle", default="mini", help="the oracle's weights: 'mini' or paper:oracle (ViT-B/16)")
+    ap.add_argument("--real-split", default="val", help="FID's real reference split")
+    ap.add_argument("--lpips-pairs", type=int, default=250, help="LPIPS pairs per class")
+    ap.add_argument("--fid-net", default="oracle", help="'oracle' (mini) or the Inception weights' path (paper)")
+    ap.add_argument("--lpips-net", default="oracle", help="'oracle' (mini) or 'alex' (paper)")
+    ap.add_argument("--store-size", type=int, help="the side the sets' images are stored at (paper: 256)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    if a.spec is not None:
+        out = _from_spec(a.spec)
+        if dist_env()[0] == 0:
+            print(out)
+        return 0
+    if not a.sets:
+        ap.error("name the sets to measure (or --spec JSON)")
+    world = open_world(a.world, a.seed, a.store_size)
+    sweep = Sweep(world, oracle(a.oracle, world), family="", seed=a.seed, lpips_pairs=a.lpips_pairs,
+                  real_split=a.real_split, oracle_name=a.oracle, fid_net=a.fid_net, lpips_net=a.lpips_net,
+                  store_size=a.store_size)
+    sweep.ensure_metrics(a.sets)
+    if dist_env()[0] == 0:
+        for p in a.sets:
+            print(f"{p}: {json.dumps(integrity.load_json(sweep.metrics_file(p), 'image metrics')['metrics'])}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 from synscale.data.weights import resolve
 from synscale.runtime import integrity
 from synscale.runtime.distributed import default_device, dist_env
-from synscale.runtime.launch import Launcher, LaunchError, run_spec, spec_main
+from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.progress import bar
 
 #: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
@@ -201,7 +201,7 @@ def caption_pass(captioner, concepts: Sequence[str], p: int, folder: Path | None
 
 def launch_captions(captioner: LLMCaptioner, concepts: Sequence[str], passes: int, cache: Path, folder: Path,
                     launcher: Launcher) -> None:
-    """A pool's missing passes as the job ``python -m synscale.methods.llm --spec …`` (in ``SYNSCALE_LLM_PYTHON``'s
+    """A pool's missing passes as the job ``synscale llm --spec …`` (in ``SYNSCALE_LLM_PYTHON``'s
     environment when set: vLLM's), its spec beside the pool's folder; then wait and check."""
     job = folder.with_name(f".{folder.name}.job")
     with integrity.exclusive(job):  # two runs that need the same pool: one launches, the other then finds it
@@ -232,9 +232,46 @@ def _from_spec(path: Path) -> Path:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    return spec_main(argv, "python -m synscale.methods.llm", "Caption a concept pool with an instruction LLM into the shared "
-                     "cache (rank-sharded by pass under torchrun / SLURM: RANK and WORLD_SIZE).", _from_spec)
+def main(argv: list[str] | None = None, prog: str = "synscale llm") -> int:
+    """``synscale llm``: caption a concept list, from flags (a person) or a launched job's spec (a notebook)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog=prog, description="Caption concepts with an instruction LLM (SynthCLIP sec. 3.1: one caption per "
+        "concept per pass) into <cache>/synthclip_captions/<captioner>/, a checked JSON file per pass written as "
+        "soon as it is done: a killed run resumes at the first missing pass, a finished pool is not captioned again. "
+        "Ranks (torchrun, SLURM: RANK and WORLD_SIZE) take every world-size-th pass. Prints the pool's folder.")
+    ap.add_argument("--spec", type=Path, metavar="JSON",
+                    help="the job a notebook launched (written by launch_captions); no other flag is read")
+    ap.add_argument("--concepts", type=Path, help="a text file, one concept per line")
+    ap.add_argument("--passes", type=int, default=1, help="captions per concept")
+    ap.add_argument("--model", default="paper:mistral", help="paper:mistral, a cached repo id or a local folder")
+    ap.add_argument("--engine", choices=["auto", "vllm", "transformers"], default=None,
+                    help=f"default: ${ENV} or auto (vLLM where it is installed)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, help="default: <cache>/synthclip_captions, where notebook 08 reads them")
+    a = ap.parse_args(argv)
+    if a.spec is not None:
+        path = _from_spec(a.spec)
+    else:
+        if a.concepts is None:
+            ap.error("--concepts FILE is required (or --spec JSON)")
+        from synscale.runtime.paths import cache_dir
+
+        concepts = [c.strip() for c in a.concepts.read_text().splitlines() if c.strip()]
+        cache = a.cache or cache_dir() / "synthclip_captions"
+        cap = LLMCaptioner(a.model, device=default_device(), batch_size=a.batch_size, seed=a.seed,
+                           engine=a.engine)
+        path = caption_folder(cap, concepts, a.passes, cache)
+        launcher = Launcher.from_env()
+        if not launcher.inprocess and missing_passes(path, a.passes):
+            launch_captions(cap, concepts, a.passes, cache, path, launcher)
+        for p in bar(range(a.passes), desc="caption passes", unit="pass"):
+            caption_pass(cap, concepts, p, path)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(path)
+    return 0
 
 
 if __name__ == "__main__":

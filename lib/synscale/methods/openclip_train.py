@@ -1,6 +1,6 @@
 """open_clip's own trainer (``open_clip_train.main``) with four additions, as a module to launch:
 
-    python -m synscale.methods.openclip_train <open_clip_train arguments>            # one process (CPU or one GPU)
+    synscale clip <open_clip_train arguments>            # one process (CPU or one GPU)
     torchrun --nproc-per-node 8 -m synscale.methods.openclip_train <arguments>       # the paper's multi-GPU runs
 
 1. The mini world's CLIP config (``synscale.methods.clip.MINI_NAME``) and the rehearsal's shrunk ViT-B-16
@@ -89,7 +89,7 @@ def _cpu_ddp() -> None:
     torch.nn.parallel.DistributedDataParallel = CpuAwareDDP
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "synscale clip") -> None:
     """open_clip_train's main with the additions above; ``--args-file F`` reads the arguments from a JSON list
     (torchrun's own parser rejects ``--logs`` as an ambiguous prefix of its ``--logs-specs``)."""
     from open_clip_train.main import main as train

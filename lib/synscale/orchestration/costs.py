@@ -7,7 +7,7 @@ images and captions are counted, not timed. Training is counted in samples proce
 × pairs); measure a model's throughput on your GPUs (``benchmarks/trainer_throughput.py``) to turn it into hours.
 Disk assumes ~0.1 MB per generated image stored as a 256 px PNG (an assumption, not a measurement here).
 
-``python -m synscale.orchestration.costs`` prints the table the README shows.
+``synscale costs`` prints the table the README shows.
 """
 from __future__ import annotations
 
@@ -109,7 +109,11 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, prog: str = "synscale costs") -> int:
+    import argparse
+
+    argparse.ArgumentParser(prog=prog, description="Print what each notebook's paper profile costs: images "
+                            "generated, training samples, disk.").parse_args(argv)
     print(markdown(paper_costs()))
     return 0
 

@@ -6,7 +6,7 @@ code cells are sent one by one over the kernel's websocket, as the frontend send
 parameters cell runs as written, which is the point — it must hold the interactive (``mini``) study. papermill and
 nbclient talk to a kernel they start themselves, so neither exercises this path.
 
-``python -m synscale.orchestration.labrun notebooks/05_ood.ipynb`` prints the wall time and peak memory of the kernel.
+``synscale labrun notebooks/05_ood.ipynb`` prints the wall time and peak memory of the kernel.
 """
 from __future__ import annotations
 
@@ -150,8 +150,8 @@ def run_all(notebook: str | Path, kernel: str = "synscale", env: dict[str, str] 
         server.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.orchestration.labrun", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "synscale labrun") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--kernel", default="synscale")
     args = ap.parse_args(argv)

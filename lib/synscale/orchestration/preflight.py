@@ -78,7 +78,7 @@ def data_problems(stem: str, p: dict[str, Any]) -> list[str]:
         w = Path(expand_path(world))
         if stem.startswith("07"):
             out += _folder("the downstream task (FGVC-Aircraft folders)", world, "train", "val", "test",
-                           fix="; make it with `python -m synscale.data.world.folder aircraft --src <fgvc-aircraft-2013b> "
+                           fix="; make it with `synscale prepare aircraft --src <fgvc-aircraft-2013b> "
                                f"--out {w}`")
         else:
             splits = ["val"] + (["train"] if stem[:2] in ("03", "04", "05") else [])
@@ -87,7 +87,7 @@ def data_problems(stem: str, p: dict[str, Any]) -> list[str]:
                            fix=" (see synscale.data.world.folder for the layout)")
             if "in_captions" in _prompt_configs(p) and w.exists() and not (w / "captions" / "train.tsv").exists():
                 out.append(f"{w / 'captions' / 'train.tsv'} (BLIP-2 captions of ImageNet-train, the IN-Captions "
-                           f"prompts) does not exist: make it with `python -m synscale.methods.captioning --root "
+                           f"prompts) does not exist: make it with `synscale caption --root "
                            f"{w} --model paper:blip2`")
     for key, label in (("laion_shards", "the LAION pool"), ("real_shards", "the real caption pool"),
                        ("pool", "the upstream pool")):

@@ -1,4 +1,4 @@
-"""The grid runner: ``python -m synscale.orchestration.run [NOTEBOOK ...] --profile mini`` (driven by ``run_all.sh``).
+"""The grid runner: ``synscale run [NOTEBOOK ...] --profile mini`` (driven by ``run_all.sh``).
 
 Expands each notebook's params grid, executes every run with papermill and a named kernel into
 ``outputs/<stem>/<profile>/<k=v>__…__<hash8>/`` and skips runs already finished with the same run key
@@ -340,24 +340,25 @@ def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs:
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m synscale.orchestration.run", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "synscale run") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", help="stems or prefixes (e.g. 01 04_scaling); default: all")
-    ap.add_argument("--profile", default=DEFAULT_PROFILE, help="smoke | mini | paper (default: mini)")
+    ap.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile of the params files: smoke | mini | rehearsal | paper "
+                                                            "(default: mini)")
     ap.add_argument("--force", action="store_true", help="rerun runs already finished with the same key")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and what is done/missing; run nothing")
     ap.add_argument("--shard", metavar="i/n", help="run only shard i of n (0-based) of the ordered plan")
     ap.add_argument("--outputs", type=Path, help="outputs root (default: $SYNSCALE_OUTPUTS or ./outputs)")
     ap.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel name (default: {KERNEL})")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SYNSCALE_JOBS", "1")),
-                    help="runs executed at once (default: $SYNSCALE_JOBS or 1); each computes with $SYNSCALE_THREADS "
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SYNSCALE_JOBS", "2")),
+                    help="runs executed at once (default: $SYNSCALE_JOBS or 2); each computes with $SYNSCALE_THREADS "
                          "threads (default 1), so results do not depend on it")
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
+    args = build_parser(prog).parse_args(argv)
     if args.outputs:
         os.environ["SYNSCALE_OUTPUTS"] = str(args.outputs.resolve())
     outputs = outputs_dir()

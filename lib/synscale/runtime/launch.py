@@ -1,9 +1,8 @@
 """Where a job's processes run: in this process, under ``torchrun`` on this node, or as a SLURM job through
 ``submitit`` (its local executor runs the same path on one machine). The job code is the same in all three.
 
-A *job* is a module with a ``main(argv)`` (``python -m synscale.methods.generate …``, ``python -m
-synscale.studies.supervised …``)
-whose result is a folder in the shared cache, keyed by what it is made from and written atomically, so a finished
+A *job* is a module with a ``main(argv)`` — a command of ``synscale`` (``synscale generate``, ``synscale train``, …;
+the launchers run it as ``python -m <module>``) — whose result is a folder in the shared cache, keyed by what it is made from and written atomically, so a finished
 job is never redone and a killed one resumes. The notebook asks for the result (``ensure_*``); when it is missing
 the library launches the job with the launcher chosen by ``SYNSCALE_LAUNCHER`` and waits for it, then reads the
 result. The notebook itself never runs under a launcher, so its report is computed once.

@@ -158,7 +158,7 @@ class Study:
 
     def _launch_classifier(self, spec: DataSpec, size: int, recipe: train.Recipe, seed: int, data_id: str,
                            out: Path, launcher: Launcher) -> dict:
-        """Train (spec, size, seed) as the job ``python -m synscale.studies.supervised --spec …`` (DDP over its ranks):
+        """Train (spec, size, seed) as the job ``synscale train --spec …`` (DDP over its ranks):
         the study's settings and the world's name in a spec beside the model's folder; wait; the model's checked
         stats."""
         job = out.with_name(f".{out.name}.job")
@@ -322,12 +322,42 @@ def fits(metrics: pd.DataFrame, ref_size: float, by: list[str], fit_range: tuple
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    """``python -m synscale.studies.supervised --spec JSON``: the classifier a launched job's spec describes (written by
-    :meth:`Study.classifier`), trained on this process's rank (DDP under torchrun / SLURM) into the shared cache."""
-    ap = argparse.ArgumentParser(prog="python -m synscale.studies.supervised", description=main.__doc__.split("\n")[0])
-    ap.add_argument("--spec", required=True, type=Path)
+def main(argv: list[str] | None = None, prog: str = "synscale train") -> int:
+    """``synscale train``: one classifier, from flags (a person) or from a launched job's spec (a notebook)."""
+    ap = argparse.ArgumentParser(
+        prog=prog, description="Train one classifier on real or synthetic images into the shared cache, "
+        "<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/ (its synthetic images are generated first when missing, "
+        "into <cache>/synthetic/); prints the model's folder. A finished model is found, not trained again; a killed "
+        "run resumes. Under SYNSCALE_LAUNCHER (torchrun:N, slurm:NxM) the training runs as a job on N ranks.")
+    ap.add_argument("--spec", type=Path, metavar="JSON",
+                    help="the job a notebook launched (written by Study.classifier); no other flag is read")
+    ap.add_argument("--world", default="mini", help="'mini' or an ImageNet-style folder (default: mini)")
+    ap.add_argument("--data", default="real", help="'real' or '<family>/<prompt config>/<cfg>', "
+                                                                 "e.g. sd/classnames/2")
+    ap.add_argument("--size", type=int, help="training images (a prefix of the data; synthetic: whole chunks)")
+    ap.add_argument("--recipe", default="paper",
+                    help="'paper' (Fan Table A1: ViT-B/16, batch 4096) or a JSON object or file of train.Recipe fields")
+    ap.add_argument("--model", default="mini", help="generator weights: 'mini', 'paper:<family>', a repo id or folder")
+    ap.add_argument("--n-per-class", type=int, default=20, help="synthetic images per class in one chunk")
+    ap.add_argument("--gen-steps", type=int, default=15, help="sampler steps of the generator")
+    ap.add_argument("--seed", type=int, default=0, help="the study's seed (data, prompts, generation)")
+    ap.add_argument("--train-seed", type=int, help="the classifier's seed (default: --seed)")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader processes decoding training batches")
+    ap.add_argument("--store-size", type=int, help="generated images stored at this side (paper: 256)")
+    ap.add_argument("--word2sen", default="offline", help="the Word2Sen writer: 'offline' or paper:word2sen")
     a = ap.parse_args(argv)
+    if a.spec is None:
+        if a.size is None:
+            ap.error("--size is required (or --spec JSON)")
+        text = a.recipe if a.recipe.lstrip().startswith("{") or a.recipe == "paper" else Path(a.recipe).read_text()
+        recipe = train.Recipe.paper() if text == "paper" else train.Recipe.from_dict(json.loads(text))
+        world = open_world(a.world, a.seed, a.store_size)  # as notebooks 03-05 open it
+        study = Study(world, recipe, a.model, a.n_per_class, a.gen_steps, a.seed, store_size=a.store_size,
+                      workers=a.workers, word2sen=a.word2sen, progress=True)
+        _, stats = study.classifier(DataSpec.parse(a.data), a.size, None,
+                                    a.seed if a.train_seed is None else a.train_seed)
+        print(stats["dir"])
+        return 0
     spec = json.loads(a.spec.read_text())
     study = Study(open_world(**spec["world"]), train.Recipe.from_dict(spec["recipe"]), **spec["study"])
     data = DataSpec.parse(spec["data"])

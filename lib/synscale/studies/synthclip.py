@@ -11,7 +11,7 @@
   (<= 15 words) placing the concept in a scene with a garment the mini text-to-image models can draw, and, like an
   LLM, it over-produces some garments (a Zipf prior) -- the imbalance balanced sampling exists to correct.
   :func:`generate_captions` writes a pool pass by pass into the cache; under a launcher (``SYNSCALE_LAUNCHER``) an
-  LLM's missing passes run as the job ``python -m synscale.methods.llm --spec …``, rank-sharded by pass.
+  LLM's missing passes run as the job ``synscale llm --spec …``, rank-sharded by pass.
 * **Balanced sampling** (MetaCLIP, as SynthCLIP applies it): :func:`match_entries` is MetaCLIP's
   ``substr_matching`` (an entry matches when `` entry `` is a substring of the caption with punctuation spaced
   out, i.e. whole words, case-sensitive); :func:`entry_counts` counts matches over the pool;
@@ -185,7 +185,7 @@ def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[st
     millions of captions resumes at the first missing pass, and a finished pool is read back, not regenerated.
 
     An :class:`~synscale.methods.llm.LLMCaptioner` with a cache and a launcher other than ``inprocess``
-    (``SYNSCALE_LAUNCHER``) captions the missing passes as the job ``python -m synscale.methods.llm --spec …``
+    (``SYNSCALE_LAUNCHER``) captions the missing passes as the job ``synscale llm --spec …``
     (:func:`synscale.methods.llm.launch_captions`: each rank takes every world-size-th pass); this process waits, then
     reads
     the passes."""

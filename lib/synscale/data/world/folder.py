@@ -7,7 +7,7 @@ split and one sub-folder per class (its WordNet id)::
     <root>/val/n01440764/*.JPEG        ImageNet-val, sorted into class folders (the usual valprep layout)
     <root>/{sketch,rendition,a,v2}/... the OOD sets, same layout (ImageNet-R/-A use 200-class subsets)
     <root>/captions/train.tsv          "<path relative to root>\\t<caption>" per line: BLIP-2 captions of train
-                                       (``in_captions``; written by ``python -m synscale.methods.captioning``)
+                                       (``in_captions``; written by ``synscale caption``)
     <root>/classes.txt                 optional: the wnids in the classifiers' output order (default: sorted),
                                        one per line, each optionally followed by a tab and its class name
 
@@ -176,7 +176,7 @@ class FolderWorld:
         if not f.exists():
             raise FolderWorldError(
                 f"no captions for split '{name}' ({f} is missing): caption it once with BLIP-2, "
-                f"`python -m synscale.methods.captioning --root {self.root} --split {name} --model <BLIP-2 folder>`")
+                f"`synscale caption --root {self.root} --split {name} --model <BLIP-2 folder>`")
         table = dict(line.split("\t", 1) for line in f.read_text().splitlines() if "\t" in line)
         images, _ = self.split(name, n)
         rel = [str(p.relative_to(self.root)) for p in images.paths]
@@ -251,8 +251,8 @@ def aircraft_folders(src: Path | str, out: Path | str) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.data.world.folder",
+def main(argv: list[str] | None = None, prog: str = "synscale prepare") -> int:
+    ap = argparse.ArgumentParser(prog=prog,
                                  description="Prepare an ImageNet-style folder world for the paper profile.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("aircraft", help="FGVC-Aircraft 2013b as train/val/test class folders (notebook 07)")

@@ -18,7 +18,7 @@ ImageNet images are).
   frequent words.
 
 What a user computes from their data (BLIP-2 captions of ImageNet-train, the aircraft class folders) is not written
-here: the rehearsal runs the same commands a user runs (``synscale.orchestration.rehearsal.prepare``).
+here: the rehearsal runs the same commands a user runs (``synscale.orchestration.rehearsal.cli.prepare``).
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ AIRCRAFT_SOURCE = "data/fgvc-aircraft-2013b"
 def build_all(root: Path, pool: int = 400) -> dict[str, Path]:
     """Every data root under ``root/data`` (:data:`ROOTS`); returns variable -> path. The aircraft class folders
     (``SYNSCALE_AIRCRAFT``) and ImageNet's BLIP-2 captions are made by
-    :func:`synscale.orchestration.rehearsal.prepare`, as a
+    :func:`synscale.orchestration.rehearsal.cli.prepare`, as a
     user makes them."""
     root = Path(root)
     world = load()

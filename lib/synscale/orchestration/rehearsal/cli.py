@@ -1,10 +1,8 @@
-"""``python -m synscale.orchestration.rehearsal``: build the stand-ins and print the environment that points the study
-at them.
+"""``synscale rehearsal``: build the stand-ins and print the environment that points the study at them.
 
-    python -m synscale.orchestration.rehearsal build --root /tmp/rehearsal     # models, data, and the user's
-    preparation steps
-    eval "$(python -m synscale.orchestration.rehearsal env --root /tmp/rehearsal)"
-    ./run_all.sh --profile rehearsal                             # every notebook's paper path, in minutes on a CPU
+    synscale rehearsal build --root /tmp/rehearsal   # models, data, and the user's preparation steps
+    eval "$(synscale rehearsal env --root /tmp/rehearsal)"
+    ./run_all.sh --profile rehearsal                 # every notebook's paper path, in minutes on a CPU
 """
 from __future__ import annotations
 
@@ -29,18 +27,19 @@ def env(root: Path) -> dict[str, str]:
 
 
 def prepare(root: Path) -> None:
-    """What a user computes once from their data, with the study's own commands (here against the stand-ins):
+    """What a user computes once from their data, with the study's own commands (``synscale prepare``, ``synscale
+    caption``; here against the stand-ins):
     BLIP-2 captions of ImageNet-train (the IN-Captions prompts) and FGVC-Aircraft as class folders."""
-    from synscale.data.world import folder
-    from synscale.methods import captioning
+    from synscale.orchestration import cli
 
     e = env(root)
     old = {k: os.environ.get(k) for k in e}
     os.environ.update(e)
     try:
-        folder.main(["aircraft", "--src", str(Path(root) / data.AIRCRAFT_SOURCE), "--out", e["SYNSCALE_AIRCRAFT"]])
-        captioning.main(["--root", e["SYNSCALE_IMAGENET"], "--split", "train", "--model", "paper:blip2",
-                         "--batch-size", "16"])
+        cli.main(["prepare", "aircraft", "--src", str(Path(root) / data.AIRCRAFT_SOURCE),
+                  "--out", e["SYNSCALE_AIRCRAFT"]])
+        cli.main(["caption", "--root", e["SYNSCALE_IMAGENET"], "--split", "train", "--model", "paper:blip2",
+                  "--batch-size", "16"])
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -65,8 +64,8 @@ def build(root: Path, force: bool = False) -> dict[str, str]:
     return e
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m synscale.orchestration.rehearsal", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "synscale rehearsal") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=["build", "env"])
     ap.add_argument("--root", type=Path, required=True, help="where the stand-ins live (a few tens of MB)")
     ap.add_argument("--force", action="store_true", help="rebuild even when a finished build is there")
@@ -76,5 +75,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
