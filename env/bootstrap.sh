@@ -25,16 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "could not install Debian packages (${missing[*]}); run: sudo apt-get install ${missing[*]}"
 fi
 
-# 2. The venv, reinstalled only when the pinned list, constraints, pyproject or python change.
-stamp_of() { cat "$ROOT/env/requirements.txt" "$ROOT/env/constraints.txt" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16; }
+# 2. The venv, reinstalled only when the pinned list, its lock, constraints, pyproject or python change.
+#    After changing env/requirements.txt, rewrite the lock: .venv/bin/pip freeze --exclude-editable (header kept).
+stamp_of() { cat "$ROOT/env/requirements.txt" "$ROOT/env/requirements.lock" "$ROOT/env/constraints.txt" \
+  "$ROOT/pyproject.toml" | sha256sum | cut -c1-16; }
 want="$(stamp_of)-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if [ "$(cat "$VENV/.synscale-stamp" 2>/dev/null)" != "$want" ]; then
   t0=$SECONDS
   say "creating/updating $VENV (first time: ~2 min, ~5 GB: the standard PyPI torch build)"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   # --isolated: ignore machine-local pip config (a local CPU torch wheel there breaks torchvision);
-  # -c constraints: torch stays pinned in every pip call.
-  pip=("$VENV/bin/python" -m pip install --isolated --disable-pip-version-check -q -c "$ROOT/env/constraints.txt")
+  # -c constraints: torch stays pinned in every pip call; -c requirements.lock: so does every transitive package.
+  pip=("$VENV/bin/python" -m pip install --isolated --disable-pip-version-check -q -c "$ROOT/env/constraints.txt"
+       -c "$ROOT/env/requirements.lock")
   "${pip[@]}" -r "$ROOT/env/requirements.txt" || die "pip could not install env/requirements.txt (see above)"
   "${pip[@]}" --no-deps -e "$ROOT" || die "pip could not install the synscale package in editable mode"
   printf '[install]\nconstraint = %s\n' "$ROOT/env/constraints.txt" > "$VENV/pip.conf"
