@@ -1,19 +1,32 @@
 """Weights resolved in one place: paper roles, repo ids and aliases through the Hugging Face cache layout (HF_HOME,
 refs/main, fp16-only variants), overrides by environment variable, local paths, and one-line errors with the fix."""
+import hashlib
 import json
+import os
+from pathlib import Path
 
+import huggingface_hub
 import pytest
+from huggingface_hub import constants as hf_constants
 
 from synscale.data import weights as W
 
 
-def repo(hub, repo_id, files, rev="0" * 40, refs=True):
-    """A repo in huggingface_hub's cache layout: refs/main -> snapshots/<rev>/<files> (no trailing newline)."""
+def repo(hub, repo_id, files, rev="0" * 40, refs=True, blobs=False):
+    """A repo in huggingface_hub's cache layout: refs/main -> snapshots/<rev>/<files> (no trailing newline); with
+    ``blobs`` the files are relative links into ``blobs/<sha256>``, as huggingface_hub writes them."""
     d = hub / ("models--" + repo_id.replace("/", "--"))
     snap = d / "snapshots" / rev
+    snap.mkdir(parents=True, exist_ok=True)
     for rel, text in files.items():
         (snap / rel).parent.mkdir(parents=True, exist_ok=True)
-        (snap / rel).write_text(text)
+        if blobs:
+            blob = d / "blobs" / hashlib.sha256(text.encode()).hexdigest()
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_text(text)
+            (snap / rel).symlink_to(os.path.relpath(blob, (snap / rel).parent))
+        else:
+            (snap / rel).write_text(text)
     if refs:
         (d / "refs").mkdir(parents=True, exist_ok=True)
         (d / "refs" / "main").write_text(rev)
@@ -38,7 +51,8 @@ def pipeline_files(variant=""):
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
     for m in W.PAPER.values():
         monkeypatch.delenv(m.env, raising=False) if m.env != "TORCH_HOME" else None
     return tmp_path / "hf" / "hub"
@@ -77,9 +91,20 @@ def test_missing_or_broken_caches_are_one_line_with_the_fix(hub, tmp_path, monke
     msg = str(e.value)
     assert "\n" not in msg and "amused/amused-256" in msg and "hf download amused/amused-256" in msg
     assert "SYNSCALE_MUSE" in msg and str(hub) in msg
-    repo(hub, "amused/amused-256", {"model_index.json": "{}"}, refs=False)  # copied without refs/
-    with pytest.raises(W.MissingModelError, match="has no refs/main"):
+    d = hub / "models--amused--amused-256"
+    (d / "snapshots").mkdir(parents=True)
+    with pytest.raises(W.MissingModelError, match="has no snapshot") as e:
         W.resolve("paper:muse")
+    assert "\n" not in str(e.value)
+    (d / "refs").mkdir()
+    (d / "refs" / "main").write_text("1" * 40)
+    with pytest.raises(W.MissingModelError, match=f"refs/main names snapshot {'1' * 40}, which is not in"):
+        W.resolve("paper:muse")
+    repo(hub, "amused/amused-256", {"model_index.json": "{}"}, rev="1" * 40, refs=False)
+    (d / "refs" / "main").write_text("1" * 40 + "\n")  # huggingface_hub reads refs unstripped
+    with pytest.raises(W.MissingModelError, match=r"ends in whitespace.*printf %s 1{40} >") as e:
+        W.resolve("paper:muse")
+    assert "\n" not in str(e.value)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(W.MissingModelError, match=r"alexnet-owt-7be5be79\.pth does not exist \(TORCH_HOME\)"):
         W.resolve("paper:lpips_alex")
@@ -98,3 +123,90 @@ def test_problems_name_incomplete_repos(hub):
     assert "amused/amused-256" in out[2]
     table = W.inventory()
     assert set(table.role) == set(W.PAPER) and not table.found.any()
+
+
+def test_problems_name_weights_whose_blobs_are_missing(hub):
+    files = pipeline_files()
+    snap = repo(hub, "DeepFloyd/IF-I-XL-v1.0", files, blobs=True)
+    (snap / "unet" / "diffusion_pytorch_model.safetensors").resolve().unlink()  # copied without that blob
+    out = W.problems([("if", "paper:if")])
+    assert len(out) == 1 and "component unet/ has no weights" in out[0] and "\n" not in out[0]
+
+
+def test_a_revision_download_without_refs_main_resolves_to_its_snapshot(hub, monkeypatch):
+    """``hf download org/name --revision <sha>`` writes blobs/ and snapshots/<sha>/ but no refs/ at all."""
+    sha = "a" * 40
+    snap = repo(hub, "org/pinned", pipeline_files("fp16"), rev=sha, refs=False, blobs=True)
+    assert not (snap.parent.parent / "refs").exists()
+    w = W.resolve("org/pinned", "if")
+    assert (w.path, w.repo, w.variant) == (snap, "org/pinned", "fp16")
+    assert w.path == Path(huggingface_hub.snapshot_download("org/pinned", revision=sha, cache_dir=hub,
+                                                            local_files_only=True))
+    assert W.resolve(f"org/pinned@{sha}").path == W.resolve(f"hf-hub:org/pinned@{sha}").path == snap
+    monkeypatch.setenv("SYNSCALE_IF", "org/pinned")
+    assert W.problems([("if", "paper:if")]) == []
+    with pytest.raises(W.MissingModelError, match=f"revision {'b' * 40} is not cached .*snapshots: {sha}") as e:
+        W.resolve(f"org/pinned@{'b' * 40}")
+    assert "\n" not in str(e.value) and f"--revision {'b' * 40}" in str(e.value)
+    with pytest.raises(W.MissingModelError, match="hf download org/absent --revision v1"):
+        W.resolve("org/absent@v1")
+
+    newer = repo(hub, "org/pinned", {"model_index.json": '{"v": 2}'}, rev="0" * 40, refs=False, blobs=True)
+    old, new = 1_000_000_000, 2_000_000_000
+    for s, t in ((snap, old), (newer, new)):
+        for f in s.rglob("*"):
+            if f.is_file():
+                os.utime(f.resolve(), (t, t))
+    with pytest.warns(UserWarning, match=f"most recently modified of 2 snapshots, {'0' * 40}"):
+        assert W.resolve("org/pinned").path == newer
+    assert W.resolve(f"org/pinned@{sha}").path == snap  # an explicit revision needs no guess
+
+
+def test_a_corrupted_cache_without_refs_main_is_one_line_with_the_fix(hub):
+    snap = repo(hub, "org/broken", {"config.json": "{}", "model.safetensors": "w"}, refs=False, blobs=True)
+    (snap / "model.safetensors").resolve().unlink()
+    with pytest.raises(W.MissingModelError, match=r"no usable snapshot .*Blob missing .*blobs/ and snapshots/") as e:
+        W.resolve("org/broken")
+    assert "\n" not in str(e.value)
+
+
+def test_an_incomplete_snapshot_by_huggingface_hubs_tree_listing_is_one_line(hub):
+    sha = "d" * 40
+    snap = repo(hub, "org/partial", {"config.json": "{}"}, rev=sha)
+    tree = {"format_version": 1, "files": {"config.json": {"size": 2, "blob_id": "1" * 40},
+                                           "model.safetensors": {"size": 1, "blob_id": "2" * 40}}}
+    (snap.parent.parent / "trees").mkdir()
+    (snap.parent.parent / "trees" / f"{sha}.json").write_text(json.dumps(tree))
+    with pytest.raises(W.MissingModelError, match=r"org/partial: .*incomplete.*model\.safetensors.*hf download") as e:
+        W.resolve("org/partial")
+    assert "\n" not in str(e.value)
+
+
+def test_the_cache_follows_huggingface_hubs_variables_read_at_call_time(hub, tmp_path, monkeypatch):
+    legacy = tmp_path / "legacy-hub"
+    snap = repo(legacy, "org/legacy", {"config.json": "{}"})
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(legacy))
+    assert W.hub_cache() == legacy and W.resolve("org/legacy").path == snap
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))  # the new variable wins over the legacy one
+    assert W.hub_cache() == hub
+    with pytest.raises(W.MissingModelError, match=f"the Hugging Face cache {hub} "):
+        W.resolve("org/legacy")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", "~/legacy-hub")
+    assert W.hub_cache() == legacy and W.resolve("org/legacy").path == snap
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", "~/hf")
+    assert W.hub_cache() == tmp_path / "hf" / "hub"
+    monkeypatch.delenv("HF_HOME")
+    assert W.hub_cache() == tmp_path / ".cache" / "huggingface" / "hub"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert W.hub_cache() == tmp_path / "xdg" / "huggingface" / "hub"
+
+
+def test_a_refs_main_cache_resolves_to_what_snapshot_download_returns(hub, monkeypatch):
+    repo(hub, "org/old", {"config.json": "{}"}, rev="e" * 40, blobs=True)
+    snap = repo(hub, "org/old", {"config.json": "{}", "model.safetensors": "w"}, rev="f" * 40, blobs=True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(hub))  # as if huggingface_hub were imported now
+    expected = Path(huggingface_hub.snapshot_download("org/old", local_files_only=True))
+    assert W.resolve("org/old").path == expected == snap  # refs/main's snapshot, not the other one

@@ -8,19 +8,26 @@ Params name weights in one of four ways:
   Its environment variable (``SYNSCALE_SD`` …) may point it at a local folder or another repo id; otherwise its repo
   ids are looked up in the Hugging Face cache in order (a withdrawn id such as ``runwayml/stable-diffusion-v1-5``
   stays an alias of its maintained copy, so a cache holding either works).
-- ``"<org>/<name>"`` or ``"hf-hub:<org>/<name>"``: that repo in the cache.
+- ``"<org>/<name>"`` or ``"hf-hub:<org>/<name>"``: that repo in the cache; ``"<org>/<name>@<revision>"`` pins a
+  cached commit (or a branch / tag the cache has a ``refs/`` entry for).
 - anything else: a local file or folder (``~`` and ``${VAR:-default}`` expand).
 
-The cache is found as ``huggingface_hub`` finds it (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
-``~/.cache/huggingface/hub``) and read through its ``refs/main``; torch hub files (FID's Inception, LPIPS's AlexNet)
-under ``TORCH_HOME/hub/checkpoints``. Nothing is downloaded. :func:`problems` checks that what a run needs is
-complete (a diffusers pipeline's every component in some variant, a model's config and weights, an LLM's tokenizer)
-and says, in one line each, what is missing and how to provide it — before any GPU hour is spent.
+The cache is found as ``huggingface_hub`` finds it, but from the environment at call time (``HF_HUB_CACHE``, else
+``HUGGINGFACE_HUB_CACHE``, else ``HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub`` or
+``~/.cache/huggingface/hub``; ``~`` and ``$VAR`` expand), and read through huggingface_hub itself:
+``snapshot_download(local_files_only=True)`` follows ``refs/main`` (and refuses a snapshot its own tree listing shows
+incomplete). A repo fetched with ``--revision <sha>`` has no ``refs/main``, only ``snapshots/<sha>``: then
+``scan_cache_dir`` lists its snapshots and the only one is used, or, if there are several, the most recently
+modified one with a warning naming it (pin another with ``<org>/<name>@<sha>``). torch hub files (FID's Inception,
+LPIPS's AlexNet) live under ``TORCH_HOME/hub/checkpoints``. Nothing is downloaded. :func:`problems` checks that what
+a run needs is complete (a diffusers pipeline's every component in some variant, a model's config and weights, an
+LLM's tokenizer) and says, in one line each, what is missing and how to provide it — before any GPU hour is spent.
 """
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +92,18 @@ class Weights:
 
 
 def hub_cache() -> Path:
-    """The Hugging Face hub cache huggingface_hub reads (``HF_HUB_CACHE``, ``HF_HOME/hub``, or the default)."""
-    from huggingface_hub import constants
+    """The Hugging Face hub cache, found as ``huggingface_hub.constants`` finds it but from the environment now
+    (those constants are read once, at import): ``HF_HUB_CACHE``, else ``HUGGINGFACE_HUB_CACHE``, else
+    ``HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub`` (``~/.cache/huggingface/hub``); ``~`` and ``$VAR``
+    expand. Empty variables count as unset."""
+    env = os.environ
 
-    return Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or constants.HF_HOME) / "hub")
+    def expand(p: str) -> str:
+        return os.path.expandvars(os.path.expanduser(p))
+
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface")
+    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(expand(home), "hub")
+    return Path(expand(hub))
 
 
 def torch_checkpoints() -> Path:
@@ -100,36 +115,106 @@ def torch_checkpoints() -> Path:
 
 def is_repo_id(name: str) -> bool:
     name = name.removeprefix("hf-hub:")
-    return name.count("/") == 1 and not name.startswith(("/", ".", "~", "$")) and not Path(name).exists()
+    return (name.partition("@")[0].count("/") == 1 and not name.startswith(("/", ".", "~", "$"))
+            and not Path(name).exists())
 
 
-def _repo_dir(repo: str) -> Path:
-    return hub_cache() / ("models--" + repo.replace("/", "--"))
+def _download_cmd(spec: str) -> str:
+    """``hf download`` for ``org/name`` or ``org/name@revision``."""
+    repo, _, rev = spec.partition("@")
+    return f"hf download {repo}" + (f" --revision {rev}" if rev else "")
 
 
-def _snapshot(repo: str) -> Path | None:
-    """The cached snapshot ``refs/main`` points at, or ``None``; a cache copied without ``refs/`` is an error with the
-    fix (huggingface_hub would report the repo as absent)."""
-    d = _repo_dir(repo)
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _cached(repo: str, revision: str, cache: Path) -> Path:
+    """``snapshot_download(local_files_only=True)``: the snapshot folder ``revision`` (a branch or tag with a
+    ``refs/`` entry, or a commit) names; an incomplete one (by huggingface_hub's cached tree listing) is an error."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import IncompleteSnapshotError
+
+    try:
+        return Path(snapshot_download(repo, revision=revision, cache_dir=cache, local_files_only=True))
+    except IncompleteSnapshotError as e:
+        what = _one_line(e).split(" Outgoing traffic")[0].split(" The Hub could not")[0]  # its fix assumes a network
+        raise MissingModelError(f"{repo}: {what} — on a machine with internet run `{_download_cmd(repo)}` and copy "
+                                "its whole models--… folder again") from None
+
+
+def _snapshot(repo: str, revision: str | None = None) -> Path | None:
+    """The cached snapshot of ``repo`` (``refs/main``'s, or ``revision``'s), ``None`` when the cache has no such repo.
+
+    Without ``refs/main`` (a ``--revision <sha>`` download, or a copy without ``refs/``) the repo's snapshots are
+    listed by ``scan_cache_dir``: the only one is used, the most recently modified of several with a warning. A
+    ``refs/main`` naming an absent snapshot, a repo without snapshots and a repo huggingface_hub's scan calls
+    corrupted are one-line errors with the fix."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.file_download import repo_folder_name
+
+    cache = hub_cache()
+    try:
+        d = cache / repo_folder_name(repo_id=repo, repo_type="model")
+    except ValueError:  # not a valid repo id (HFValidationError): the cache cannot hold it
+        return None
     if not d.is_dir():
         return None
+    try:
+        return _cached(repo, revision or "main", cache)
+    except LocalEntryNotFoundError:
+        pass
+    spec = f"{repo}@{revision}" if revision else repo
     ref = d / "refs" / "main"
-    if not ref.is_file():
-        raise MissingModelError(f"{repo}: {d} has no refs/main (copied without refs/?): copy the whole "
-                                f"models--{repo.replace('/', '--')} folder, refs/ included, or download it again")
-    snap = d / "snapshots" / ref.read_text().strip()
-    if not snap.is_dir():
-        raise MissingModelError(f"{repo}: refs/main names snapshot {snap.name}, which is not in {d / 'snapshots'}: "
-                                "copy the whole repo folder again")
-    return snap
+    if revision is None and ref.is_file():
+        sha = ref.read_text()
+        if sha != sha.strip() and (d / "snapshots" / sha.strip()).is_dir():
+            raise MissingModelError(f"{repo}: {ref} ends in whitespace, which huggingface_hub reads as part of the "
+                                    f"snapshot name: rewrite it as `printf %s {sha.strip()} > {ref}`")
+        raise MissingModelError(f"{repo}: refs/main names snapshot {sha.strip()}, which is not in {d / 'snapshots'}: "
+                                f"copy the whole models--{repo.replace('/', '--')} folder again (or "
+                                f"`{_download_cmd(spec)}`)")
+    try:
+        info = scan_cache_dir(cache)
+    except (OSError, ValueError) as e:  # an unreadable cache folder
+        raise MissingModelError(f"{repo}: huggingface_hub cannot scan the cache {cache} ({_one_line(e)}): fix its "
+                                "permissions or point HF_HUB_CACHE at a readable copy") from None
+    found = [r for r in info.repos if r.repo_type == "model" and r.repo_path.name == d.name]
+    if not found:
+        root = str(d.resolve())
+        why = [_one_line(w) for w in info.warnings if root + os.sep in str(w) or f"({root})" in str(w)]
+        raise MissingModelError(f"{repo}: huggingface_hub finds no usable snapshot in {d} ("
+                                + (why[0] if why else "not a valid cache folder") + "): copy the whole "
+                                f"models--{repo.replace('/', '--')} folder again, blobs/ and snapshots/ included, or "
+                                f"`{_download_cmd(spec)}`")
+    revisions = sorted(found[0].revisions, key=lambda r: (r.last_modified, r.commit_hash))
+    if revision is not None:
+        have = ", ".join(r.commit_hash + (f" ({', '.join(sorted(r.refs))})" if r.refs else "")
+                         for r in revisions) or "none"
+        raise MissingModelError(f"{repo}: revision {revision} is not cached in {d} (snapshots: {have}): on a machine "
+                                f"with internet run `{_download_cmd(spec)}` and copy its models--… folder")
+    if not revisions:
+        raise MissingModelError(f"{repo}: {d} has no snapshot: copy the whole models--{repo.replace('/', '--')} "
+                                f"folder again, snapshots/ included, or `{_download_cmd(repo)}`")
+    chosen = revisions[-1]
+    if len(revisions) > 1:
+        warnings.warn(f"{repo}: no refs/main in {d}; using the most recently modified of {len(revisions)} snapshots, "
+                      f"{chosen.commit_hash} (pin one with '{repo}@<sha>', or write its sha to refs/main)",
+                      stacklevel=3)
+    try:
+        return _cached(repo, chosen.commit_hash, cache)  # huggingface_hub's path, and its completeness check
+    except LocalEntryNotFoundError:  # a snapshot folder not named by a 40-hex commit: take it as scanned
+        return chosen.snapshot_path
 
 
 def _missing(role: str, name: str, tried: list[str]) -> MissingModelError:
     m = PAPER.get(role)
-    where = f"the Hugging Face cache {hub_cache()} (HF_HOME / HF_HUB_CACHE) has none of {', '.join(tried)}"
+    where = (f"the Hugging Face cache {hub_cache()} (HF_HUB_CACHE / HUGGINGFACE_HUB_CACHE / HF_HOME) has none of "
+             f"{', '.join(tried)}")
     if m is not None and m.kind == "torch_hub":
         where = f"{torch_checkpoints() / m.file} does not exist (TORCH_HOME)"
-    fix = (f"on a machine with internet run `hf download {tried[0]}` and copy its models--… folder into the cache"
+    fix = (f"on a machine with internet run `{_download_cmd(tried[0])}` and copy its models--… folder into the cache"
            if tried else "copy the file there")
     env = f", or set {m.env} to a local copy" if m is not None and m.env != "TORCH_HOME" else ""
     what = f"{role} weights '{name}'" + (f" ({m.what})" if m is not None else "")
@@ -161,10 +246,11 @@ def resolve(name: str, role: str = "") -> Weights:
                 return Weights(snap, repo, _variant(snap, m.kind))
         raise _missing(role, name, list(m.repos))
     if is_repo_id(name):
-        repo = name.removeprefix("hf-hub:")
-        snap = _snapshot(repo)
+        spec = name.removeprefix("hf-hub:")
+        repo, _, revision = spec.partition("@")
+        snap = _snapshot(repo, revision or None)
         if snap is None:
-            raise _missing(role, name, [repo])
+            raise _missing(role, name, [spec])
         return Weights(snap, repo, _variant(snap, PAPER[role].kind if role in PAPER else ""))
     p = Path(expand_path(name))
     if p.exists():
@@ -184,7 +270,10 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 
 
 def _weight_files(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.endswith(_WEIGHT_SUFFIXES) or p.name.endswith(".index.json")]
+    """Weight (and shard index) files in ``folder``; a link whose blob is missing (a cache copied without
+    ``blobs/``) does not count."""
+    return [p.name for p in folder.iterdir()
+            if (p.name.endswith(_WEIGHT_SUFFIXES) or p.name.endswith(".index.json")) and p.is_file()]
 
 
 _FP16 = re.compile(r"\.fp16[.-]|\.index\.fp16\.json$")  # model.fp16.safetensors, model.fp16-00001-of-00002…
