@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from synscale.methods.metrics import diversity, per_class_diversity, recognizability
+from synscale.methods.metrics import diversity, per_class_diversity, per_class_f1, recognizability
 
 
 def test_recognizability_equals_sklearn_macro_f1():
@@ -20,6 +20,35 @@ def test_recognizability_hand_case_with_a_never_predicted_class():
     # class 0: TP 2, FP 2, FN 0 -> F1 = 4/6; class 1: TP 0 -> 0
     score, per = recognizability(pred, labels, 2)
     assert np.allclose(per, [2 / 3, 0.0]) and np.isclose(score, 1 / 3)
+
+
+def _f1_loop(pred, labels, num_classes):
+    """The former hand-written per-class F1: 2·TP / (|pred == c| + |labels == c|), 0 when both are empty."""
+    f1 = np.zeros(num_classes)
+    for c in range(num_classes):
+        tp = np.sum((pred == c) & (labels == c))
+        denom = np.sum(pred == c) + np.sum(labels == c)
+        f1[c] = 2 * tp / denom if denom else 0.0
+    return f1
+
+
+def test_per_class_f1_is_sklearn_with_every_class_listed():
+    """Class 2 is never predicted, class 3 is predicted but absent from the labels, class 4 is neither (only
+    ``num_classes`` knows it): each keeps its row, 0 where F1 is 0 or undefined, as the former loop gave."""
+    rng = np.random.default_rng(1)
+    labels = rng.choice([0, 1, 2], 300)
+    pred = np.where(rng.random(300) < 0.6, labels, rng.choice([0, 1, 3], 300))
+    pred[pred == 2] = 0
+    assert 2 not in pred and 3 not in labels and 3 in pred and 4 not in np.r_[pred, labels]
+    ours = per_class_f1(pred, labels, 5)
+    assert ours.shape == (5,) and ours.dtype == np.float64
+    np.testing.assert_array_equal(ours, _f1_loop(pred, labels, 5))  # bit-identical
+    assert ours[2] == ours[3] == ours[4] == 0.0 and (ours[:2] > 0).all()
+    # sklearn without labels= would drop class 4 and shift nothing else; with it, rows line up with class ids
+    np.testing.assert_array_equal(ours[:4], f1_score(labels, pred, average=None, zero_division=0))
+    score, per = recognizability(pred, labels, 5)
+    assert score == ours.mean() and np.array_equal(per, ours)
+    assert np.array_equal(per_class_f1(np.array([], int), np.array([], int), 3), np.zeros(3))  # empty set: zeros
 
 
 def test_diversity_is_per_dimension_std_averaged_then_over_classes():

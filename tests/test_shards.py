@@ -152,3 +152,65 @@ def test_reshard_splits_a_small_set_for_every_rank_and_worker(tmp_path):
     assert len(four) == 4 and shards.reshard(urls, 4, tmp_path / "s") == four  # written once
     back = shards.read_pairs(four, 10)
     assert back.captions == [f"c{i}" for i in range(10)] and np.array_equal(back.images[np.arange(10)], x)
+
+
+# ------------------------------------------------------------------------ member keys: webdataset's base_plus_ext
+def _dotted_shard(path):
+    """A shard as ``tar -cf`` writes one from folders: a ``./`` prefix, folder entries, a dotted folder name and a
+    multi-dot extension. Samples (webdataset's keys): ./000001, ./000002, some.dir/000003, some.dir/000004."""
+    import tarfile
+
+    members = ["./", "./000001.jpg", "./000001.txt", "./000002.jpg", "./000002.txt", "some.dir/",
+               "some.dir/000003.jpg", "some.dir/000003.txt", "some.dir/000004.seg.png", "some.dir/000004.txt"]
+    with tarfile.open(path, "w") as tf:
+        for name in members:
+            info = tarfile.TarInfo(name)
+            if name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                data = f"{name}\n".encode()  # distinct bytes per member, so copies can be checked
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def _wds_samples(url):
+    """webdataset's own reading of a shard: ``[(key, {ext: bytes})]`` in order."""
+    ds = wds.WebDataset(url, shardshuffle=False)
+    return [(s["__key__"], {k: v for k, v in s.items() if not k.startswith("__")}) for s in ds]
+
+
+def test_member_keys_group_as_webdataset_groups_them(tmp_path):
+    import tarfile
+
+    from synscale.data.arrays import iter_samples
+
+    url = _dotted_shard(tmp_path / "dotted.tar")
+    with tarfile.open(url) as tf:
+        keys = [shards.member_key(m) for m in tf]
+        names = [m.name for m in tf]
+        folders = [m.isdir() for m in tf]
+    assert [k for k, d in zip(keys, folders) if d] == [None, None]  # folders ("." and "some.dir") are no sample
+    grouped = [k for i, k in enumerate(keys) if k is not None and k not in keys[:i]]
+    want = ["./000001", "./000002", "some.dir/000003", "some.dir/000004"]
+    assert grouped == want == [k for k, _ in _wds_samples(url)]
+    assert dict(_wds_samples(url))["some.dir/000004"].keys() == {"seg.png", "txt"}
+    assert len(list(iter_samples([url]))) == 4  # the rows select_pairs / subset_shards count agree
+    assert len({n.split(".", 1)[0] for n in names}) == 2  # the former split: "" and "some" only
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_prefix_of_a_dotted_shard_keeps_exactly_n_webdataset_samples(tmp_path, n):
+    url = _dotted_shard(tmp_path / "dotted.tar")
+    out = shards.subset_shards([url], [4], n, tmp_path / "cut")
+    assert len(out) == 1 and out[0] != url
+    assert _wds_samples(out[0]) == _wds_samples(url)[:n]
+
+
+def test_selected_rows_of_a_dotted_shard_are_webdatasets_samples(tmp_path):
+    url = _dotted_shard(tmp_path / "dotted.tar")
+    out = shards.select_pairs([url], [1, 3], tmp_path / "sel")
+    src = _wds_samples(url)
+    assert _wds_samples(out[0]) == [src[1], src[3]]  # ./000002 and some.dir/000004, bytes as they were
+    assert [k for k, _ in _wds_samples(out[0])] == ["./000002", "some.dir/000004"]

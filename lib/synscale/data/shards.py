@@ -118,6 +118,19 @@ def mini_pool(images: np.ndarray, captions: Sequence[str], seed: int) -> Pairs:
     return read_pairs(write_pairs(images, captions, cache_dir() / "shards" / f"mini_pool_s{seed}_{n}"), n)
 
 
+def member_key(m: tarfile.TarInfo) -> str | None:
+    """The sample a tar member belongs to, by webdataset's own key rule (``base_plus_ext``: the name up to the first
+    dot of its file name, folders and a ``./`` prefix kept: ``./000001.jpg`` -> ``./000001``, ``a.b/000002.jpg``
+    -> ``a.b/000002``), counted as :func:`synscale.data.arrays.iter_samples` counts samples (a file without an
+    extension is a sample of its own). ``None`` for a member that is not a file (a folder, a link): no sample."""
+    from webdataset.tariterators import base_plus_ext
+
+    if not m.isfile():
+        return None
+    k, _ = base_plus_ext(m.name)
+    return m.name if k is None else k
+
+
 def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Path | str) -> list[str]:
     """Shards holding exactly the first ``n`` samples of ``urls`` (``sizes[i]`` samples in shard ``i``): the whole
     shards before the ``n``-th sample, then, unless ``n`` ends on a shard boundary, a copy of the last one trimmed
@@ -136,11 +149,13 @@ def subset_shards(urls: Sequence[str], sizes: Sequence[int], n: int, scratch: Pa
         cut.parent.mkdir(parents=True, exist_ok=True)
         tmp = cut.with_name(f".{cut.name}.{os.getpid()}.tmp")
         with tarfile.open(urls[k]) as src, tarfile.open(tmp, "w") as dst:
-            keys: set[str] = set()
-            for m in src:  # a sample is the members sharing a key (the name up to its first dot)
-                keys.add(m.name.split(".", 1)[0])
-                if len(keys) > keep:
-                    break
+            key, count = None, 0
+            for m in src:  # a sample is the consecutive members sharing a key (member_key)
+                mk = member_key(m)  # not k: that is the shard index
+                if mk is not None and mk != key:
+                    key, count = mk, count + 1
+                    if count > keep:
+                        break
                 dst.addfile(m, src.extractfile(m) if m.isfile() else None)
         tmp.replace(cut)
     return list(urls[:k]) + [str(cut)]
@@ -169,12 +184,13 @@ def select_pairs(urls: Sequence[str], rows: Sequence[int], scratch: Path | str, 
     if done.exists():
         return urls_out
     out.mkdir(parents=True, exist_ok=True)
-    wanted, pos, key, written, dst = set(want.tolist()), -1, None, 0, None
+    wanted, pos, written, dst = set(want.tolist()), -1, 0, None
     for url in urls:
         with tarfile.open(url) as src:
+            key = None  # samples never span shards (iter_samples, which numbers the rows)
             for m in src:
-                k = m.name.split(".", 1)[0]
-                if k != key:
+                k = member_key(m)
+                if k is not None and k != key:
                     key, pos = k, pos + 1
                     if pos in wanted:
                         if written % shard_size == 0:

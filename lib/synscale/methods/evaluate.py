@@ -11,8 +11,10 @@ Sections:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
+import open_clip
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -97,22 +99,23 @@ def _device(model: torch.nn.Module) -> torch.device:
 @torch.no_grad()
 def zero_shot_classifier(model: torch.nn.Module, tokenizer: Callable, classnames: Sequence[str],
                          templates: Sequence[Template]) -> torch.Tensor:
-    """Class text features ``[D, C]``: per class, encode every filled template, L2-normalize each, average, renormalize.
+    """Class text features ``[D, C]`` (float32, on the model's device): per class, encode every filled template,
+    L2-normalize each, average, renormalize — ``open_clip.build_zero_shot_classifier`` (10 classes per forward pass),
+    with the model in eval mode for the call.
 
     ``templates`` are callables ``t(c) -> str`` (as ``open_clip.zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES``)
-    or format strings with ``{}``.
+    or format strings with ``{}``, mixed freely (each is passed to open_clip as a callable).
     """
     if not templates or not classnames:
         raise ValueError("need at least one class name and one template")
     was_training = model.training
     model.eval()
-    cols = []
-    for c in classnames:
-        tokens = tokenizer([_fill(t, c) for t in templates]).to(_device(model))
-        emb = F.normalize(model.encode_text(tokens).float(), dim=-1).mean(dim=0)
-        cols.append(F.normalize(emb, dim=0))
-    model.train(was_training)
-    return torch.stack(cols, dim=1)
+    try:
+        w = open_clip.build_zero_shot_classifier(model, tokenizer, list(classnames),
+                                                 [partial(_fill, t) for t in templates], device=_device(model))
+    finally:
+        model.train(was_training)
+    return w.float()
 
 
 @torch.no_grad()

@@ -35,13 +35,14 @@ METRICS = ("recognizability", "diversity", "fid", "lpips")
 
 
 def per_class_f1(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """F1 of each class c: 2·TP / (2·TP + FP + FN) (0 where the class is neither predicted nor present)."""
-    f1 = np.zeros(num_classes)
-    for c in range(num_classes):
-        tp = np.sum((pred == c) & (labels == c))
-        denom = np.sum(pred == c) + np.sum(labels == c)
-        f1[c] = 2 * tp / denom if denom else 0.0
-    return f1
+    """F1 of each class c in ``range(num_classes)``: 2·TP / (2·TP + FP + FN), 0 where the class is neither predicted
+    nor present — scikit-learn's ``f1_score(average=None, labels=range(num_classes), zero_division=0)`` (zeros for
+    an empty set, where scikit-learn raises)."""
+    from sklearn.metrics import f1_score
+
+    if len(labels) == 0 and len(pred) == 0:
+        return np.zeros(num_classes)
+    return f1_score(labels, pred, labels=np.arange(num_classes), average=None, zero_division=0).astype(np.float64)
 
 
 def recognizability(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, np.ndarray]:
