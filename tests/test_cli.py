@@ -59,3 +59,24 @@ def test_train_from_flags_is_the_notebooks_classifier(tmp_path, monkeypatch, cap
     _, stats = study.classifier(DataSpec.parse("real"), 40, None, 0)
     assert stats["cached"] and stats["dir"] == folder
     assert cli.main(argv) == 0 and capsys.readouterr().out.strip().splitlines()[-1] == folder
+
+
+def test_finetune_from_flags_is_the_notebooks_finetuning(tmp_path, monkeypatch, capsys):
+    """``synscale finetune`` with flags makes the run notebook 07's finetune() call would: that call then finds it
+    finished in the shared cache and trains nothing."""
+    from synscale.data.world import open_world
+    from synscale.data.world import text as T
+    from synscale.methods import clip as C
+    from synscale.methods.evaluate import zero_shot_classifier
+    from synscale.studies import retrieval as R
+
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path))
+    monkeypatch.setenv("SYNSCALE_LAUNCHER", "inprocess")
+    assert cli.main(["finetune", "--split", "val", "--epochs", "0.05", "--batch-size", "64", "--warmup", "1"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    world = open_world(seed=0)
+    model, _, tok = C.create(pretrained=str(world.path("clip")))
+    x, y = world.split("val")
+    classifier = zero_shot_classifier(model, tok, list(world.classes), T.clip_templates(80))
+    _, again = R.finetune(model, classifier, x, y, R.FinetuneConfig(epochs=0.05, batch_size=64, warmup=1))
+    assert again["resumed_from"] == again["steps"] == info["steps"] > 0 and again["n"] == info["n"] == len(y)

@@ -1,7 +1,11 @@
 """The retrieval baseline (synscale.studies.retrieval): caption matching in substring vs token semantics with labels
-(over
-a list, or streamed over shards), the CLIP-score filter, nested per-class subsets, the three caption forms (one at a
-time or batched for an LLM), and the zero-shot-initialised head finetuned from arrays or lazy shards."""
+(over a list, or streamed over shards), the CLIP-score filter, nested per-class subsets, the three caption forms (one at
+a time or batched for an LLM), and the zero-shot-initialised head finetuned from arrays or lazy shards, in this
+process or as a launched job that unpickles nothing."""
+import dataclasses
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +269,170 @@ def test_a_batched_writer_gets_every_request_at_once_in_the_three_forms():
     assert len(calls) == 1 and len(calls[0]) == 24 and {f for f, _, _ in calls[0]} == set(R.FORMS)
     assert all((a is None) == (f == "caption") for f, _, a in calls[0])
     assert all(s.endswith("=>") and "object: coat" in s for s in p.for_class(0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A launched finetuning job reads no pickled objects: state dicts and tensors (weights_only), .npy, JSON
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def lazy_images(tmp_path, x):
+    """``x`` (uint8 ``[n, 32, 32]``) as a lazy array made of every kind a job rebuilds: the concatenation of a
+    reversed ``take`` of squared shard images (first half) and ``ImageFiles`` of PNGs (second half)."""
+    from PIL import Image
+
+    from synscale.data.arrays import Concat, ShardImages, Squared, scan_shards
+    from synscale.data.shards import write_pairs
+    from synscale.data.world.folder import ImageFiles
+
+    h = len(x) // 2
+    urls = write_pairs(x[:h], ["c"] * h, tmp_path / "shards", shard_size=4)
+    shards = Squared(ShardImages(urls, scan_shards(urls)[0]), 32).take(np.arange(h)[::-1])
+    (tmp_path / "files").mkdir()
+    paths = [tmp_path / "files" / f"{i}.png" for i in range(h, len(x))]
+    for p, im in zip(paths, x[h:]):
+        Image.fromarray(im).convert("RGB").save(p)
+    return Concat([shards, ImageFiles(paths, 32)])
+
+
+def test_image_arrays_go_to_a_job_as_npy_and_json_and_come_back_the_same(tmp_path):
+    from synscale.data.arrays import content_key, take
+    from synscale.data.world.folder import ImageFiles
+
+    x = np.random.default_rng(0).integers(0, 256, (10, 32, 32), dtype=np.uint8)
+    lazy = lazy_images(tmp_path, x)
+    files = ImageFiles([str(p) for p in lazy.parts[1].paths], 32)  # str paths stay str (the key names them)
+    for i, images in enumerate([x, x[::2], lazy, take(lazy, [9, 0, 4]), files]):
+        spec = R._images_to_spec(images, tmp_path / f"job{i}", "images")
+        json.dumps(spec)  # JSON, arrays by path
+        back = R._images_from_spec(json.loads(json.dumps(spec)))
+        assert type(back) is type(images) and content_key(back) == content_key(images)
+        np.testing.assert_array_equal(back[np.arange(len(back))], images[np.arange(len(images))])
+        for f in (tmp_path / f"job{i}").glob("*.npy"):
+            np.load(f, allow_pickle=False)
+    assert {f.name for f in (tmp_path / "job2").glob("*.npy")} == {"images.0.base.base.offsets.npy",
+                                                                    "images.0.idx.npy"}
+
+    class Other(R.arrays.LazyImages):
+        pass
+
+    with pytest.raises(TypeError, match="cannot pass lazy images of type Other"):
+        R._images_to_spec(Other(), tmp_path / "other", "images")
+    with pytest.raises(TypeError, match="pickled"):
+        R._images_to_spec(np.array([x[0], x[1, :3]], dtype=object), tmp_path / "other", "images")
+
+
+def test_a_clip_goes_to_a_job_as_its_architecture_in_json_and_its_state_dict(tmp_path):
+    import open_clip
+
+    torch.manual_seed(0)
+    mini, _, _ = clip.create()
+    rehearsal, _, _ = clip.create(clip.REHEARSAL_NAME)  # 224 px, ViT-B-16's layout
+    clip.save(rehearsal, tmp_path / "paper", half=False)
+    cached = open_clip.create_model(f"local-dir:{tmp_path / 'paper'}")  # paper weights, as create() reads them
+    cached.synscale_model_name = f"local-dir:{tmp_path / 'paper'}"
+    for model in (mini, rehearsal, cached):
+        spec = json.loads(json.dumps(R._clip_to_spec(model)))
+        torch.save(model.state_dict(), tmp_path / "state.pt")
+        back = R._clip_from_spec(spec, torch.load(tmp_path / "state.pt", weights_only=True))
+        want, got = model.state_dict(), back.state_dict()
+        assert list(got) == list(want) and all(torch.equal(got[k], want[k]) and got[k].dtype == want[k].dtype
+                                               for k in want)
+        assert R.weights_key(back) == R.weights_key(model) and back.training == model.training
+        assert back.synscale_model_name == model.synscale_model_name
+        assert clip.input_size(back) == clip.input_size(model)
+        x = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+        assert torch.equal(clip.to_tensor(x, back), clip.to_tensor(x, model))  # same mean, std and size
+    cfg = R.FinetuneConfig(epochs=2.5, betas=(0.8, 0.9), seed=3)
+    assert R._config_from_json(json.loads(json.dumps(dataclasses.asdict(cfg)))) == cfg
+
+
+def _no_pickles(cache) -> list:
+    """Every file a finetuning job left in the cache (submitit's and logs aside): the ``.pt`` load with
+    ``weights_only=True``, the ``.npy`` with ``allow_pickle=False``; nothing else but JSON, records and locks."""
+    seen = []
+    for f in sorted(p for p in cache.rglob("*") if p.is_file() and "submitit" not in p.parts):
+        if f.suffix == ".pt":
+            torch.load(f, map_location="cpu", weights_only=True)
+        elif f.suffix == ".npy":
+            np.load(f, allow_pickle=False)
+        elif f.suffix == ".json":
+            json.loads(f.read_text())
+        else:
+            assert f.suffix in (".sha256", ".log") or f.name == ".lock", f
+        seen.append(f)
+    return seen
+
+
+def _ft_inputs(kind, tmp_path, n=12):
+    model, classifier, x, y = tiny_task(n)
+    images = x if kind == "array" else lazy_images(tmp_path, x)
+    select = (images[:6], y[:6]) if kind == "array" else (images.take(np.arange(6)), y[:6])
+    return model, classifier, images, y, select
+
+
+FT = R.FinetuneConfig(epochs=2, batch_size=4, lr=1.0e-3, warmup=1, crop_pad=2, seed=1, ckpt_every=2)
+
+
+def _equal_runs(a, b):
+    (ma, ia), (mb, ib) = a, b
+    sa, sb = ma.state_dict(), mb.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert {k: v for k, v in ia.items() if k != "seconds"} == {k: v for k, v in ib.items() if k != "seconds"}
+
+
+@pytest.mark.parametrize("kind", ["array", "lazy"])
+def test_the_finetuning_job_unpickles_nothing_and_trains_the_in_process_weights(kind, tmp_path, monkeypatch):
+    """The job (run here, its reads watched) loads every tensor with weights_only=True and every array with
+    allow_pickle=False, leaves only such files, and returns the weights the in-process finetuning trains."""
+    from synscale.runtime import integrity
+    from synscale.runtime.launch import Launcher
+
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path / "cache"))
+    model, classifier, images, y, select = _ft_inputs(kind, tmp_path)
+    ref = R.finetune(model, classifier, images, y, FT, ckpt_dir=tmp_path / "inprocess", select=select)
+    reads, torch_load, np_load = [], torch.load, np.load
+
+    def weights_only_load(f, *a, **kw):
+        assert kw.get("weights_only") is True, f"torch.load({f}) without weights_only=True"
+        reads.append(Path(f))
+        return torch_load(f, *a, **kw)
+
+    def no_pickle_load(f, *a, **kw):
+        assert kw.get("allow_pickle") is False, f"np.load({f}) without allow_pickle=False"
+        reads.append(Path(f))
+        return np_load(f, *a, **kw)
+
+    def run_here(module, job, spec, name, launcher):  # the launched job's code, in this process
+        with monkeypatch.context() as m:
+            m.setattr(torch, "load", weights_only_load)
+            m.setattr(np, "load", no_pickle_load)
+            R._finetune_from_spec(integrity.write_json(job / "spec.json", spec))
+        return 0.0
+
+    monkeypatch.setattr(R, "run_spec", run_here)
+    got = R.finetune(model, classifier, images, y, FT, select=select, launcher=Launcher.parse("torchrun:1"))
+    _equal_runs(ref, got)
+    cache = tmp_path / "cache" / "finetune"
+    seen = _no_pickles(cache)
+    assert any(f.parent.name == "_models" and f.name.endswith(".state.pt") for f in seen)
+    assert {f.suffix for f in reads} == ({".pt", ".npy"}) and all(f.is_relative_to(cache) for f in reads)
+    spec = json.loads(next(cache.glob(".*.job/spec.json")).read_text())
+    assert spec["clip"]["name"] == clip.MINI_NAME and spec["config"]["betas"] == [0.9, 0.95]
+    assert spec["images"]["kind"] == ("array" if kind == "array" else "concat")
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("kind", ["array", "lazy"])
+def test_a_launched_finetuning_job_trains_the_in_process_weights_from_its_files(kind, tmp_path, monkeypatch):
+    """The real job (python -m synscale.studies.retrieval under torchrun:1, a fresh process): the weights the
+    in-process finetuning trains, from files none of which is a pickle."""
+    from synscale.runtime import launch
+
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path / "cache"))
+    model, classifier, images, y, select = _ft_inputs(kind, tmp_path)
+    ref = R.finetune(model, classifier, images, y, FT, ckpt_dir=tmp_path / "inprocess", select=select)
+    monkeypatch.setenv(launch.ENV, "torchrun:1")
+    got = R.finetune(model, classifier, images, y, FT, select=select)
+    _equal_runs(ref, got)
+    assert any(f.name == "result.pt" for f in _no_pickles(tmp_path / "cache" / "finetune"))

@@ -27,14 +27,14 @@ Sections:
   at a time, in DataLoader workers if asked, on whatever device there is. :func:`image_features` gives frozen
   features; :func:`assess` scores a (possibly adapted) CLIP as the paper does: linear probing on a real downstream
   train split (:func:`synscale.methods.evaluate.linear_probe`) and zero-shot accuracy against the text classifier, from
-  one
-  encoding.
+  one encoding.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -42,14 +42,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import open_clip
 import torch
 import torch.nn.functional as F
 
 from synscale.data import arrays, metadata
-from synscale.data.arrays import ShardImages, content_key, iter_samples
+from synscale.data.arrays import Concat, ShardImages, Squared, Take, content_key, iter_samples
 from synscale.data.prompts import PromptSet
 from synscale.data.shards import list_shards
 from synscale.data.world import captions as W
+from synscale.methods import clip as C
 from synscale.methods import evaluate as E
 from synscale.methods.clip import random_crop, to_tensor
 from synscale.methods.evaluate import image_features as encode
@@ -58,9 +60,11 @@ from synscale.methods.train import ddp, step_stream
 from synscale.runtime import integrity
 from synscale.runtime.checkpoint import TrainConfig, batch_indices, torch_generator, train_loop, warmup_cosine
 from synscale.runtime.distributed import default_device, dist_env, dist_init
-from synscale.runtime.launch import Launcher, LaunchError, run_spec, spec_main
+from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar as tqdm
+
+log = logging.getLogger(__name__)
 
 MODES = ("substring", "token")
 
@@ -410,8 +414,7 @@ def targeted_captions(classes: Sequence[str], n_per_class: int, seed: int = 0,
 class ZeroShotHeadClassifier(torch.nn.Module):
     """``head(normalize(clip.encode_image(x)))`` with ``head`` initialised to ``logit_scale.exp() · classifierᵀ``
     and bias 0: before training its logits equal :func:`synscale.methods.evaluate.zero_shot_logits` of the same
-    classifier
-    (WiSE-FT's and the paper's initialisation). ``clip`` is a deep copy; the given model is never changed."""
+    classifier (WiSE-FT's and the paper's initialisation). ``clip`` is a deep copy; the given model is never changed."""
 
     def __init__(self, clip_model: torch.nn.Module, classifier: torch.Tensor):
         super().__init__()
@@ -535,8 +538,7 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
 
     Under a launcher other than ``inprocess`` (``SYNSCALE_LAUNCHER``) the run is the job ``python -m
     synscale.studies.retrieval --spec …`` (DDP over its ranks, each decoding its share of every batch; with more than
-    one
-    rank another run than in one process, as for classifiers), whose result — the trained image tower and head,
+    one rank another run than in one process, as for classifiers), whose result — the trained image tower and head,
     and the numbers above — lies in the run's folder (``result.pt``) and is read back here.
     """
     labels = np.asarray(labels, dtype=np.int64)
@@ -609,24 +611,32 @@ def finetune(clip_model: torch.nn.Module, classifier: torch.Tensor, images: np.n
 
 def _finetune_launched(clip_model, classifier, images, labels, config: FinetuneConfig, ckpt: Path, settings: dict,
                        model_key: str, select, launcher: Launcher) -> tuple[ZeroShotHeadClassifier, dict]:
-    """:func:`finetune` as a launched job: the starting CLIP once per weights (``finetune/_models/<key>.pt``), the
-    run's inputs and spec beside its folder; then wait, and read the trained tower and head back."""
+    """:func:`finetune` as a launched job: the starting CLIP's weights once per weights (``finetune/_models/
+    <key>.state.pt``), the run's inputs and spec beside its folder; then wait, and read the trained tower and head
+    back. Nothing the job reads is a pickled object (anyone who can write the cache could run code on every rank):
+    the CLIP is its open_clip architecture as JSON in the spec plus its ``state_dict``, the classifier a tensor
+    (both read with ``torch.load(weights_only=True)``), the labels and the images' arrays ``.npy`` files
+    (``allow_pickle=False``), lazy images a JSON description (:func:`_images_to_spec`), the config JSON."""
     result = ckpt / "result.pt"
     if (state := _read_result(result)) is None:
         job = ckpt.with_name(f".{ckpt.name}.job")
         with integrity.exclusive(job):  # two runs that need the same finetuning: one launches, the other finds it
             if not integrity.sidecar(result).exists():
                 _tie(ckpt, settings)
-                start = ckpt.parent / "_models" / f"{model_key}.pt"
+                start = ckpt.parent / "_models" / f"{model_key}.state.pt"
                 if not integrity.sidecar(start).exists():
-                    integrity.save(start, lambda f: torch.save(copy.deepcopy(clip_model).cpu(), f))
-                integrity.save(job / "inputs.pt", lambda f: torch.save(
-                    {"classifier": classifier.detach().cpu(), "images": images, "labels": labels, "select": select,
-                     "config": config}, f))
-                seconds = run_spec("synscale.studies.retrieval", job,
-                                   {"model": str(start), "inputs": str(job / "inputs.pt"),
-                                                               "ckpt": str(ckpt)}, "finetune", launcher)
-                print(f"[{launcher}] finetuned on {len(labels)} images in {seconds:.0f} s", flush=True)
+                    integrity.save(start, lambda f: torch.save(
+                        {k: v.detach().cpu() for k, v in clip_model.state_dict().items()}, f))
+                integrity.save(job / "classifier.pt", lambda f: torch.save(classifier.detach().cpu(), f))
+                spec = {"ckpt": str(ckpt), "clip": {**_clip_to_spec(clip_model), "weights": str(start)},
+                        "classifier": str(job / "classifier.pt"), "config": asdict(config),
+                        "images": _images_to_spec(images, job, "images"),
+                        "labels": _save_npy(job / "labels.npy", labels),
+                        "select": None if select is None else
+                        {"images": _images_to_spec(select[0], job, "select"),
+                         "labels": _save_npy(job / "select.labels.npy", np.asarray(select[1]))}}
+                seconds = run_spec("synscale.studies.retrieval", job, spec, "finetune", launcher)
+                log.info(f"[{launcher}] finetuned on {len(labels)} images in {seconds:.0f} s")
         if (state := _read_result(result)) is None:
             raise LaunchError(f"job finetune for {ckpt} ended without a result (logs in {job})")
     model = ZeroShotHeadClassifier(clip_model, classifier)
@@ -641,12 +651,17 @@ def _read_result(path: Path) -> dict | None:
 
 
 def _finetune_from_spec(path: Path) -> Path:
-    """This rank's part of the finetuning a launched job's spec describes; rank 0 writes the result."""
+    """This rank's part of the finetuning a launched job's spec describes; rank 0 writes the result. Reads only
+    JSON, ``.npy`` files (``allow_pickle=False``) and tensors (``torch.load(weights_only=True)``)."""
     spec = json.loads(Path(path).read_text())
-    clip_model = torch.load(spec["model"], map_location="cpu", weights_only=False)  # our own pickled CLIP
-    inp = torch.load(spec["inputs"], map_location="cpu", weights_only=False)  # arrays or lazy images, config
-    model, info = finetune(clip_model, inp["classifier"], inp["images"], inp["labels"], inp["config"],
-                           ckpt_dir=spec["ckpt"], progress=True, select=inp["select"], launcher=Launcher())
+    state = torch.load(spec["clip"]["weights"], map_location="cpu", weights_only=True)
+    clip_model = _clip_from_spec(spec["clip"], state)
+    classifier = torch.load(spec["classifier"], map_location="cpu", weights_only=True)
+    sel = spec["select"]
+    select = None if sel is None else (_images_from_spec(sel["images"]), _load_npy(sel["labels"]))
+    model, info = finetune(clip_model, classifier, _images_from_spec(spec["images"]), _load_npy(spec["labels"]),
+                           _config_from_json(spec["config"]), ckpt_dir=spec["ckpt"], progress=True, select=select,
+                           launcher=Launcher())
     result = Path(spec["ckpt"]) / "result.pt"
     if dist_env()[0] == 0:
         integrity.save(result, lambda f: torch.save({"visual": model.clip.visual.state_dict(),
@@ -655,10 +670,154 @@ def _finetune_from_spec(path: Path) -> Path:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    return spec_main(argv, "python -m synscale.studies.retrieval", "Finetune a CLIP's image tower and zero-shot head (Geng et "
-                     "al. sec. 4) into the shared cache; DDP over RANK / WORLD_SIZE under torchrun.",
-                     _finetune_from_spec)
+def _config_from_json(d: dict) -> FinetuneConfig:
+    """``FinetuneConfig(**asdict(config))`` read back from JSON (its lists made tuples again: ``betas``)."""
+    return FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _clip_to_spec(model: torch.nn.Module) -> dict:
+    """What rebuilds a CLIP's architecture (:func:`_clip_from_spec`, its weights aside), as JSON: the open_clip
+    model name :func:`synscale.methods.clip.create` gave it (``synscale_model_name``: ``synscale-mini-clip``,
+    ``ViT-B-16``, ``local-dir:<folder>`` for cached paper weights), that name's open_clip model config, the model's
+    preprocess config (mean, std, size: what :func:`synscale.methods.clip.to_tensor` reads) and its train flag."""
+    C.registered()
+    name = getattr(model, "synscale_model_name", C.MINI_NAME)  # as clip.save and clip.input_size read it
+    if name.startswith("local-dir:"):
+        cfg = json.loads((Path(name.removeprefix("local-dir:")) / C.CONFIG_FILE).read_text()).get("model_cfg")
+    elif ":" in name:  # hf-hub: open_clip would fetch its config; create() never names a model so
+        cfg = None
+    else:
+        cfg = open_clip.get_model_config(name.replace("/", "-"))
+    if cfg is None:
+        raise ValueError(f"no open_clip model config for the CLIP to finetune ({name!r}): create it with "
+                         "synscale.methods.clip.create, which names its architecture")
+    return {"name": name, "model_cfg": cfg, "preprocess_cfg": dict(open_clip.get_model_preprocess_cfg(model)),
+            "training": bool(model.training)}
+
+
+def _clip_from_spec(spec: dict, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The CLIP :func:`_clip_to_spec` described, with the weights (and dtypes) of its ``state_dict`` ``state``: its
+    config registered under a name keyed by the config, built by open_clip without loading any weights."""
+    cfg = spec["model_cfg"]
+    key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    arch = C.register(f"synscale-finetune-{key}", cfg)
+    model = open_clip.create_model(arch, load_weights=False, pretrained_image=False, pretrained_text=False)
+    model.load_state_dict(state, strict=True, assign=True)  # every tensor as saved, dtype included
+    open_clip.set_model_preprocess_cfg(model, {k: tuple(v) if isinstance(v, list) else v
+                                               for k, v in spec["preprocess_cfg"].items()})
+    model.synscale_model_name = spec["name"]
+    return model.train(spec["training"])
+
+
+def _save_npy(path: Path, a) -> str:
+    """``a`` as a checked ``.npy`` file (never pickled objects: an object array is refused); its path."""
+    a = np.asarray(a)
+    if a.dtype.hasobject:
+        raise TypeError(f"{path.name}: an array of Python objects would be pickled; a finetuning job takes numbers")
+    integrity.save(path, lambda f: np.save(f, a, allow_pickle=False))
+    return str(path)
+
+
+def _load_npy(path: str) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _images_to_spec(images, folder: Path, name: str) -> dict:
+    """A JSON description of an image array from which :func:`_images_from_spec` rebuilds it in a job (same
+    images, same ``content_key``), its arrays ``.npy`` files in ``folder`` named after ``name``: a numpy array
+    (``array``, its ``.npy``) or the lazy arrays of ``synscale.data.arrays`` — ``shards`` (shard paths, ``.npy``
+    offsets), ``files`` (``ImageFiles``: paths, size), ``take`` (base, ``.npy`` indices), ``concat`` (parts),
+    ``squared`` (base, size). Another lazy array is refused (it has no description to rebuild it from)."""
+    from synscale.data.world.folder import ImageFiles
+
+    kind = type(images)
+    if kind is Take:
+        return {"kind": "take", "base": _images_to_spec(images.base, folder, f"{name}.base"),
+                "idx": _save_npy(folder / f"{name}.idx.npy", images.idx)}
+    if kind is Concat:
+        return {"kind": "concat", "parts": [_images_to_spec(p, folder, f"{name}.{i}")
+                                            for i, p in enumerate(images.parts)]}
+    if kind is Squared:
+        return {"kind": "squared", "base": _images_to_spec(images.base, folder, f"{name}.base"), "size": images.size}
+    if kind is ShardImages:
+        return {"kind": "shards", "urls": list(images.urls),
+                "offsets": _save_npy(folder / f"{name}.offsets.npy", images.offsets)}
+    if kind is ImageFiles:
+        return {"kind": "files", "paths": [str(p) for p in images.paths], "size": images.size,
+                "as_path": all(isinstance(p, Path) for p in images.paths)}
+    if isinstance(images, arrays.LazyImages) or hasattr(images, "key"):
+        raise TypeError(f"cannot pass lazy images of type {kind.__name__} to a launched finetuning job: known are "
+                        "numpy arrays, ShardImages, ImageFiles, Take, Concat and Squared")
+    return {"kind": "array", "npy": _save_npy(folder / f"{name}.npy", images)}
+
+
+def _images_from_spec(spec: dict):
+    """The image array :func:`_images_to_spec` described."""
+    from synscale.data.world.folder import ImageFiles
+
+    kind = spec["kind"]
+    if kind == "array":
+        return _load_npy(spec["npy"])
+    if kind == "take":
+        return Take(_images_from_spec(spec["base"]), _load_npy(spec["idx"]))
+    if kind == "concat":
+        return Concat([_images_from_spec(p) for p in spec["parts"]])
+    if kind == "squared":
+        return Squared(_images_from_spec(spec["base"]), spec["size"])
+    if kind == "shards":
+        return ShardImages(spec["urls"], _load_npy(spec["offsets"]))
+    if kind == "files":
+        return ImageFiles([Path(p) for p in spec["paths"]] if spec["as_path"] else spec["paths"], spec["size"])
+    raise ValueError(f"unknown kind of image array {kind!r} in a finetuning job's spec")
+
+
+def main(argv: list[str] | None = None, prog: str = "synscale finetune") -> int:
+    """``synscale finetune``: from flags (a person) or from a launched job's spec (a notebook)."""
+    import argparse
+    import typing
+    from dataclasses import fields
+
+    from synscale.data.world import open_world
+    from synscale.data.world import text as T
+
+    ap = argparse.ArgumentParser(
+        prog=prog, description="Finetune a CLIP's image tower and zero-shot head end to end (Geng et al. sec. 4, "
+        "App. B.2) on a world's labelled images into the shared cache, <cache>/finetune/<key>/ (keyed by the "
+        "starting weights, the data and the settings: a finished run is found, a killed one resumes). DDP over "
+        "RANK / WORLD_SIZE under torchrun; under SYNSCALE_LAUNCHER it runs as a job. Prints the run's numbers.")
+    ap.add_argument("--spec", type=Path, metavar="JSON",
+                    help="the job a notebook launched (written by finetune()); no other flag is read")
+    ap.add_argument("--world", default="mini", help="'mini' or a folder world of class folders (synscale prepare)")
+    ap.add_argument("--split", default="train", help="the split to finetune on")
+    ap.add_argument("--select-split", help="a split on which the best epoch is chosen (the paper's: val)")
+    ap.add_argument("--clip-arch", default="ViT-B-16", help="open_clip architecture (not read for --world mini)")
+    ap.add_argument("--clip-weights", default="paper:clip",
+                    help="the CLIP's weights: paper:clip, an open_clip weights file or folder (mini: the shipped one)")
+    ap.add_argument("--templates", type=int, default=80, help="zero-shot templates of the head: 80 or 7")
+    hints = typing.get_type_hints(FinetuneConfig)
+    for f in fields(FinetuneConfig):
+        if f.name != "betas":  # Table B.2's settings, one flag each
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=hints[f.name], default=f.default)
+    a = ap.parse_args(argv)
+    if a.spec is not None:
+        out = _finetune_from_spec(a.spec)
+        if dist_env()[0] == 0:
+            print(out)
+        return 0
+    config = FinetuneConfig(**{f.name: getattr(a, f.name) for f in fields(FinetuneConfig) if f.name != "betas"})
+    if a.world == "mini":
+        world = open_world(seed=a.seed)
+        clip_model, _, tokenizer = C.create(pretrained=str(world.path("clip")))
+    else:
+        clip_model, _, tokenizer = C.create(a.clip_arch, pretrained=a.clip_weights, device=default_device())
+        world = open_world(a.world, seed=a.seed, image_size=C.input_size(clip_model))
+    x, y = world.split(a.split)
+    classifier = E.zero_shot_classifier(clip_model, tokenizer, list(world.classes), T.clip_templates(a.templates))
+    _, info = finetune(clip_model, classifier, x, y, config, progress=True,
+                       select=world.split(a.select_split) if a.select_split else None)
+    if dist_env()[0] == 0:
+        print(json.dumps(info))
+    return 0
 
 
 def _tie(ckpt_dir: Path, settings: dict) -> None:
