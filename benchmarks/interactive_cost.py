@@ -1,11 +1,10 @@
 """What opening each notebook in JupyterLab and running all its cells costs: wall time and the kernel's peak memory.
 
 Each notebook runs as JupyterLab runs it (``synscale.orchestration.labrun``: a Jupyter server session, the cells over
-the kernel's
-websocket, the parameters cell as written, i.e. the mini study), in notebook order, into one outputs folder, so a
-later notebook reuses what an earlier one cached, as it does for a user who works through them in order. With
-``--cache`` the runs start from the caches of a finished study (the user who opens JupyterLab after ``./run_all.sh``:
-generated sets, classifiers and CLIP runs are reused); without it from empty ones.
+the kernel's websocket, the parameters cell as written, i.e. the mini study), in notebook order, into one outputs
+folder, so a later notebook reuses what an earlier one cached, as it does for a user who works through them in order.
+With ``--cache`` the runs start from the caches of a finished study (the user who opens JupyterLab after
+``./run_all.sh``: generated sets, classifiers and CLIP runs are reused); without it from empty ones.
 
     .venv/bin/python benchmarks/interactive_cost.py --outputs /tmp/interactive [--cache outputs/_cache] [00 01 ...]
 """

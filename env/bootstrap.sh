@@ -32,7 +32,7 @@ stamp_of() { cat "$ROOT/env/requirements.txt" "$ROOT/env/requirements.lock" "$RO
 want="$(stamp_of)-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if [ "$(cat "$VENV/.synscale-stamp" 2>/dev/null)" != "$want" ]; then
   t0=$SECONDS
-  say "creating/updating $VENV (first time: ~2 min, ~5 GB: the standard PyPI torch build)"
+  say "creating/updating $VENV (first time: ~2.5 min, ~6 GB: the standard PyPI torch build)"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   # --isolated: ignore machine-local pip config (a local CPU torch wheel there breaks torchvision);
   # -c constraints: torch stays pinned in every pip call; -c requirements.lock: so does every transitive package.

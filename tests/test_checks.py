@@ -1,6 +1,5 @@
 """Each notebook's parameter check (synscale.orchestration.checks): every shipped profile passes it, a wrong value is
-one line naming
-the parameter, and the runner refuses such a run before any kernel starts."""
+one line naming the parameter, and the runner refuses such a run before any kernel starts."""
 import pytest
 
 from synscale.orchestration import checks

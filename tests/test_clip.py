@@ -1,6 +1,5 @@
 """The upstream CLIP (synscale.methods.clip) and zero-shot evaluation (synscale.methods.evaluate): shapes, save/load,
-the paper's
-zero-shot loss, template ensembling, training and bit-identical resume."""
+the paper's zero-shot loss, template ensembling, training and bit-identical resume."""
 import json
 import math
 

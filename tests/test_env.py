@@ -100,3 +100,15 @@ def test_lock_holds_every_pin_at_its_version():
     assert len(lock) > 2 * len(req)  # the transitive packages too
     assert {k: lock.get(k) for k in req} == req
     assert "requirements.lock" in (ROOT / "env" / "bootstrap.sh").read_text()
+
+
+def test_every_variable_the_study_reads_is_in_the_readmes_table():
+    text = "\n".join(p.read_text() for d in ("lib",) for p in (ROOT / d).rglob("*.py"))
+    text += "".join((ROOT / f).read_text() for f in ("run_all.sh", "run_tests.sh", "env/bootstrap.sh"))
+    read = set(re.findall(r"SYNSCALE_[A-Z0-9_]*[A-Z0-9]", text))
+    read -= {"SYNSCALE_PEAK", "SYNSCALE_SD15"}  # labrun's output marker, a docstring's example
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| variable | default | what |"):]
+    table = table[:table.index("\n\n")]
+    assert len(read) > 30
+    assert sorted(v for v in read if f"`{v}`" not in table) == []

@@ -1,7 +1,7 @@
 """The paper path, rehearsed: every notebook's ``paper`` profile, shrunk in counts, sizes, steps and widths only, runs
 end to end against paper-shaped stand-ins (``synscale.orchestration.rehearsal``: the real repo ids, configs, file
-layouts and
-variants in a Hugging Face cache; ImageNet, LAION, FGVC-Aircraft and the downstream sets in their release layouts),
+layouts and variants in a Hugging Face cache; ImageNet, LAION, FGVC-Aircraft and the downstream sets in their release
+layouts),
 pointed at by the same environment variables a researcher sets for the real weights and data."""
 import json
 import os

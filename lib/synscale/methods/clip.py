@@ -19,8 +19,10 @@ At paper scale the same data modes go through open_clip's own trainer on webdata
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import random
@@ -127,6 +129,25 @@ def _weights_path(pretrained: str | Path) -> str:
     return str(p / WEIGHTS_FILE) if p.is_dir() else str(p)
 
 
+class _RandomInitNotice(logging.Filter):
+    """open_clip's warning for a model created without weights, which is what a fresh model is meant to be."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def _quiet_random_init():
+    """Drop that one notice (open_clip logs it on the root logger) while a fresh model is created; the user's
+    logging is otherwise untouched."""
+    notice = _RandomInitNotice()
+    logging.getLogger().addFilter(notice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(notice)
+
+
 def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, device: str | torch.device = "cpu"):
     """``(model, preprocess, tokenizer)`` through ``open_clip.create_model_and_transforms`` + ``get_tokenizer``.
 
@@ -141,7 +162,8 @@ def create(model_name: str = MINI_NAME, pretrained: str | Path | None = None, de
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
     else:
         weights = None if pretrained is None else _weights_path(pretrained)
-        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights, device=device)
+        with _quiet_random_init() if weights is None else contextlib.nullcontext():
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights, device=device)
     model.synscale_model_name = model_name  # so save() can write the config beside the weights
     model.eval()
     return model, Preprocess(preprocess), open_clip.get_tokenizer(model_name)
@@ -391,8 +413,7 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
                    device: str = "cuda", force: str | None = None, hparams: dict[str, float] | None = None,
                    gpu_batch: int = 0, extra: Sequence[str] = ()) -> list[str]:
     """The command line of one open_clip run with Table A3's settings (``python -m synscale.methods.openclip_train``,
-    under
-    ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks, and
+    under ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks, and
     ``hparams`` (``batch_size``, ``lr``, ``weight_decay``, ``eps``; total batch) replaces Table A3 altogether
     (SynthCLIP's settings). ``extra`` arguments are appended as they are (e.g. ``--aug-cfg scale=(0.5,1.0)``).
 

@@ -15,8 +15,7 @@
   guidance, steps, seed and count; later notebooks reuse what earlier ones generated.
 
 ``synscale generate --help`` runs the same generation from the shell (e.g. under ``torchrun`` on
-GPUs),
-for the mini world's classes or an ImageNet folder's (``--world``).
+GPUs), for the mini world's classes or an ImageNet folder's (``--world``).
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -47,6 +47,8 @@ from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar as progress_bar
 from synscale.runtime.threads import pinned
+
+log = logging.getLogger(__name__)
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -251,8 +253,7 @@ def _write_shard(path: Path, images: np.ndarray, labels: np.ndarray, prompts: li
 
 def read_index(out: Path | str) -> dict[str, Any]:
     """A finished set's ``index.json``; a one-line :class:`~synscale.runtime.integrity.DamagedCacheError` when it is
-    unreadable
-    or has no shard records (a set written before they existed, or a damaged index)."""
+    unreadable or has no shard records (a set written before they existed, or a damaged index)."""
     out = Path(out)
     try:
         index = json.loads((out / INDEX).read_text())
@@ -336,7 +337,7 @@ def generate_dataset(pipe, prompts, out: Path | str, guidance_scale: float, step
             for stale in integrity.stale_tmps(shard):
                 stale.unlink(missing_ok=True)
             if shard.exists() and (problem := integrity.verify(shard)) is not None:
-                print(f"{shard} is damaged ({problem}): regenerating it")
+                log.warning(f"{shard} is damaged ({problem}): regenerating it")
                 shard.unlink()
         if not all((out / SHARD.format(j)).exists() for j in range(n_shards)):
             (out / INDEX).unlink(missing_ok=True)  # the set is not complete until every shard is back
@@ -448,7 +449,7 @@ def _launch_set(out: Path, launcher: Launcher, family: str, model: str, prompts,
         seconds = run_spec("synscale.methods.generate", job, spec, "generate", launcher)
     if not _finished(out):
         raise LaunchError(f"job generate for {out} ended without a complete set (logs in {job})")
-    print(f"[{launcher}] generated {out.name} in {seconds:.0f} s", flush=True)
+    log.info(f"[{launcher}] generated {out.name} in {seconds:.0f} s")
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,8 @@ from synscale.runtime.distributed import dist_env
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,7 +137,7 @@ class Sweep:
         if missing:
             raise LaunchError(f"job metrics ended without {len(missing)} of its {len(files)} results, e.g. "
                               f"{missing[0]} (logs in {job})")
-        print(f"[{launcher}] measured {len(todo)} set(s) in {seconds:.0f} s", flush=True)
+        log.info(f"[{launcher}] measured {len(todo)} set(s) in {seconds:.0f} s")
         return time.perf_counter() - t0
 
     def _measured(self, path: Path) -> bool:

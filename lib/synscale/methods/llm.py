@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ from synscale.runtime import integrity
 from synscale.runtime.distributed import default_device, dist_env
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.progress import bar
+
+log = logging.getLogger(__name__)
 
 #: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
 PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
@@ -214,7 +217,7 @@ def launch_captions(captioner: LLMCaptioner, concepts: Sequence[str], passes: in
                            python=os.environ.get(PYTHON_ENV) or None)
     if missing := missing_passes(folder, passes):
         raise LaunchError(f"job captions for {folder} ended without passes {missing[:5]} (logs in {job})")
-    print(f"[{launcher}] captioned {len(concepts)} concepts x {passes} passes in {seconds:.0f} s", flush=True)
+    log.info(f"[{launcher}] captioned {len(concepts)} concepts x {passes} passes in {seconds:.0f} s")
 
 
 def _from_spec(path: Path) -> Path:

@@ -111,8 +111,8 @@ def fingerprint(what: str, name: str = "mini") -> str:
 def oracle(name: str = "mini", world=None, device: str | None = None):
     """The recognizability/diversity classifier (timm) on ``device`` (default this process's accelerator,
     :func:`~synscale.runtime.distributed.default_device`: a GPU at paper scale). With a ``world`` whose classes are a
-    subset
-    of ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just those
+    subset of ImageNet-1k's (its ``wnids``; the rehearsal's 10 classes, an ImageNet-100), a 1000-way oracle keeps just
+    those
     classes' outputs, in the world's order."""
     model = load(resolve(name, "oracle").path)
     wnids = getattr(world, "wnids", None)

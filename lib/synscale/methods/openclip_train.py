@@ -5,8 +5,7 @@
 
 1. The mini world's CLIP config (``synscale.methods.clip.MINI_NAME``) and the rehearsal's shrunk ViT-B-16
    (``synscale.methods.clip.REHEARSAL_NAME``) are registered, so ``--model synscale-mini-clip`` trains the mini CLIP
-   with
-   the very code that trains ViT-B/16 at paper scale.
+   with the very code that trains ViT-B/16 at paper scale.
 2. open_clip_train 3.3's webdataset reader stops with ``KeyError: 'fname'`` under webdataset >= 0.2.96, whose
    ``tar_file_expander`` yields an end-of-file marker ``{}`` by default (open_clip issue #935, webdataset issue
    #384). The fix the maintainers give there, ``eof_value=None``, is applied here until a release carries it.

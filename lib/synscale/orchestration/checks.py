@@ -4,8 +4,7 @@ so a run opened in JupyterLab fails the same way. One line per problem, naming t
 
 What these check is the parameters alone (ranges, allowed names, how parameters fit together); what depends on
 files on disk is :mod:`synscale.orchestration.preflight`'s, and what depends on computed data (a pool too small, a
-balancing
-threshold below ``min_t``) stays where it is computed.
+balancing threshold below ``min_t``) stays where it is computed.
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from synscale.runtime.logs import route
+
 #: command -> (module whose ``main(argv)`` runs it, what it makes and where)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("synscale.orchestration.run",
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"synscale: unknown command {name!r}; one of: {', '.join(COMMANDS)} (synscale --help)", file=sys.stderr)
         return 2
+    route()  # the package's log lines on stderr
     module = importlib.import_module(COMMANDS[name][0])
     if name == "check":
         rest = ["--dry-run", *rest]

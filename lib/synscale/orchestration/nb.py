@@ -8,6 +8,7 @@ import sys
 import time
 from importlib.metadata import version
 
+from synscale.runtime.logs import route
 from synscale.runtime.paths import run_dir
 from synscale.runtime.results import environment, git_state, record
 from synscale.runtime.threads import pin
@@ -60,3 +61,4 @@ def batch_mode() -> None:
         for h in logger.handlers:
             if isinstance(h, logging.StreamHandler) and h.stream in (old, sys.__stderr__):
                 h.setStream(log)
+    route(log)  # the package's own log lines (INFO and above) go there too

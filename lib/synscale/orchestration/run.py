@@ -30,11 +30,12 @@ from synscale.runtime import results as R
 from synscale.runtime.distributed import dist_env
 from synscale.runtime.integrity import write_json
 from synscale.runtime.launch import Launcher, LaunchError
+from synscale.runtime.logs import route
 from synscale.runtime.paths import notebooks_dir, outputs_dir, params_dir, world_dir
 
 KERNEL = "synscale"
 DEFAULT_PROFILE = "mini"
-log = logging.getLogger("synscale.orchestration.run")
+log = logging.getLogger(__name__)
 
 
 class RunnerError(RuntimeError):
@@ -328,8 +329,7 @@ def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs:
             if not running:  # every pending run waits for notebooks running on other shards
                 blocked = sorted(set().union(*(set(r.after) & elsewhere for r in pending)) - said)
                 if blocked:
-                    print(f"waiting for {', '.join(blocked)} on other shards (polling every {poll_s:g} s)",
-                          file=sys.stderr)
+                    log.info(f"waiting for {', '.join(blocked)} on other shards (polling every {poll_s:g} s)")
                     said.update(blocked)
                 time.sleep(poll_s)
                 continue
@@ -343,8 +343,8 @@ def execute_all(todo: list[P.Run], outputs: Path, kernel: str, html: bool, jobs:
 def build_parser(prog: str = "synscale run") -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", help="stems or prefixes (e.g. 01 04_scaling); default: all")
-    ap.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile of the params files: smoke | mini | rehearsal | paper "
-                                                            "(default: mini)")
+    ap.add_argument("--profile", default=DEFAULT_PROFILE,
+                    help="a profile of the params files: smoke | mini | rehearsal | paper (default: mini)")
     ap.add_argument("--force", action="store_true", help="rerun runs already finished with the same key")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and what is done/missing; run nothing")
     ap.add_argument("--shard", metavar="i/n", help="run only shard i of n (0-based) of the ordered plan")
@@ -359,6 +359,7 @@ def build_parser(prog: str = "synscale run") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
     args = build_parser(prog).parse_args(argv)
+    route()  # the runner's lines (and the library's) on stderr
     if args.outputs:
         os.environ["SYNSCALE_OUTPUTS"] = str(args.outputs.resolve())
     outputs = outputs_dir()
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
         if todo:
             check_kernel(args.kernel)
     except (P.ParamsError, RunnerError, LaunchError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error(f"error: {e}")
         return 2
 
     from tqdm import tqdm  # text bars: they render in papermill reports; tqdm.auto warns without ipywidgets
@@ -398,9 +399,9 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
 
     for base in {r.dir(outputs).parent for r in todo}:
         for d in clean_stale_tmp(base):
-            print(f"removed unfinished run {d}", file=sys.stderr)
-    print(f"{len(runs)} runs in plan, {len(runs) - len(todo)} already done, {len(todo)} to run "
-          f"(profile {args.profile}, outputs {outputs})", file=sys.stderr)
+            log.info(f"removed unfinished run {d}")
+    log.info(f"{len(runs)} runs in plan, {len(runs) - len(todo)} already done, {len(todo)} to run "
+             f"(profile {args.profile}, outputs {outputs})")
     failed: list[Result] = []
     bar = tqdm(total=len(todo), desc="runs", unit="run", file=sys.stderr, disable=not todo)
 
@@ -423,13 +424,13 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
     from synscale.analysis.findings import write_page
 
     if write_page(outputs, args.profile):
-        print(f"findings: {outputs / 'findings.html'}", file=sys.stderr)
+        log.info(f"findings: {outputs / 'findings.html'}")
     write_index(outputs)
-    print(f"index: {outputs / 'index.html'}", file=sys.stderr)
+    log.info(f"index: {outputs / 'index.html'}")
     if failed:
-        print(f"{len(failed)} run(s) failed:", file=sys.stderr)
+        log.error(f"{len(failed)} run(s) failed:")
         for res in failed:
-            print(f"  {res.path}  {res.error}  (log: {res.path / 'run.log'})", file=sys.stderr)
+            log.error(f"  {res.path}  {res.error}  (log: {res.path / 'run.log'})")
         return 1
     return 0
 

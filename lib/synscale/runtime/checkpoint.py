@@ -2,8 +2,7 @@
 
 ``train_loop`` checkpoints models + optimizer + scheduler every ``every`` steps into ``ckpt_dir`` (atomic
 rename, size + sha256 record beside it: ``synscale.runtime.integrity``) and resumes from the latest checkpoint, so a
-killed
-build continues where it stopped and ends with the same weights as an uninterrupted run (CPU, same seed).
+killed build continues where it stopped and ends with the same weights as an uninterrupted run (CPU, same seed).
 Checkpoints hold tensors and plain values only and are read with ``torch.load(weights_only=True)``: a file dropped
 into a shared cache cannot run code. A damaged checkpoint is moved aside with a one-line warning and training
 starts over, never from damaged bytes.

@@ -2,10 +2,11 @@
 ``submitit`` (its local executor runs the same path on one machine). The job code is the same in all three.
 
 A *job* is a module with a ``main(argv)`` — a command of ``synscale`` (``synscale generate``, ``synscale train``, …;
-the launchers run it as ``python -m <module>``) — whose result is a folder in the shared cache, keyed by what it is made from and written atomically, so a finished
-job is never redone and a killed one resumes. The notebook asks for the result (``ensure_*``); when it is missing
-the library launches the job with the launcher chosen by ``SYNSCALE_LAUNCHER`` and waits for it, then reads the
-result. The notebook itself never runs under a launcher, so its report is computed once.
+the launchers run it as ``python -m <module>``) — whose result is a folder in the shared cache, keyed by what it
+is made from and written atomically, so a finished job is never redone and a killed one resumes. The notebook asks
+for the result (``ensure_*``); when it is missing the library launches the job with the launcher chosen by
+``SYNSCALE_LAUNCHER`` and waits for it, then reads the result. The notebook itself never runs under a launcher,
+so its report is computed once.
 
 ``SYNSCALE_LAUNCHER``:
 
@@ -23,19 +24,20 @@ fault: ``SYNSCALE_DIST_TIMEOUT_S`` bounds it (:func:`synscale.runtime.distribute
 """
 from __future__ import annotations
 
-import argparse
 import importlib
+import logging
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from synscale.runtime import integrity
 from synscale.runtime.progress import FILE_ENV, follow
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("inprocess", "torchrun", "submitit-local", "slurm")
 ENV = "SYNSCALE_LAUNCHER"
@@ -122,7 +124,7 @@ def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher:
             raise LaunchError(f"job {name} ({module}) exited with {rc}")
         return time.perf_counter() - t0
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"[{launcher}] job {name}: python -m {module} … (log in {logs})", flush=True)
+    logger.info(f"[{launcher}] job {name}: python -m {module} … (log in {logs})")
     report = logs / f"{name}.progress.json"  # the job's rank 0 reports its bars here; this process follows them
     report.unlink(missing_ok=True)
     if launcher.kind == "torchrun":
@@ -184,21 +186,10 @@ def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Lau
 
 def run_spec(module: str, job: Path, spec: dict, name: str, launcher: Launcher | None = None,
              python: str | None = None) -> float:
-    """Launch the job ``python -m <module> --spec <job>/spec.json`` (the CLI :func:`spec_main` gives it) with ``spec``
+    """Launch the job ``python -m <module> --spec <job>/spec.json`` (each job's ``main`` takes ``--spec``) with ``spec``
     written there first, its logs beside it; wait for it (:func:`run_job`). Seconds taken."""
     path = integrity.write_json(Path(job) / "spec.json", spec)
     return run_job(module, ["--spec", str(path)], job, name, launcher, python)
-
-
-def spec_main(argv: list[str] | None, prog: str, description: str, run: Callable[[Path], Path]) -> int:
-    """The CLI of a job that a notebook launched with a spec (``python -m <prog> --spec JSON``): ``run(spec)`` on
-    every rank; rank 0 prints what it made."""
-    ap = argparse.ArgumentParser(prog=prog, description=description)
-    ap.add_argument("--spec", required=True, metavar="JSON", help="the job's spec, written beside its result")
-    out = run(Path(ap.parse_args(argv).spec))
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(out)
-    return 0
 
 
 def task(module: str, argv: list[str]) -> int:

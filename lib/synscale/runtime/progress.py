@@ -7,9 +7,8 @@ set-up (:func:`synscale.orchestration.nb.batch_mode`) points at the run's ``run.
 rendered report.
 
 A launched job (``synscale.runtime.launch``) runs where no notebook can see its bars, so its rank 0 also reports the
-bar it
-last moved to a small JSON file (``SYNSCALE_PROGRESS_FILE``, set by the launcher), and the notebook that waits for the
-job shows that as its own bar (:func:`follow`).
+bar it last moved to a small JSON file (``SYNSCALE_PROGRESS_FILE``, set by the launcher), and the notebook that waits
+for the job shows that as its own bar (:func:`follow`).
 """
 from __future__ import annotations
 

@@ -5,9 +5,8 @@ order of additions — and the last bits of every result — depends on the thre
 data trained with 1 and with 2 threads ends with weights that differ by up to 0.2 and top-1 a point apart. The
 study therefore pins the count (``SYNSCALE_THREADS``, default 1) wherever it computes: notebooks at their first
 cell (:func:`synscale.orchestration.nb.header`), and the training and generation loops themselves (:func:`fixed`), so
-the same
-seed gives the same numbers whatever ``--jobs``, the machine's cores or the caller's own thread setting. The runner
-gets its parallelism from runs side by side instead.
+the same seed gives the same numbers whatever ``--jobs``, the machine's cores or the caller's own thread setting. The
+runner gets its parallelism from runs side by side instead.
 """
 from __future__ import annotations
 

@@ -2,8 +2,7 @@
 
 Each function takes an experiment's measurements (a :class:`~synscale.studies.supervised.Study`'s per-image losses, a
 table of runs) and returns :class:`~synscale.analysis.findings.Claim` objects whose intervals come from the noise the
-claim
-depends on: evaluation images and training seeds (bootstrap), or configurations and classes where the claim is
+claim depends on: evaluation images and training seeds (bootstrap), or configurations and classes where the claim is
 about them. Notebooks record them with ``findings.record``.
 """
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from synscale.methods.generate import steps_for
 from synscale.methods.models import PIPELINES
 from synscale.runtime import integrity
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
+
+log = logging.getLogger(__name__)
 
 FAMILIES = tuple(PIPELINES)  # the text-to-image families
 
@@ -173,7 +176,7 @@ class Study:
                                "classifier", launcher)
         if (stats := train.cached_model_stats(out)) is None:
             raise LaunchError(f"job classifier for {out} ended without a model (logs in {job})")
-        print(f"[{launcher}] trained {spec} at {size} (seed {seed}) in {seconds:.0f} s", flush=True)
+        log.info(f"[{launcher}] trained {spec} at {size} (seed {seed}) in {seconds:.0f} s")
         return stats
 
     def evaluate(self, spec: DataSpec, size: int, recipe: train.Recipe | None = None, train_seed: int | None = None,
@@ -225,7 +228,7 @@ class Study:
         for spec in specs:
             for size in sizes:
                 if spec.family == "real" and size > n_real:  # paper: ImageNet-train ends at 1.28M, synthetic goes on
-                    print(f"real: no point at {size} (the real training set has {n_real} images)")
+                    log.info(f"real: no point at {size} (the real training set has {n_real} images)")
                     continue
                 for seed in self.seeds:
                     r, p, s = self.evaluate(spec, size, recipe, seed, label)
@@ -326,9 +329,10 @@ def main(argv: list[str] | None = None, prog: str = "synscale train") -> int:
     """``synscale train``: one classifier, from flags (a person) or from a launched job's spec (a notebook)."""
     ap = argparse.ArgumentParser(
         prog=prog, description="Train one classifier on real or synthetic images into the shared cache, "
-        "<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/ (its synthetic images are generated first when missing, "
-        "into <cache>/synthetic/); prints the model's folder. A finished model is found, not trained again; a killed "
-        "run resumes. Under SYNSCALE_LAUNCHER (torchrun:N, slurm:NxM) the training runs as a job on N ranks.")
+        "<cache>/classifiers/<data>/<recipe key>/n<size>_seed<seed>/ (its synthetic images are generated first "
+        "when missing, into <cache>/synthetic/); prints the model's folder. A finished model is found, not trained "
+        "again; a killed run resumes. Under SYNSCALE_LAUNCHER (torchrun:N, slurm:NxM) the training runs as a job "
+        "on N ranks.")
     ap.add_argument("--spec", type=Path, metavar="JSON",
                     help="the job a notebook launched (written by Study.classifier); no other flag is read")
     ap.add_argument("--world", default="mini", help="'mini' or an ImageNet-style folder (default: mini)")

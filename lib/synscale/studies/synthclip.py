@@ -21,8 +21,7 @@
   the ablation's plain random subset (Table 3a).
 * **Images and training** reuse :func:`synscale.methods.generate.ensure_set` (one image per caption) and
   :func:`synscale.methods.clip.train_clip` (mini) or open_clip's trainer (paper); :func:`five_tasks` evaluates
-  SynthCLIP's
-  five tasks on a :class:`Benchmark`: the mini world's (:func:`mini_benchmark`) or the paper's by folder
+  SynthCLIP's five tasks on a :class:`Benchmark`: the mini world's (:func:`mini_benchmark`) or the paper's by folder
   (:func:`folder_benchmark`).
 """
 from __future__ import annotations
@@ -187,8 +186,7 @@ def generate_captions(captioner: Callable[..., list[str]], concepts: Sequence[st
     An :class:`~synscale.methods.llm.LLMCaptioner` with a cache and a launcher other than ``inprocess``
     (``SYNSCALE_LAUNCHER``) captions the missing passes as the job ``synscale llm --spec …``
     (:func:`synscale.methods.llm.launch_captions`: each rank takes every world-size-th pass); this process waits, then
-    reads
-    the passes."""
+    reads the passes."""
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
     folder = caption_folder(captioner, concepts, passes, cache) if cache is not None else None
@@ -449,9 +447,8 @@ class Trainer:
     """How notebook 08 trains and scores each CLIP, the same for every run: ``kind`` ``"synscale"`` trains the mini
     CLIP in memory (:func:`synscale.methods.clip.train_new`), ``"open_clip"`` runs open_clip's trainer on shards
     (:func:`synscale.methods.clip.train_open_clip`, under torchrun when ``nproc`` > 1) with SynthCLIP's random resized
-    crops
-    (scale 0.5–1). ``warmup_epochs`` > 0 sets each run's warm-up to that many epochs of its own data (SynthCLIP: 1),
-    else ``warmup`` steps."""
+    crops (scale 0.5–1). ``warmup_epochs`` > 0 sets each run's warm-up to that many epochs of its own data
+    (SynthCLIP: 1), else ``warmup`` steps."""
 
     kind: str
     epochs: float

@@ -1,0 +1,30 @@
+"""The package speaks through :mod:`logging`: every module logs to ``logging.getLogger(__name__)``, under the
+``synscale`` logger. Where the records go is the caller's choice, made once:
+
+- the ``synscale`` command (and a job it runs) shows INFO and above on stderr, one plain line each;
+- a batch kernel of the runner writes INFO and above to its run's ``run.log``
+  (:func:`synscale.orchestration.nb.batch_mode`);
+- an interactive session configures nothing: Python's last-resort handler shows warnings and above.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+ROOT = "synscale"
+
+
+def route(stream: TextIO | None = None, level: int = logging.INFO, fmt: str = "%(message)s") -> logging.Handler:
+    """Send the package's records at ``level`` and above to ``stream`` (default stderr), replacing an earlier route;
+    they do not also reach the root logger's handlers (no line twice). Returns the handler."""
+    logger = logging.getLogger(ROOT)
+    for h in [h for h in logger.handlers if getattr(h, "_synscale_route", False)]:
+        logger.removeHandler(h)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler._synscale_route = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return handler

@@ -1,0 +1,56 @@
+"""The package speaks through logging: module loggers under ``synscale``, routed once by the caller; prints only
+where printing is the point (a command's output, a notebook's own text)."""
+import ast
+import io
+import logging
+from pathlib import Path
+
+from synscale.runtime.logs import route
+
+LIB = Path(__file__).resolve().parents[1] / "lib" / "synscale"
+#: functions whose prints are their output: a command's result on stdout, a notebook's header and wall time
+PRINTING = {"main", "usage", "_print_plan", "header", "wall_time"}
+
+
+def test_the_library_logs_instead_of_printing():
+    stray = []
+    for path in LIB.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        parents = {c: n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                f = node
+                while f in parents and not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    f = parents[f]
+                if getattr(f, "name", None) not in PRINTING:
+                    stray.append(f"{path.relative_to(LIB)}:{node.lineno}")
+    assert stray == [], f"print outside a command's output (log through logging.getLogger(__name__)): {stray}"
+    loggers = [p for p in LIB.rglob("*.py") if "getLogger(__name__)" in p.read_text()]
+    assert len(loggers) >= 6
+
+
+def test_route_sends_package_records_once_and_keeps_the_root_logger_clean():
+    stream, root_stream = io.StringIO(), io.StringIO()
+    root_handler = logging.StreamHandler(root_stream)
+    logging.getLogger().addHandler(root_handler)
+    try:
+        route(stream)
+        route(stream)  # a second route replaces the first: still one line per record
+        logging.getLogger("synscale.methods.generate").info("generated a set")
+        logging.getLogger("synscale.methods.generate").debug("noise")
+        logging.getLogger("somebody.else").warning("theirs")
+    finally:
+        logging.getLogger().removeHandler(root_handler)
+        route()
+    assert stream.getvalue() == "generated a set\n"
+    assert "generated a set" not in root_stream.getvalue() and "theirs" in root_stream.getvalue()
+
+
+def test_a_fresh_clip_is_created_without_open_clips_random_init_notice(caplog):
+    from synscale.methods import clip
+
+    before = logging.getLogger().level
+    with caplog.at_level(logging.WARNING):
+        clip.create()
+    assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
+    assert logging.getLogger().level == before and not logging.getLogger().filters
