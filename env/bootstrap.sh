@@ -46,8 +46,13 @@ if [ "$(cat "$VENV/.synscale-stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # 3. The named Jupyter kernel inside the venv (papermill and JupyterLab started from the venv find it).
+#    It carries the study's CPU instruction-set cap (synscale.runtime.threads.isa_env), so that Run All in
+#    JupyterLab computes the numbers the runner does.
 spec="$VENV/share/jupyter/kernels/$KERNEL/kernel.json"
-if ! grep -qF "$VENV/bin/python" "$spec" 2>/dev/null; then
-  "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "Python (synscale)" >/dev/null
+if ! grep -qF "$VENV/bin/python" "$spec" 2>/dev/null || ! grep -qF ATEN_CPU_CAPABILITY "$spec"; then
+  mapfile -t isa < <("$VENV/bin/python" -c 'from synscale.runtime.threads import isa_env
+for k, v in isa_env().items(): print(f"--env\n{k}\n{v}")')
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "Python (synscale)" \
+    "${isa[@]}" >/dev/null
   say "installed Jupyter kernel '$KERNEL'"
 fi

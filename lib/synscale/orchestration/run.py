@@ -32,6 +32,7 @@ from synscale.runtime.integrity import write_json
 from synscale.runtime.launch import Launcher, LaunchError
 from synscale.runtime.logs import route
 from synscale.runtime.paths import notebooks_dir, outputs_dir, params_dir, world_dir
+from synscale.runtime.threads import ISA_ENV, isa_env
 
 KERNEL = "synscale"
 DEFAULT_PROFILE = "mini"
@@ -206,7 +207,7 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
     prov = {
         "status": "running", "stem": run.stem, "profile": run.profile, "run": run.name, "run_key": run.key,
         "seed": run.params.get("seed"), "start": R.now(), "notebook": f"notebooks/{run.stem}.ipynb",
-        "kernel": kernel, **R.git_state(), **_env_once(),
+        "kernel": kernel, "cpu_isa": isa_env()[ISA_ENV], **R.git_state(), **_env_once(),
     }
     write_json(tmp / R.PROVENANCE, prov)
 
@@ -215,7 +216,7 @@ def execute(run: P.Run, outputs: Path, kernel: str = KERNEL, html: bool = True) 
     pm_log = logging.getLogger("papermill")
     pm_log.addHandler(handler)
     pm_log.setLevel(logging.INFO)
-    kernel_env = {**_KERNEL_ENV, **thread_env()}
+    kernel_env = {**_KERNEL_ENV, **thread_env(), **isa_env()}
     old_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update({**kernel_env, "SYNSCALE_RUN_DIR": str(tmp)})
     error = ""

@@ -63,3 +63,46 @@ def pinned(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return run  # type: ignore[return-value]
+
+
+# -- instruction sets ----------------------------------------------------------------------------------------------
+#: torch's CPU kernels, oneDNN's convolutions and MKL's BLAS each dispatch on the CPU's widest instruction set, and
+#: AVX-512 and AVX2 kernels sum in other orders: the same seed then trains other weights on another CPU, and a verdict
+#: near its interval's edge can flip. Capping all three to one set every x86-64 CPU of the last decade has makes the
+#: numbers the same on any such machine (MKL's conditional numerical reproducibility, oneDNN's and ATen's dispatch).
+ISA_ENV = "SYNSCALE_CPU_ISA"
+ISAS: dict[str, dict[str, str]] = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"},
+    "sse4": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "SSE4_2,STRICT"},
+    "native": {},
+}
+#: numpy's OpenBLAS: its Haswell kernels are its AVX2 ones. A machine that sets OPENBLAS_CORETYPE itself (some do,
+#: for older OpenBLAS builds that compute wrong results on their processor) keeps its own setting.
+OPENBLAS = {"avx2": "Haswell", "sse4": "Nehalem"}
+
+
+def isa() -> str:
+    """The instruction set the study's CPU kernels are capped to: ``SYNSCALE_CPU_ISA`` (default ``avx2``), or
+    ``native`` for none."""
+    name = os.environ.get(ISA_ENV, "avx2")
+    if name not in ISAS:
+        raise ValueError(f"{ISA_ENV}={name!r}: choose one of {sorted(ISAS)}")
+    return name
+
+
+def isa_env(name: str | None = None) -> dict[str, str]:
+    """The variables that cap a new process's CPU kernels to ``name`` (default :func:`isa`). They act only when set
+    before the process imports torch and numpy: the runner puts them in every kernel's environment (and so in every
+    job a kernel launches), and the Jupyter kernel ``synscale`` carries them for interactive sessions."""
+    name = name or isa()
+    env = {ISA_ENV: name, **ISAS[name]}
+    if name in OPENBLAS:
+        env["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", OPENBLAS[name])
+    return env
+
+
+def capability() -> str:
+    """The instruction set torch's CPU kernels use in this process (``AVX512``, ``AVX2``, ``DEFAULT``)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
