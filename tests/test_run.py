@@ -41,6 +41,10 @@ def test_runs_write_everything_then_skip_then_force(toy_world, capsys):
     assert (d / "notebook.ipynb").exists() and (d / "run.log").exists()
     report = (d / "report.html").read_text()
     assert "<html" in report and "Traceback" not in report and "Toy notebook for runner tests" in report
+    # a report, not a notebook: titled by its heading, its parameters once (folded), no code, no temp paths
+    assert "<title>Toy notebook for runner tests</title>" in report
+    assert "Parameters of this run" in report and report.count("sleep_s") == 1
+    assert 'record("y", x * scale)' not in report and "import time" not in report and ".tmp-" not in report
     assert (d / "figures").is_dir() and (d / "tables").is_dir()
     # progress bars, warnings, library logs and C-level stderr go to run.log; the report keeps what cells print
     nb = json.loads((d / "notebook.ipynb").read_text())

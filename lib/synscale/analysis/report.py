@@ -4,20 +4,60 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from synscale.analysis.findings import VERDICTS, collect, html_table
+from synscale.analysis.findings import ABOUT, COLOURS, collect, counts, html_table, ours, summary
 from synscale.runtime import results as R
 
 INDEX_METRICS = 6  # scalar metrics shown per run in the index
 
 
-def export_html(notebook: Path, out: Path) -> Path:
-    """Render an executed notebook to a standalone HTML page (nbconvert's lab template)."""
+def export_html(notebook: Path, out: Path, code: bool = False) -> Path:
+    """Render an executed notebook as a report (nbconvert's lab template): titled by the notebook's heading, the
+    run's verdicts first (``tables/findings.csv`` beside the notebook), its parameters once, folded, and no code
+    unless ``code`` (the executed ``notebook.ipynb`` beside it keeps the code)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
+                  for line in c.source.splitlines() if line.startswith("# ")), Path(notebook).stem)
+    run = Path(notebook).parent
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
+                    nbformat.v4.new_markdown_cell(_front(run, code)))
+    exporter = HTMLExporter(template_name="lab", exclude_input=not code, exclude_input_prompt=not code,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     out.write_text(body, encoding="utf-8")
     return out
+
+
+def _front(run: Path, code: bool) -> str:
+    """The report's first screen below its question: this run's verdicts, its parameters (folded), where the code
+    is."""
+    parts = []
+    claims = run / "tables" / "findings.csv"
+    if claims.exists():
+        import pandas as pd
+
+        df = pd.read_csv(claims)
+        if len(df):
+            rows = "".join(
+                f'<tr style="background:{COLOURS.get(r.verdict, "#fff")}"><td>{html.escape(str(r.statement))}</td>'
+                f"<td>{html.escape(str(r.measure))}</td><td>{ours(r.effect, r.lo, r.hi)}</td>"
+                f"<td><b>{html.escape(str(r.verdict))}</b></td><td>{html.escape(str(getattr(r, 'why', '')))}</td>"
+                "</tr>" for r in df.itertuples(index=False))
+            parts.append(f"<h2>What this run found: {counts(df)}</h2><table><tr><th>the paper's claim</th>"
+                         f"<th>effect (&gt; 0 supports it)</th><th>ours [95% interval]</th><th>verdict</th>"
+                         f"<th>why</th></tr>"
+                         f"{rows}</table><p>Each verdict comes from the 95% interval of its effect: holds above zero, "
+                         f"contradicted below, unresolved across it. The sections below show how.</p>")
+    params = run / "params.yaml"
+    if params.exists():
+        parts.append(f"<details><summary>Parameters of this run</summary><pre>{html.escape(params.read_text())}"
+                     f"</pre></details>")
+    if not code:
+        parts.append('<p><small>Code is hidden; the executed notebook with its code is '
+                     '<a href="notebook.ipynb">notebook.ipynb</a>.</small></p>')
+    return "\n\n".join(parts)
 
 
 def _runs(outputs: Path):
@@ -72,17 +112,16 @@ def write_index(outputs: Path) -> Path:
     for prof in profiles:
         df = collect(outputs, prof)
         if len(df):
-            counts = ", ".join(f"{int((df.verdict == v).sum())} {v}" for v in VERDICTS)
-            found += (f"<h2>What the study found ({html.escape(prof)} profile): {counts}</h2><p>A verdict comes from "
-                      f"the 95% interval of the effect, oriented so that a positive effect supports the paper: holds "
-                      f"above zero, contradicted below, unresolved across it. Also as <code>findings.csv</code>."
-                      f"</p>{html_table(df)}<h2>Headline figures</h2>{_headlines(outputs, prof)}")
+            found += (f"<h2>What the study found ({html.escape(prof)} profile): {counts(df)}</h2>{summary(df, prof)}"
+                      f"<p>Also as <code>findings.csv</code> and <a href=\"findings.html\">findings.html</a>.</p>"
+                      f"{html_table(df)}<h2>Headline figures</h2>{_headlines(outputs, prof)}")
             break
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synscale outputs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;vertical-align:top;font-size:13px}}tr.failed{{background:#fdd}}
 tr.done td:nth-child(4){{color:#070}}</style>
-</head><body><h1>synscale</h1>{found}<h2>Runs</h2><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
+</head><body><h1>synscale</h1><p>{ABOUT}</p>{found}
+<h2>Runs</h2><p>{len(rows)} runs under <code>{html.escape(str(outputs))}</code>.
 Per-experiment tables: <code>&lt;stem&gt;/&lt;profile&gt;/summary.csv</code>.</p>
 <table><tr><th>experiment</th><th>profile</th><th>run</th><th>status</th><th>seconds</th><th>git</th>
 <th>metrics</th><th>files</th></tr>{''.join(rows)}</table></body></html>"""

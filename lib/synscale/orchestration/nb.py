@@ -10,8 +10,9 @@ from importlib.metadata import version
 
 from synscale.runtime.logs import route
 from synscale.runtime.paths import run_dir
+from synscale.runtime.progress import batch
 from synscale.runtime.results import environment, git_state, record
-from synscale.runtime.threads import pin
+from synscale.runtime.threads import capability, pin
 
 
 class Clock:
@@ -33,10 +34,12 @@ def header() -> Clock:
     env, git = environment(), git_state()
     sha = (git["git_sha"] or "unknown")[:10] + ("+dirty" if git["git_dirty"] else "")
     pk = env["packages"]
+    where = "" if batch() else f"\nresults -> {run_dir()}"  # a report lies in its run's folder already
     print(
         f"synscale {version('synscale')} | git {sha} | python {env['python']} | torch {env['torch']} "
         f"(CUDA {env['cuda']}) | diffusers {pk['diffusers']} | timm {pk['timm']} | "
-        f"open_clip {pk['open_clip_torch']} | device {env['device']} | {threads} thread(s)\nresults -> {run_dir()}"
+        f"open_clip {pk['open_clip_torch']} | device {env['device']} | {threads} thread(s), "
+        f"{capability()} CPU kernels{where}"
     )
     return Clock()
 
