@@ -58,24 +58,67 @@ class Claim:
     interval: str       # how the interval was made: "bootstrap over 5,000 val images (1,000 resamples)"
     paper: str = ""     # the paper's own number(s) for the same quantity, where it gives them
     section: str = ""   # the report section that shows it
+    support: float = math.nan  # the share of replicates above zero (how sure the verdict is)
+    caveat: str = ""    # why the interval alone cannot decide the claim (e.g. a poor fit): the verdict is unresolved
 
     @property
     def verdict(self) -> str:
-        return verdict(self.lo, self.hi)
+        return "unresolved" if self.caveat else verdict(self.lo, self.hi)
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.measure)
+
+    @property
+    def why(self) -> str:
+        return why(self.effect, self.lo, self.hi, self.support, self.caveat, self.interval)
 
     def row(self) -> dict:
-        return {**asdict(self), "verdict": self.verdict}
+        return {**asdict(self), "unit": self.unit, "verdict": self.verdict, "why": self.why}
 
 
 def claim(key: str, statement: str, source: str, measure: str, samples: np.ndarray | Sequence[float], effect: float,
-          interval: str, paper: str = "", section: str = "", level: float = LEVEL) -> Claim:
+          interval: str, paper: str = "", section: str = "", level: float = LEVEL, caveat: str = "") -> Claim:
     """A :class:`Claim` whose interval is the central ``level`` quantile range of ``samples`` (bootstrap or seed
-    replicates of the effect); non-finite replicates (a fit that failed) are dropped."""
+    replicates of the effect; non-finite replicates, a fit that failed, are dropped) and whose support is the share
+    of them above zero. ``caveat``: why the interval cannot decide it (the verdict is then unresolved)."""
     s = np.asarray(samples, dtype=float)
     s = s[np.isfinite(s)]
     a = (1 - level) / 2
     lo, hi = (float(np.quantile(s, a)), float(np.quantile(s, 1 - a))) if len(s) else (math.nan, math.nan)
-    return Claim(key, statement, source, measure, float(effect), lo, hi, interval, paper, section)
+    support = float((s > TOL).mean()) if len(s) else math.nan
+    return Claim(key, statement, source, measure, float(effect), lo, hi, interval, paper, section, support, caveat)
+
+
+#: a claim's unit, read off its measure's wording (most specific first)
+UNITS = (("Δ_MTL", "% (Δ_MTL)"), ("(%)", "%"), ("Spearman", "Spearman ρ"), ("ρ(", "Spearman ρ"),
+         ("R²", "adjusted R²"), ("scaling ability k", "k (log-log slope)"), ("k(", "k (log-log slope)"),
+         ("top-1 (points)", "top-1 points"), ("top-1", "top-1 (fraction)"), ("loss", "loss (nats)"))
+
+
+def unit_of(measure: str) -> str:
+    """The unit of a claim's effect, from its measure (``"val loss, CFG 7.5 − CFG 2"`` → ``"loss (nats)"``)."""
+    return next((u for word, u in UNITS if word in measure), "")
+
+
+def why(effect: float, lo: float, hi: float, support: float, caveat: str = "", interval: str = "") -> str:
+    """One generated line on why a verdict is what it is, and for an unresolved one what would resolve it (an
+    interval's half-width shrinks as one over the square root of what it resamples)."""
+    sure = f"{max(support, 1 - support):.0%} of replicates agree" if math.isfinite(support) else "no replicates"
+    if caveat:
+        return f"{caveat} (the interval alone: {verdict(lo, hi)})"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "no interval: too few replicates to decide"
+    v = verdict(lo, hi)
+    if v == "holds":
+        return f"the whole interval lies above zero; {sure}"
+    if v == "contradicted":
+        return f"the whole interval lies below zero: the data here say the opposite; {sure}"
+    half = (hi - lo) / 2
+    what = interval.split(" (")[0].removeprefix("bootstrap over ") or "the resampled items"
+    more = (f"; about {max(1.0, (half / abs(effect)) ** 2):.0f}× the {what} would resolve an effect this size"
+            if abs(effect) > TOL else "")
+    return f"the interval spans zero: ±{half:.2g} on an effect of {effect:+.2g}{more}"
 
 
 def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
@@ -137,9 +180,9 @@ def counts(df: pd.DataFrame) -> str:
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
     if not len(df):
         return df
-    return pd.DataFrame({"claim": df.statement, "source": df.source, "measure": df.measure,
+    return pd.DataFrame({"claim": df.statement, "source": df.source, "measure": df.measure, "unit": df.unit,
                          "ours (95% interval)": [ours(e, lo, hi) for e, lo, hi in zip(df.effect, df.lo, df.hi)],
-                         "paper": df.paper, "verdict": df.verdict})
+                         "paper": df.paper, "verdict": df.verdict, "why": df.why})
 
 
 # ------------------------------------------------------------------------------------------------- the whole study
@@ -151,25 +194,76 @@ def collect(outputs: Path, profile: str) -> pd.DataFrame:
         if len(df):
             df.insert(0, "notebook", stem)
             df["report"] = [f"{stem}/{profile}/{r}/report.html" for r in df["run"]]
-            frames.append(df[["notebook", "run", "key", "statement", "source", "measure", "effect", "lo", "hi",
-                              "interval", "paper", "section", "verdict", "report"]])
+            for col, fill in (("unit", ""), ("support", math.nan), ("caveat", ""), ("why", "")):
+                if col not in df:  # a run recorded before these columns existed
+                    df[col] = fill
+            df["caveat"] = df["caveat"].fillna("")
+            df["unit"] = [u if isinstance(u, str) and u else unit_of(m) for u, m in zip(df.unit, df.measure)]
+            df["why"] = [w if isinstance(w, str) and w else why(e, lo, hi, sp, cv, i) for w, e, lo, hi, sp, cv, i
+                         in zip(df.why, df.effect, df.lo, df.hi, df.support, df.caveat, df.interval)]
+            frames.append(df[["notebook", "run", "key", "statement", "source", "measure", "unit", "effect", "lo",
+                              "hi", "interval", "support", "paper", "section", "verdict", "why", "caveat",
+                              "report"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-_COLOURS = {"holds": "#d7f0d2", "contradicted": "#f6d5d5", "unresolved": "#eeeeee"}
+COLOURS = {"holds": "#d7f0d2", "contradicted": "#f6d5d5", "unresolved": "#eeeeee"}
+
+
+def paper_of(source: str) -> str:
+    """The paper a claim's source names: ``"Fan et al. sec. 4.3, Fig. 3"`` → ``"Fan et al."``."""
+    for cut in (" sec", " appendix", " App", " Table", " Fig", ","):
+        source = source.split(cut)[0]
+    return source.strip() or "other"
 
 
 def html_table(df: pd.DataFrame) -> str:
-    """The findings as an HTML table: claim, source, ours with interval, paper, verdict (coloured), report link."""
-    rows = []
-    for r in df.itertuples(index=False):
-        rows.append(f'<tr style="background:{_COLOURS[r.verdict]}"><td>{html.escape(r.notebook)}</td>'
-                    f"<td>{html.escape(r.statement)}</td><td>{html.escape(r.source)}</td>"
-                    f"<td>{html.escape(r.measure)}</td><td>{ours(r.effect, r.lo, r.hi)}</td>"
-                    f"<td>{html.escape(str(r.paper))}</td>"
-                    f'<td><b>{r.verdict}</b></td><td><a href="{html.escape(r.report)}">report</a></td></tr>')
-    return ("<table><tr><th>notebook</th><th>the paper's claim</th><th>source</th><th>effect (&gt; 0 supports it)</th>"
-            "<th>ours [95% interval]</th><th>paper</th><th>verdict</th><th></th></tr>" + "".join(rows) + "</table>")
+    """The findings as HTML, grouped by paper and, within it, by where the paper makes the claim: a statement tested
+    several times (per configuration) is written once; each row has its unit, interval, verdict (coloured), the
+    generated line of why, and its report."""
+    out = []
+    d = df.assign(_paper=[paper_of(x) for x in df.source])
+    for paper, g in d.groupby("_paper", sort=False):
+        out.append(f"<h2>{html.escape(paper)}: {counts(g)}</h2><table><tr><th>notebook</th><th>the paper's claim "
+                   "</th><th>where</th><th>effect (&gt; 0 supports it)</th><th>unit</th><th>ours [95% interval]</th>"
+                   "<th>paper</th><th>verdict</th><th>why</th><th></th></tr>")
+        last = None
+        for r in g.sort_values(["notebook", "source", "statement"], kind="stable").itertuples(index=False):
+            same = (r.notebook, r.source, r.statement) == last
+            last = (r.notebook, r.source, r.statement)
+            first = "" if same else html.escape(r.statement)
+            out.append(f'<tr style="background:{COLOURS[r.verdict]}"><td>{html.escape(r.notebook)}</td>'
+                       f"<td>{first}</td><td>{'' if same else html.escape(r.source)}</td>"
+                       f"<td>{html.escape(r.measure)}</td><td>{html.escape(str(r.unit))}</td>"
+                       f"<td>{ours(r.effect, r.lo, r.hi)}</td><td>{html.escape(str(r.paper))}</td>"
+                       f"<td><b>{r.verdict}</b></td><td>{html.escape(str(r.why))}</td>"
+                       f'<td><a href="{html.escape(r.report)}">report</a></td></tr>')
+        out.append("</table>")
+    return "".join(out)
+
+
+#: what the study is, in one paragraph: the index and the findings page open with it
+ABOUT = ("synscale measures how synthetic images from text-to-image models scale as training data, next to real "
+         "images, by reproducing three papers notebook by notebook: Fan et al., <i>Scaling Laws of Synthetic Images "
+         "for Model Training … for Now</i> (prompts, guidance, three generator families, supervised scaling and "
+         "its power laws, out-of-distribution and per-class scaling, CLIP on synthetic, real and mixed data); "
+         "Hammoud et al., <i>SynthCLIP</i> (a fully synthetic CLIP); and Geng et al., <i>Training with Real instead "
+         "of Synthetic Generated Images Still Performs Better</i> (the retrieval baseline). Every claim a notebook "
+         "tests ends in a verdict decided by a 95% interval of its effect, oriented so that a positive effect "
+         "supports the paper: <b>holds</b> when the interval lies above zero, <b>contradicted</b> below it, "
+         "<b>unresolved</b> when it spans zero or when the test cannot decide it (said in the row's why).")
+
+_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1500px}table{border-collapse:collapse}td,th{border:1px "
+          "solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}p{max-width:60em}")
+
+
+def summary(df: pd.DataFrame, profile: str) -> str:
+    """The findings page's lead: counts overall and per paper."""
+    per = "; ".join(f"{html.escape(p)}: {counts(g)}" for p, g in
+                    df.assign(_p=[paper_of(x) for x in df.source]).groupby("_p", sort=False))
+    world = "the mini world (small models on Fashion-MNIST: a verdict says what they show, not whether the paper is " \
+            "right at its scale)" if profile in ("mini", "smoke") else f"the {html.escape(profile)} profile"
+    return f"<p><b>{len(df)} claims</b> tested on {world}: {counts(df)}. By paper: {per}.</p>"
 
 
 def write_page(outputs: Path, profile: str) -> Path | None:
@@ -179,12 +273,8 @@ def write_page(outputs: Path, profile: str) -> Path | None:
         return None
     df.to_csv(Path(outputs) / "findings.csv", index=False)
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>synscale findings</title>'
-            f"<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px "
-            f"solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}}</style></head><body>"
-            f"<h1>synscale: what the study found ({html.escape(profile)} profile)</h1>"
-            f"<p>{len(df)} claims: {counts(df)}. "
-            f"A verdict comes from the 95% interval of the effect: holds above zero, contradicted below, unresolved "
-            f"across it.</p>{html_table(df)}</body></html>")
+            f"<style>{_STYLE}</style></head><body><h1>synscale: what the study found ({html.escape(profile)} "
+            f"profile)</h1>{summary(df, profile)}<p>{ABOUT}</p>{html_table(df)}</body></html>")
     path = Path(outputs) / "findings.html"
     path.write_text(page, encoding="utf-8")
     return path
@@ -192,11 +282,11 @@ def write_page(outputs: Path, profile: str) -> Path | None:
 
 def markdown(df: pd.DataFrame) -> str:
     """The findings as a Markdown table (the README's), one row per claim."""
-    lines = ["| notebook | the paper's claim | effect (> 0 supports it) | ours [95% interval] | paper | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| notebook | the paper's claim | effect (> 0 supports it) | unit | ours [95% interval] | paper | verdict "
+             "| why |", "|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
-        cells = [r.notebook[:2], r.statement, r.measure, ours(r.effect, r.lo, r.hi),
-                 "" if pd.isna(r.paper) else str(r.paper), r.verdict]
+        cells = [r.notebook[:2], r.statement, r.measure, str(r.unit), ours(r.effect, r.lo, r.hi),
+                 "" if pd.isna(r.paper) else str(r.paper), r.verdict, str(r.why)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 

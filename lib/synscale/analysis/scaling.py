@@ -11,7 +11,7 @@ paper fits 0.125M–4M and shows the bend beyond) and returns both with confiden
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -85,6 +85,18 @@ class BootstrapFits:
     performance_samples: dict[str, np.ndarray]
     sizes: dict[str, list[int]]
     interval: str
+    r2: dict[str, float] = field(default_factory=dict)  # of each point fit: how straight the curve is on log-log axes
+
+    def power_law_caveat(self, c: str, min_points: int = 4, min_r2: float = 0.9) -> str:
+        """Why curve ``c``'s fit cannot say "a power law" (empty when it can): too few sizes to tell a straight
+        line on log-log axes from another falling curve, or a fit that leaves too much of the loss unexplained."""
+        n = len(self.sizes[c])
+        if n < min_points:
+            return f"{n} sizes cannot tell a power law from another falling curve (k > 0 says only that it falls)"
+        r2 = self.r2.get(c, math.nan)
+        if not r2 >= min_r2:
+            return f"the log-log line explains R² = {r2:.2f} < {min_r2:g} of the curve: not a power law here"
+        return ""
 
     def table(self, level: float = 0.95) -> pd.DataFrame:  # noqa: F821 (pandas imported inside)
         import pandas as pd
@@ -96,7 +108,8 @@ class BootstrapFits:
             rows.append({"data": c, "k": self.k[c], "k_lo": float(np.nanquantile(ks, a)),
                          "k_hi": float(np.nanquantile(ks, 1 - a)), "performance": self.performance[c],
                          "perf_lo": float(np.nanquantile(ps, a)), "perf_hi": float(np.nanquantile(ps, 1 - a)),
-                         "n_points": len(self.sizes[c]), "sizes": f"{min(self.sizes[c])}-{max(self.sizes[c])}"})
+                         "n_points": len(self.sizes[c]), "sizes": f"{min(self.sizes[c])}-{max(self.sizes[c])}",
+                         "r2": self.r2.get(c, math.nan)})
         return pd.DataFrame(rows)
 
 
@@ -121,7 +134,7 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
     rng = np.random.default_rng([seed, 17])
     lo, hi = fit_range if fit_range is not None else (0, math.inf)
     curves = list(dict.fromkeys(c for c, _, _ in losses))
-    k, perf, ks, ps, used = {}, {}, {}, {}, {}
+    k, perf, ks, ps, used, r2 = {}, {}, {}, {}, {}, {}
     for c in curves:
         sizes = sorted({s for cc, s, _ in losses if cc == c and lo <= s <= hi})
         if len(sizes) < 2:
@@ -133,11 +146,14 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
             reps = m @ w  # [seeds, R]
             boot.append(reps[rng.integers(0, len(m), resamples), np.arange(resamples)])
         x = np.log(np.asarray(sizes, dtype=float)) - math.log(ref_size)
-        slope, icpt = _ols(x, np.log(np.asarray(point)))
+        y = np.log(np.asarray(point))
+        slope, icpt = _ols(x, y)
         k[c], perf[c] = float(-slope), float(-icpt)
+        resid = y - (icpt + slope * x)
+        r2[c] = float(1 - (resid**2).sum() / ((y - y.mean()) ** 2).sum()) if np.ptp(y) > 0 else math.nan
         slope_r, icpt_r = _ols(x, np.log(np.stack(boot)))
         ks[c], ps[c], used[c] = -slope_r, -icpt_r, sizes
     seeds = sorted({sd for _, _, sd in losses})
     how = (f"bootstrap over {n:,} evaluation images{f' and {len(seeds)} training seeds' if len(seeds) > 1 else ''}"
            f" ({resamples:,} resamples)")
-    return BootstrapFits(k, perf, ks, ps, used, how)
+    return BootstrapFits(k, perf, ks, ps, used, how, r2)

@@ -82,7 +82,7 @@ class Trainer:
             images, alt, p = clip.mode_data(mode, real, syn, self.p_synthetic)
             m, tok, st = clip.train_new(images, captions, init_seed=s, steps=steps, batch_size=hp["batch_size"],
                                         lr=hp["lr"], weight_decay=hp["weight_decay"], eps=hp["eps"], warmup=warm,
-                                        seed=s, alt_images=alt, p_alt=p, progress=False)
+                                        seed=s, alt_images=alt, p_alt=p, progress=True)
         else:
             src, w = clip.mode_sources(mode, real, syn, self.p_synthetic)
             label = f"{mode.replace('+', '_')}-{n}-{hp['name']}-cfg{g:g}-s{s}"

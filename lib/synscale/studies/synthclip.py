@@ -481,7 +481,7 @@ class Trainer:
             steps = clip.epochs_to_steps(self.epochs, n, self.batch_size)
             model, tok, st = clip.train_new(images_or_urls, captions, init_seed=seed, steps=steps,
                                             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                                            warmup=warm, seed=seed, progress=False)
+                                            warmup=warm, seed=seed, progress=True)
         else:
             label = f"{name.replace(' ', '_').replace('+', '')}-seed{seed}"
             model, tok, st = clip.train_open_clip([images_or_urls], n, self.logs, label=label, epochs=self.epochs,
