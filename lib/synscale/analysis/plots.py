@@ -36,3 +36,52 @@ def image_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], p
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
+
+
+# -- one look across the notebooks ----------------------------------------------------------------------------------
+#: each family's colour map (a configuration's shade within it follows its prompt configuration and guidance); real
+#: data is black everywhere, as the papers draw it
+FAMILY_MAPS = {"sd": "Blues", "if": "Greens", "muse": "Oranges"}
+FIXED = {"real": "#000000", "synthetic": "#1f77b4", "synthetic+real": "#9467bd"}
+
+
+def colour(name: str) -> str:
+    """The one colour of a data configuration (``real``, ``sd/in_captions/2``, a CLIP mode …) in every notebook:
+    a stable function of its name, so a configuration keeps its colour from figure to figure."""
+    import hashlib
+
+    import matplotlib as mpl
+    from matplotlib.colors import to_hex
+
+    if name in FIXED:
+        return FIXED[name]
+    family = name.split("/")[0]
+    cmap = mpl.colormaps[FAMILY_MAPS.get(family, "Purples")]
+    shade = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF  # stable in the name
+    return to_hex(cmap(0.45 + 0.5 * shade))
+
+
+def palette(names) -> dict[str, str]:
+    """``{name: colour(name)}`` for seaborn's ``palette=`` (every name its own colour in every figure)."""
+    return {str(n): colour(str(n)) for n in dict.fromkeys(map(str, names))}
+
+
+def log_ticks(ax, which: str = "both") -> None:
+    """Readable log axes: ticks at 1, 2 and 5 per decade, written plainly (``200``, ``0.5``), no crowded minor
+    labels."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    for axis in ((ax.xaxis, ax.yaxis) if which == "both" else ((ax.xaxis,) if which == "x" else (ax.yaxis,))):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def fit_lines(ax, fits, ref_size: float, sizes, colours: dict[str, str], key: str = "data") -> None:
+    """Each curve's fitted power law (eq. 2: L(D) = exp(−k (log D − log D_I) − performance)) over ``sizes``, in its
+    colour, as the papers draw their fits through the points. ``fits``: rows with ``key``, ``k``, ``performance``."""
+    grid = np.geomspace(min(sizes), max(sizes), 50)
+    for r in fits.itertuples(index=False):
+        name = str(getattr(r, key))
+        ax.plot(grid, np.exp(-r.k * (np.log(grid) - np.log(ref_size)) - r.performance), "-", lw=1.2, alpha=0.8,
+                color=colours.get(name, "grey"))
