@@ -45,14 +45,17 @@ if [ "$(cat "$VENV/.synscale-stamp" 2>/dev/null)" != "$want" ]; then
   say "environment ready in $((SECONDS - t0)) s"
 fi
 
-# 3. The named Jupyter kernel inside the venv (papermill and JupyterLab started from the venv find it).
-#    It carries the study's CPU instruction-set cap (synscale.runtime.threads.isa_env), so that Run All in
-#    JupyterLab computes the numbers the runner does.
+# 3. The named Jupyter kernel inside the venv (papermill and JupyterLab started from the venv find it). It starts
+#    through synscale.runtime.kernel, which puts the study's CPU instruction-set cap in the kernel's environment
+#    where the caller has not (the runner sets it itself), so Run All in JupyterLab computes the numbers the runner does.
 spec="$VENV/share/jupyter/kernels/$KERNEL/kernel.json"
-if ! grep -qF "$VENV/bin/python" "$spec" 2>/dev/null || ! grep -qF ATEN_CPU_CAPABILITY "$spec"; then
-  mapfile -t isa < <("$VENV/bin/python" -c 'from synscale.runtime.threads import isa_env
-for k, v in isa_env().items(): print(f"--env\n{k}\n{v}")')
-  "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "Python (synscale)" \
-    "${isa[@]}" >/dev/null
+if ! grep -qF "$VENV/bin/python" "$spec" 2>/dev/null || ! grep -qF synscale.runtime.kernel "$spec"; then
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "Python (synscale)" >/dev/null
+  "$VENV/bin/python" - "$spec" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["argv"] = [a if a != "ipykernel_launcher" else "synscale.runtime.kernel" for a in spec["argv"]]
+json.dump(spec, open(sys.argv[1], "w"), indent=1)
+PY
   say "installed Jupyter kernel '$KERNEL'"
 fi

@@ -85,3 +85,27 @@ def test_notebook_runs_on_smoke_through_the_runner(stem, smoke_study):
         assert len(metrics) >= 2
         assert "Traceback" not in (d / "report.html").read_text()
     assert (tmp_path / "index.html").exists() and (tmp_path / stem / "smoke" / "summary.csv").exists()
+
+
+@pytest.mark.notebook
+def test_verdicts_do_not_depend_on_the_cpus_instruction_set(smoke_study, tmp_path):
+    """03's claims again with every kernel capped to SSE4 (no AVX at all) and a cache of its own, so that every
+    set and classifier is made anew under that cap: the numbers differ in their last bits, the verdicts do not."""
+    import pandas as pd
+
+    out, _ = smoke_study
+    env = {**os.environ, "SYNSCALE_OUTPUTS": str(tmp_path), "SYNSCALE_CACHE": str(tmp_path / "_cache"),
+           "SYNSCALE_CPU_ISA": "sse4"}
+    res = subprocess.run([sys.executable, "-m", "synscale", "run", "03", "--profile", "smoke", "--no-html"],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    def claims(root):
+        (run,) = [d for d in (root / "03_synthetic_1p3m" / "smoke").iterdir() if d.is_dir()]
+        prov = json.loads((run / "provenance.json").read_text())
+        return prov["cpu_isa"], pd.read_csv(run / "tables" / "findings.csv").set_index("key")
+
+    (isa_a, a), (isa_b, b) = claims(out), claims(tmp_path)
+    assert (isa_a, isa_b) == ("avx2", "sse4") and len(a) >= 2
+    assert a.verdict.to_dict() == b.verdict.to_dict()
+    assert not a.effect.equals(b.effect)  # other kernels did run: the same verdicts are not the same numbers
