@@ -24,8 +24,8 @@ def test_the_library_logs_instead_of_printing():
                     f = parents[f]
                 if getattr(f, "name", None) not in PRINTING:
                     stray.append(f"{path.relative_to(LIB)}:{node.lineno}")
-    assert stray == [], f"print outside a command's output (log through logging.getLogger(__name__)): {stray}"
-    loggers = [p for p in LIB.rglob("*.py") if "getLogger(__name__)" in p.read_text()]
+    assert stray == [], f"print outside a command's output (log through logs.logger(__name__)): {stray}"
+    loggers = [p for p in LIB.rglob("*.py") if "logs.logger(__name__)" in p.read_text()]
     assert len(loggers) >= 6
 
 
@@ -54,3 +54,20 @@ def test_a_fresh_clip_is_created_without_open_clips_random_init_notice(caplog):
         clip.create()
     assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
     assert logging.getLogger().level == before and not logging.getLogger().filters
+
+
+def test_a_module_run_as_a_job_logs_under_its_dotted_name(tmp_path):
+    """A job runs as ``python -m synscale.methods.generate``, as ``__main__``: its lines still go under its dotted
+    name, and so reach the route."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "jobpkg").mkdir()
+    (tmp_path / "jobpkg" / "__init__.py").write_text("")
+    job = "from synscale.runtime.logs import logger\nprint(logger(__name__).name)\n"
+    (tmp_path / "jobpkg" / "job.py").write_text(job)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "jobpkg.job"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip() == "jobpkg.job"

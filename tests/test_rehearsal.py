@@ -88,7 +88,7 @@ def standins(tmp_path_factory):
 
 
 def _runner(args, env, outputs, timeout=1500):
-    return subprocess.run([sys.executable, "-m", "synscale.orchestration.run", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "synscale", "run", *args], capture_output=True, text=True,
                           env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(outputs)}, timeout=timeout)
 
 

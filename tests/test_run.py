@@ -128,7 +128,7 @@ def test_a_failed_rerun_never_replaces_a_finished_run(toy_world, monkeypatch):
 
 def test_a_run_killed_midway_leaves_nothing_finished_and_is_redone(toy_world, monkeypatch):
     base = toy_world / "toy" / "slow"
-    proc = subprocess.Popen([sys.executable, "-m", "synscale.orchestration.run", "toy", "--profile", "slow"],
+    proc = subprocess.Popen([sys.executable, "-m", "synscale", "run", "toy", "--profile", "slow"],
                             env=os.environ.copy(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -158,7 +158,7 @@ def test_a_shard_waits_for_its_after_notebooks_on_other_shards(toy_world, tmp_pa
     full = plan(["toy", "later"], "smoke")
     assert [r.stem for r in shard(full, "1/2")] == ["toy", "later"]  # each shard holds one toy and one later run
     env = {**os.environ, "SYNSCALE_SHARD_POLL_S": "0.5", "TOY_SKIP_SLEEP": "1"}
-    other = subprocess.Popen([sys.executable, "-m", "synscale.orchestration.run", "toy", "later", "--profile", "smoke",
+    other = subprocess.Popen([sys.executable, "-m", "synscale", "run", "toy", "later", "--profile", "smoke",
                               "--shard", "1/2", "--no-html"], env=env, stderr=subprocess.PIPE, text=True)
     waited = ""
     for line in other.stderr:  # it runs its toy run, then waits for shard 0's

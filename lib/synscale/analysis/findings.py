@@ -106,7 +106,8 @@ def why(effect: float, lo: float, hi: float, support: float, caveat: str = "", i
     interval's half-width shrinks as one over the square root of what it resamples)."""
     sure = f"{max(support, 1 - support):.0%} of replicates agree" if math.isfinite(support) else "no replicates"
     if caveat:
-        return f"{caveat} (the interval alone: {verdict(lo, hi)})"
+        alone = verdict(lo, hi)
+        return caveat + (f" (the interval alone would say {alone})" if alone != "unresolved" else "")
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "no interval: too few replicates to decide"
     v = verdict(lo, hi)

@@ -66,13 +66,17 @@ def palette(names) -> dict[str, str]:
     return {str(n): colour(str(n)) for n in dict.fromkeys(map(str, names))}
 
 
-def log_ticks(ax, which: str = "both") -> None:
-    """Readable log axes: ticks at 1, 2 and 5 per decade, written plainly (``200``, ``0.5``), no crowded minor
-    labels."""
-    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+def log_ticks(ax, which: str = "both", at=None) -> None:
+    """Readable log axes: ticks at 1, 2 and 5 per decade (or, on x, at the values ``at``: the sizes trained),
+    written plainly (``200``, ``0.5``), no crowded minor labels."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
 
     for axis in ((ax.xaxis, ax.yaxis) if which == "both" else ((ax.xaxis,) if which == "x" else (ax.yaxis,))):
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        if at is not None and axis is ax.xaxis:
+            axis.set_major_locator(FixedLocator(sorted(at)))
+            axis.set_minor_locator(NullLocator())
+        else:
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(StrMethodFormatter("{x:g}"))
         axis.set_minor_formatter(NullFormatter())
 

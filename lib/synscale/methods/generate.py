@@ -24,7 +24,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import logging
 import math
 import os
 import time
@@ -41,14 +40,14 @@ from synscale.data.arrays import ShardImages, scan_shards, take
 from synscale.data.world import open_world
 from synscale.methods import models
 from synscale.methods.models import fingerprint
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.distributed import default_device, dist_env, dist_init
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar as progress_bar
 from synscale.runtime.threads import pinned
 
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 INDEX = "index.json"
 SHARD = "shard-{:05d}.tar"
@@ -557,5 +556,6 @@ def main(argv: list[str] | None = None, prog: str = "synscale generate") -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a launched job: its lines go to its log
+    logs.route()
     raise SystemExit(main())

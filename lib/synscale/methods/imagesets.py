@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,13 +21,13 @@ from synscale.methods import generate as G
 from synscale.methods.metrics import METRICS, fid_network, image_metrics, lpips_network
 from synscale.methods.models import fingerprint, oracle
 from synscale.methods.train import eval_preprocess, predict
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.distributed import dist_env
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar
 
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 
 @dataclass
@@ -237,5 +236,6 @@ def main(argv: list[str] | None = None, prog: str = "synscale metrics") -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a launched job: its lines go to its log
+    logs.route()
     raise SystemExit(main())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from synscale.data.weights import resolve
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.distributed import default_device, dist_env
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.progress import bar
 
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 #: SynthCLIP sec. 3.1, verbatim; ``{concept}`` is replaced by the concept.
 PROMPT = ("Your task is to write me an image caption that includes and visually describes a scene around a concept. "
@@ -277,5 +276,6 @@ def main(argv: list[str] | None = None, prog: str = "synscale llm") -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a launched job: its lines go to its log
+    logs.route()
     raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The ``synscale`` command: the runner, every job and the study's tools behind one entry point.
 
     synscale run [NOTEBOOK ...] [--profile P]       the notebooks over their params grids (what ./run_all.sh runs)
-    synscale check [NOTEBOOK ...] --profile paper   the dry run: plan, what is done, costs, what the runs lack
+    synscale check [NOTEBOOK ...] --profile paper   the dry run: plan, what is done, what the runs lack
     synscale generate | train | clip | finetune | caption | llm | metrics ...   one job
     synscale costs | findings | rehearsal ...
 
@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("synscale.orchestration.run",
             "execute notebooks over their params grids: reports under outputs/<stem>/<profile>/ (./run_all.sh)"),
     "check": ("synscale.orchestration.run",
-              "the dry run: the plan, what is done, each notebook's cost, every weight and folder the runs lack"),
+              "the dry run: the plan, what is done, every weight, folder and parameter the runs lack"),
     "generate": ("synscale.methods.generate",
                  "a synthetic image set (webdataset shards) in the shared cache <cache>/synthetic/"),
     "train": ("synscale.studies.supervised",

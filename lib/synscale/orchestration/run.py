@@ -26,6 +26,7 @@ import yaml
 
 from synscale.data.world import MANIFEST
 from synscale.orchestration import params as P
+from synscale.runtime import logs
 from synscale.runtime import results as R
 from synscale.runtime.distributed import dist_env
 from synscale.runtime.integrity import write_json
@@ -36,7 +37,7 @@ from synscale.runtime.threads import ISA_ENV, isa_env
 
 KERNEL = "synscale"
 DEFAULT_PROFILE = "mini"
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 
 class RunnerError(RuntimeError):

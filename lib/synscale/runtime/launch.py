@@ -25,7 +25,6 @@ fault: ``SYNSCALE_DIST_TIMEOUT_S`` bounds it (:func:`synscale.runtime.distribute
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import re
 import subprocess
@@ -34,10 +33,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.progress import FILE_ENV, follow
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 KINDS = ("inprocess", "torchrun", "submitit-local", "slurm")
 ENV = "SYNSCALE_LAUNCHER"

@@ -1,5 +1,6 @@
-"""The package speaks through :mod:`logging`: every module logs to ``logging.getLogger(__name__)``, under the
-``synscale`` logger. Where the records go is the caller's choice, made once:
+"""The package speaks through :mod:`logging`: every module logs to its own logger under ``synscale``
+(:func:`logger`, ``logging.getLogger(__name__)`` also when the module runs as ``python -m``). Where the records
+go is the caller's choice, made once:
 
 - the ``synscale`` command (and a job it runs) shows INFO and above on stderr, one plain line each;
 - a batch kernel of the runner writes INFO and above to its run's ``run.log``
@@ -13,6 +14,15 @@ import sys
 from typing import TextIO
 
 ROOT = "synscale"
+
+
+def logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)``, where a module run as ``python -m synscale.…`` (a launched job), whose
+    ``__name__`` is ``__main__``, still logs under its dotted name, so its lines reach the ``synscale`` logger's
+    route."""
+    if name == "__main__":
+        name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None) or ROOT
+    return logging.getLogger(name)
 
 
 def route(stream: TextIO | None = None, level: int = logging.INFO, fmt: str = "%(message)s") -> logging.Handler:

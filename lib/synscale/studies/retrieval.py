@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -57,14 +56,14 @@ from synscale.methods.clip import random_crop, to_tensor
 from synscale.methods.evaluate import image_features as encode
 from synscale.methods.evaluate import linear_probe, zero_shot_loss
 from synscale.methods.train import ddp, step_stream
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.checkpoint import TrainConfig, batch_indices, torch_generator, train_loop, warmup_cosine
 from synscale.runtime.distributed import default_device, dist_env, dist_init
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 from synscale.runtime.paths import cache_dir
 from synscale.runtime.progress import bar as tqdm
 
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 MODES = ("substring", "token")
 
@@ -881,5 +880,6 @@ def assess(model: torch.nn.Module, classifier: torch.Tensor, train: tuple[np.nda
     return out
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a launched job: its lines go to its log
+    logs.route()
     raise SystemExit(main())

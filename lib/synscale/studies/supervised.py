@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,10 +31,10 @@ from synscale.methods import evaluate, train
 from synscale.methods import generate as G
 from synscale.methods.generate import steps_for
 from synscale.methods.models import PIPELINES
-from synscale.runtime import integrity
+from synscale.runtime import integrity, logs
 from synscale.runtime.launch import Launcher, LaunchError, run_spec
 
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 FAMILIES = tuple(PIPELINES)  # the text-to-image families
 
@@ -375,5 +374,6 @@ def main(argv: list[str] | None = None, prog: str = "synscale train") -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a launched job: its lines go to its log
+    logs.route()
     raise SystemExit(main())
