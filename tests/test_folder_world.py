@@ -82,7 +82,7 @@ def test_folder_world_errors_name_what_is_missing(folder, tmp_path):
         open_world(str(tmp_path / "nowhere"))
     with pytest.raises(FolderWorldError, match="split 'sketch' not found"):
         FolderWorld(root).split("sketch")
-    with pytest.raises(FolderWorldError, match="synscale.methods.captioning"):
+    with pytest.raises(FolderWorldError, match="synscale caption --root"):
         FolderWorld(root).captions("val")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FolderWorldError, match="no train/, val/ or test/"):

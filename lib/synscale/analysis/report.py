@@ -18,6 +18,7 @@ def export_html(notebook: Path, out: Path, code: bool = False) -> Path:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells = [c for c in nb.cells if "interactive-only" not in c.get("metadata", {}).get("tags", [])]
     title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
                   for line in c.source.splitlines() if line.startswith("# ")), Path(notebook).stem)
     run = Path(notebook).parent
