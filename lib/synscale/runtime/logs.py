@@ -25,16 +25,33 @@ def logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record comes (a notebook's, a test's capture), like logging's
+    own last-resort handler, not on the stream there was when the route was made."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler sets it in __init__; the property always answers sys.stderr
+        pass
+
+
 def route(stream: TextIO | None = None, level: int = logging.INFO, fmt: str = "%(message)s") -> logging.Handler:
-    """Send the package's records at ``level`` and above to ``stream`` (default stderr), replacing an earlier route;
-    they do not also reach the root logger's handlers (no line twice). Returns the handler."""
+    """Send the package's records at ``level`` and above to ``stream`` (default: whatever ``sys.stderr`` is then),
+    replacing an earlier route. They still propagate: a handler the user put on the root logger (or pytest's capture)
+    gets them too, and Python's last-resort handler, which acts only where no handler exists, prints nothing twice.
+    Returns the handler."""
     logger = logging.getLogger(ROOT)
     for h in [h for h in logger.handlers if getattr(h, "_synscale_route", False)]:
         logger.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(logging.Formatter(fmt))
     handler._synscale_route = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False
     return handler
