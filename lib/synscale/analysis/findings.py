@@ -116,7 +116,8 @@ def why(effect: float, lo: float, hi: float, support: float, caveat: str = "", i
     if v == "contradicted":
         return f"the whole interval lies below zero: the data here say the opposite; {sure}"
     half = (hi - lo) / 2
-    what = interval.split(" (")[0].removeprefix("bootstrap over ") or "the resampled items"
+    what = interval.split(" (")[0].removeprefix("bootstrap over ").removeprefix("paired bootstrap over ")
+    what = what.removeprefix("the ") or "resampled items"
     more = (f"; about {max(1.0, (half / abs(effect)) ** 2):.0f}× the {what} would resolve an effect this size"
             if abs(effect) > TOL else "")
     return f"the interval spans zero: ±{half:.2g} on an effect of {effect:+.2g}{more}"
@@ -198,7 +199,7 @@ def collect(outputs: Path, profile: str) -> pd.DataFrame:
             for col, fill in (("unit", ""), ("support", math.nan), ("caveat", ""), ("why", "")):
                 if col not in df:  # a run recorded before these columns existed
                     df[col] = fill
-            df["caveat"] = df["caveat"].fillna("")
+            df["caveat"] = ["" if pd.isna(c) else str(c) for c in df["caveat"]]  # an empty column reads as NaN
             df["unit"] = [u if isinstance(u, str) and u else unit_of(m) for u, m in zip(df.unit, df.measure)]
             df["why"] = [w if isinstance(w, str) and w else why(e, lo, hi, sp, cv, i) for w, e, lo, hi, sp, cv, i
                          in zip(df.why, df.effect, df.lo, df.hi, df.support, df.caveat, df.interval)]
