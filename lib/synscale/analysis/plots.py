@@ -67,16 +67,17 @@ def palette(names) -> dict[str, str]:
 
 
 def log_ticks(ax, which: str = "both", at=None) -> None:
-    """Readable log axes: ticks at 1, 2 and 5 per decade (or, on x, at the values ``at``: the sizes trained),
-    written plainly (``200``, ``0.5``), no crowded minor labels."""
+    """Readable log axes: on x ticks at 1, 2 and 5 per decade (or at the values ``at``: the sizes trained), on y at
+    every integer step of a decade (losses span less than one), written plainly (``200``, ``0.5``), no minor
+    labels."""
     from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
 
     for axis in ((ax.xaxis, ax.yaxis) if which == "both" else ((ax.xaxis,) if which == "x" else (ax.yaxis,))):
         if at is not None and axis is ax.xaxis:
             axis.set_major_locator(FixedLocator(sorted(at)))
             axis.set_minor_locator(NullLocator())
-        else:
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        else:  # a loss axis spans less than a decade: every integer step of it, else 1-2-5
+            axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if axis is ax.yaxis else (1, 2, 5)))
         axis.set_major_formatter(StrMethodFormatter("{x:g}"))
         axis.set_minor_formatter(NullFormatter())
 
