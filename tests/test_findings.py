@@ -221,3 +221,18 @@ def test_the_best_of_many_configurations_is_chosen_on_other_images():
                                          F.resample_weights(n, 20, seed=1))[0])
     se = np.std(held) / np.sqrt(len(held))
     assert abs(np.mean(held)) < 3 * se and np.mean(naive) < -0.015 and np.mean(naive) < np.mean(held) - 3 * se
+
+
+def test_class_intervals_cover_the_class_mean_and_widen_with_spread():
+    rng = np.random.default_rng(0)
+    pc = pd.DataFrame({"config": ["a"] * 10 + ["b"] * 10, "cfg": 2.0,
+                       "recognizability": np.r_[0.5 + 0.01 * rng.standard_normal(10),
+                                                0.5 + 0.2 * rng.standard_normal(10)]})
+    ci = F.class_intervals(pc, ["config", "cfg"], ["recognizability"]).set_index("config")
+    assert list(ci.index) == ["a", "b"]
+    for c in "ab":
+        r = ci.loc[c]
+        assert r.recognizability_lo < r.recognizability < r.recognizability_hi
+        assert r.recognizability == pc[pc.config == c].recognizability.mean()
+    width = ci.recognizability_hi - ci.recognizability_lo
+    assert width["b"] > 5 * width["a"]

@@ -29,3 +29,31 @@ def test_fit_lines_and_log_ticks_draw_readable_axes():
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert labels and all("10^" not in t and "×" not in t for t in labels)
     plt.close(fig)
+
+
+def test_configurations_of_one_figure_are_told_apart():
+    """Every pair of 04's curves (and 01's nine prompt configurations) differs visibly: ≥ 0.15 apart in RGB."""
+    import itertools
+
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    from synscale.data.prompts import PAPER_NAMES
+
+    for names in (NAMES, [f"sd/{c}" for c in PAPER_NAMES]):
+        rgb = {n: np.array(to_rgb(plots.colour(n))) for n in names}
+        gaps = {(a, b): float(np.linalg.norm(rgb[a] - rgb[b])) for a, b in itertools.combinations(names, 2)}
+        assert min(gaps.values()) >= 0.15, min(gaps.items(), key=lambda kv: kv[1])
+
+
+def test_table_numbers_read_as_three_significant_digits():
+    assert [plots.number(x) for x in (0.6481234, 1.3333, 341000.0, 1234.5, 200.0, 21.25, 0.000123, float("nan"))] \
+        == ["0.648", "1.33", "341,000", "1,234", "200", "21.2", "0.000123", "—"]
+
+
+def test_runs_of_one_role_differ_by_size_and_keep_their_role():
+    runs = ["CLIP real-24", "SynthCLIP-24", "CLIP real-48", "SynthCLIP-48", "SynthCLIP-24 random",
+            "SynthCLIP-24 C_rand", "Mixed real-24 + synth-24"]
+    pal = plots.palette(runs)
+    assert len(set(pal.values())) == len(runs)
+    assert pal["CLIP real-48"] == "#000000" and pal["SynthCLIP-48"] == plots.colour("SynthCLIP-24")

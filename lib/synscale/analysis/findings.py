@@ -143,6 +143,23 @@ def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.nd
     return w / n
 
 
+def class_intervals(per_class: pd.DataFrame, by: list[str], cols: list[str], level: float = LEVEL,
+                    resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Each group's mean of ``cols`` over its classes (one row per class) with a bootstrap ``level`` interval over
+    the classes: columns ``by``, ``col``, ``col_lo``, ``col_hi`` (the error bars of a figure of set-level metrics
+    such as recognizability and diversity, which are class means)."""
+    rows, q = [], [(1 - level) / 2, (1 + level) / 2]
+    for key, g in per_class.groupby(by, sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        w = resample_weights(len(g), resamples, seed)
+        for c in cols:
+            v = g[c].to_numpy(dtype=float)
+            row[c] = float(v.mean())
+            row[f"{c}_lo"], row[f"{c}_hi"] = (float(x) for x in np.quantile(v @ w, q))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
     """Mean and ``level`` t-interval of repeated measurements (seeds): (mean, lo, hi); NaNs with one value."""
     from scipy import stats

@@ -1,7 +1,32 @@
-"""Figures shared by the notebooks (matplotlib; arrays in, figures out)."""
+"""Figures shared by the notebooks (matplotlib; arrays in, figures out), and the one look of every notebook's figures
+and tables (:func:`house_style`)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def number(x: float) -> str:
+    """A table's number as a reader wants it: 3 significant digits (``0.648``, ``1.33``), whole counts with
+    thousands separators (``341,000``, not ``341000.0`` or ``3.41e+05``), ``—`` for a missing value."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    if abs(x) >= 1000 or (x == int(x) and abs(x) >= 100):
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def house_style() -> None:
+    """One look for every notebook: seaborn's whitegrid theme for figures; pandas tables with :func:`number`, every
+    column shown and text cells unclipped (claims and why-lines are sentences)."""
+    import pandas as pd
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
+    for key, value in (("display.float_format", number), ("display.max_columns", None),
+                       ("display.max_colwidth", 400), ("display.width", 250), ("display.max_rows", 120)):
+        pd.set_option(key, value)
 
 
 def mosaic(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int, pad: int = 1) -> np.ndarray:
@@ -31,6 +56,7 @@ def image_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], p
     h = images.shape[1]
     ax.set_yticks([c * (h + 1) + h / 2 for c in range(n)], class_names, fontsize=8)
     ax.set_xticks([])
+    ax.grid(False)  # the house style's grid would cross the images
     for s in ax.spines.values():
         s.set_visible(False)
     if title:
@@ -39,31 +65,71 @@ def image_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], p
 
 
 # -- one look across the notebooks ----------------------------------------------------------------------------------
-#: each family's colour map (a configuration's shade within it follows its prompt configuration and guidance); real
-#: data is black everywhere, as the papers draw it
-FAMILY_MAPS = {"sd": "Blues", "if": "Greens", "muse": "Oranges"}
+#: a prompt configuration's hue (tab10, in the papers' order of Table A4); a family is a lightness of it (Stable
+#: Diffusion as is, Imagen/IF darker, Muse lighter) and high guidance (CFG ≥ 5) darker again; real data is black
+#: everywhere, as the papers draw it
+CONFIG_HUES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+FAMILY_SHADE = {"sd": 0.0, "if": -0.35, "muse": 0.4}
 FIXED = {"real": "#000000", "synthetic": "#1f77b4", "synthetic+real": "#9467bd"}
+#: CLIP runs named by their data (08's ``CLIP real-400``, ``SynthCLIP-400 random`` …): the colour of their role, first
+#: match wins; several runs of one role are told apart by :func:`palette` (larger data darker)
+ROLES = ((" random", "#ff7f0e"), (" C_rand", "#2ca02c"), ("Mixed", "#9467bd"), ("SynthCLIP", "#1f77b4"),
+         ("SynthCI", "#1f77b4"), ("real", "#000000"), ("CLIP trained on", "#000000"))
+
+
+def _shade(rgb, amount: float):
+    """Towards white (amount > 0) or black (amount < 0) by ``|amount|``."""
+    return tuple(c + (1 - c) * amount if amount > 0 else c * (1 + amount) for c in rgb)
 
 
 def colour(name: str) -> str:
     """The one colour of a data configuration (``real``, ``sd/in_captions/2``, a CLIP mode …) in every notebook:
-    a stable function of its name, so a configuration keeps its colour from figure to figure."""
+    a function of its name alone, so a configuration keeps its colour from figure to figure. The hue says the prompt
+    configuration, the lightness the family and the guidance."""
     import hashlib
 
-    import matplotlib as mpl
-    from matplotlib.colors import to_hex
+    from matplotlib.colors import to_hex, to_rgb
+
+    from synscale.data.prompts import PAPER_NAMES
 
     if name in FIXED:
         return FIXED[name]
+    role = next((c for key, c in ROLES if key in name), None)
+    if role is not None:
+        return role
+    family, config, cfg = (name.split("/") + ["", ""])[:3]
+    order = list(PAPER_NAMES)
+    i = order.index(config) if config in order else int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+    rgb = _shade(to_rgb(CONFIG_HUES[i % len(CONFIG_HUES)]), FAMILY_SHADE.get(family, 0.2))
+    try:
+        high = float(cfg) >= 5
+    except ValueError:
+        high = False
+    return to_hex(_shade(rgb, -0.4) if high else rgb)
+
+
+def style(name: str) -> dict:
+    """Matplotlib keywords of a configuration's line: its colour, and a marker per family (real: a filled circle)."""
     family = name.split("/")[0]
-    cmap = mpl.colormaps[FAMILY_MAPS.get(family, "Purples")]
-    shade = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF  # stable in the name
-    return to_hex(cmap(0.45 + 0.5 * shade))
+    return {"color": colour(name), "marker": {"sd": "o", "if": "s", "muse": "^"}.get(family, "o")}
 
 
 def palette(names) -> dict[str, str]:
-    """``{name: colour(name)}`` for seaborn's ``palette=`` (every name its own colour in every figure)."""
-    return {str(n): colour(str(n)) for n in dict.fromkeys(map(str, names))}
+    """``{name: colour}`` for seaborn's ``palette=``: every name its :func:`colour`; names that share one (several
+    sizes of one role, ``CLIP real-400`` and ``CLIP real-800``) get lighter with less data (the number in the name),
+    so each still has its own colour."""
+    import re
+
+    from matplotlib.colors import to_hex, to_rgb
+
+    names = list(dict.fromkeys(map(str, names)))
+    out = {n: colour(n) for n in names}
+    size = lambda n: float(m.group()) if (m := re.search(r"\d+(\.\d+)?", n)) else 0.0  # noqa: E731
+    for base in set(out.values()):
+        same = sorted((n for n in names if out[n] == base), key=lambda n: (-size(n), n))
+        for i, n in enumerate(same[1:], 1):  # the largest keeps the base colour
+            out[n] = to_hex(_shade(to_rgb(base), 0.6 * i / len(same)))
+    return out
 
 
 def log_ticks(ax, which: str = "both", at=None) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from importlib.metadata import version
 
+from synscale.analysis.plots import house_style
 from synscale.runtime.logs import route
 from synscale.runtime.paths import run_dir
 from synscale.runtime.progress import batch
@@ -29,8 +30,9 @@ class Clock:
 
 def header() -> Clock:
     """Print versions, git state, device and where results go; pin the thread count (``synscale.runtime.threads``: the
-    same numbers whatever the cores); start the notebook's clock."""
+    same numbers whatever the cores); set the house style of figures and tables; start the notebook's clock."""
     threads = pin()
+    house_style()
     env, git = environment(), git_state()
     sha = (git["git_sha"] or "unknown")[:10] + ("+dirty" if git["git_dirty"] else "")
     pk = env["packages"]
