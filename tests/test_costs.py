@@ -11,9 +11,10 @@ def test_costs_follow_the_paper_profiles():
     t = costs.paper_costs().set_index("notebook")
     assert t.loc["01_prompt_design", "SD images"] == 9 * 2 * 50 * 1000  # 9 prompt configs x CFG 2, 7.5 x 50/class
     assert t.loc["01_prompt_design", "SD A100-hours"] == round(900_000 * 0.9 / 3600)  # SynthCLIP's 0.9 s/image
-    assert t.loc["03_synthetic_1p3m", "SD images"] == 4 * 1281 * 1000  # four SD configurations at D_I
+    assert t.loc["03_synthetic_1p3m", "SD images"] == 45 * 1281 * 1000  # Tables A4-A6's 45 SD configurations at D_I
+    assert t.loc["03_synthetic_1p3m", "IF images"] == 3 * 1281 * 1000
     assert t.loc["04_scaling", "IF images"] == 8_000_000  # the Imagen curve to 4M, its ViT-L to 8M
-    assert t.loc["06_clip_mixing", "SD images"] == 371_000_000 + 2 * 1_000_000  # the pool + Table A11's CFGs at 1M
+    assert t.loc["06_clip_mixing", "SD images"] == 371_000_000 + 3 * 1_000_000  # the pool + Table A11's CFGs at 1M
     assert t.loc["08_synthclip", "LLM captions"] == 500_000 * 30
 
 

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("synscale.methods.imagesets",
                 "recognizability, diversity, FID and LPIPS of generated sets, a JSON file beside each set"),
     "costs": ("synscale.orchestration.costs", "the paper profiles' costs per notebook"),
+    "ledger": ("synscale.orchestration.ledger",
+               "the fidelity ledger: paper profiles beside the papers (docs/fidelity.md)"),
     "findings": ("synscale.analysis.findings", "the study's findings (claims, intervals, verdicts) as Markdown"),
     "prepare": ("synscale.data.world.folder",
                 "an ImageNet-style folder world from a downloaded data set (FGVC-Aircraft for notebook 07)"),

@@ -71,7 +71,7 @@ def paper_costs() -> pd.DataFrame:
     p = _params("04_scaling")
     c = _supervised(p, p["specs"], p["sizes"], p["large_specs"], p["large_sizes"])
     rows.append(("04_scaling", c["images"], c["train_samples"], 0,
-                 "ViT-B/16 per configuration and size; ViT-L to 8M; 03's D_I models and sets reused"))
+                 "ViT-B/16 per configuration and size; ViT-L to 8M (its own chunks: 03's D_I sets differ)"))
     rows.append(("05_ood", {}, 0, 0, "04's models evaluated; per-class metrics of 50 images/class per curve"))
     p = _params("06_clip_mixing")
     syn = max(p["scales"]) + sum(min(p["scales"]) for g in p["cfg_table"] if g != p["cfg"])
