@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_costs_follow_the_paper_profiles():
     t = costs.paper_costs().set_index("notebook")
     assert t.loc["01_prompt_design", "SD images"] == 9 * 2 * 50 * 1000  # 9 prompt configs x CFG 2, 7.5 x 50/class
-    assert t.loc["01_prompt_design", "SD A100-hours"] == round(900_000 * 0.9 / 3600)  # SynthCLIP's 0.9 s/image
+    assert t.loc["01_prompt_design", "generation A100-h"] == round(900_000 * 0.9 / 3600)  # SynthCLIP's 0.9 s/image
+    # training hours: samples / the architecture's throughput; the total row adds up every notebook
+    assert t.loc["03_synthetic_1p3m", "training A100-h"] == round(t.loc["03_synthetic_1p3m", "training samples"]
+                                                                  / costs.RATES["vit_base_patch16_224"][0] / 3600)
+    assert t.loc["total", "A100-h"] == t.drop("total")["A100-h"].sum() > 100_000
     assert t.loc["03_synthetic_1p3m", "SD images"] == 45 * 1281 * 1000  # Tables A4-A6's 45 SD configurations at D_I
     assert t.loc["03_synthetic_1p3m", "IF images"] == 3 * 1281 * 1000
     assert t.loc["04_scaling", "IF images"] == 8_000_000  # the Imagen curve to 4M, its ViT-L to 8M
@@ -20,6 +24,9 @@ def test_costs_follow_the_paper_profiles():
 
 def test_readme_shows_the_computed_costs_and_every_paper_model():
     readme = (ROOT / "README.md").read_text()
-    assert costs.markdown(costs.paper_costs()) in readme
+    t = costs.paper_costs()
+    assert costs.markdown(t) in readme and costs.rates_markdown() in readme
+    total = int(t.set_index("notebook").loc["total", "A100-h"])
+    assert f"about {total:,} A100-hours in all" in " ".join(readme.split())
     for role, m in weights.PAPER.items():
         assert f"`paper:{role}`" in readme and all(f"`{r}`" in readme for r in m.repos)

@@ -63,3 +63,10 @@ def test_every_setting_is_read_from_the_paper_profile():
 def test_the_page_is_current():
     page = ROOT / L.PAGE
     assert page.read_text(encoding="utf-8") == L.render(), "docs/fidelity.md is stale: run `synscale ledger`"
+
+
+def test_the_readme_counts_are_the_ledgers(grid):
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    n = {k: int((grid.status == k).sum()) for k in ("run", "gap", "extension")}
+    assert f"{n['run']} rows run, {n['gap']} are declared gaps" in text
+    assert f"{n['extension']} runs are extensions" in text

@@ -116,7 +116,8 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
     res = _runner(["--profile", "paper", "--dry-run"], env, tmp_path / "out")
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
-    for stem in ("02_cfg_sweep", "04_scaling", "05_ood"):  # 03's paper specs are SD's
+    assert out.startswith("profile paper: about ") and "A100-hours for these notebooks" in out  # before anything
+    for stem in ("02_cfg_sweep", "03_synthetic_1p3m", "04_scaling", "05_ood"):  # 03 trains Tables A4-A6's IF sets
         assert f"{stem}: if weights 'paper:if'" in out and "hf download DeepFloyd/IF-I-XL-v1.0" in out, stem
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out

@@ -1,16 +1,18 @@
-"""What a ``paper`` run costs, computed from its params: images generated per family, GPU-hours where a paper gives a
-rate, training samples, LLM captions, and disk for the generated images.
+"""What a ``paper`` run costs, computed from its params: images generated per family, training samples, LLM captions,
+disk for the generated images, and A100-hours for each at a stated rate.
 
-Rates are the papers' own where they give one: Stable Diffusion v1.5 at 0.9 s per 512 px image, 50 DDIM steps, saved
-at 256 px, on one A100 (SynthCLIP sec. 4). No paper gives IF's, aMUSEd's, BLIP-2's or the LLMs' rates, so their
-images and captions are counted, not timed. Training is counted in samples processed (iterations × batch, or epochs
-× pairs); measure a model's throughput on your GPUs (``benchmarks/trainer_throughput.py``) to turn it into hours.
-Disk assumes ~0.1 MB per generated image stored as a 256 px PNG (an assumption, not a measurement here).
+Rates (``RATES``): Stable Diffusion v1.5's is the papers' own (0.9 s per 512 px image, 50 DDIM steps, saved at 256 px,
+one A100; SynthCLIP sec. 4.1). No paper gives IF's, aMUSEd's, the LLMs' or the trainers' rates: those are our
+assumptions, named as such in ``RATES`` and in the README, to be replaced by what ``benchmarks/trainer_throughput.py``
+and a generation job's ``images_per_s`` measure on your GPUs. Training hours are samples processed (iterations ×
+batch, or epochs × pairs) ÷ the architecture's throughput. Image metrics (a ViT-B/16 forward pass per image) are
+not counted. Disk assumes ~0.1 MB per generated image stored as a 256 px PNG (an assumption, not a measurement).
 
 ``synscale costs`` prints the table the README shows.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -20,13 +22,30 @@ from synscale.orchestration import params as P
 from synscale.runtime.checkpoint import iterations_for
 from synscale.runtime.paths import notebooks_dir, params_dir
 
-SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4: SD v1.5, 512 px, 50 DDIM steps, saved at 256 px, one A100
+SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4.1: SD v1.5, 512 px, 50 DDIM steps, saved at 256 px, one A100
 MB_PER_IMAGE = 0.1           # assumed size of one 256 px PNG
 IMAGENET_CLASSES = 1000
+#: (rate per A100, source): seconds per generated image, training images per second, LLM captions per second
+RATES = {
+    "sd": (SD_SECONDS_PER_IMAGE, "s/image, SynthCLIP sec. 4.1"),
+    "if": (3.0, "s/image, assumed (IF-I-XL 64 px + IF-II-L to 256 px, 50 steps each, as Imagen's 256 px; "
+                "ours runs stage I only today)"),
+    "muse": (0.3, "s/image, assumed (aMUSEd-256, 12 steps; not measured here)"),
+    "vit_base_patch16_224": (1200.0, "img/s, assumed (ViT-B/16 at 224 px, AMP; benchmarks/trainer_throughput.py)"),
+    "vit_large_patch16_224": (350.0, "img/s, assumed (ViT-L/16 at 224 px, AMP)"),
+    "clip": (1000.0, "img/s, assumed (open_clip ViT-B/16, AMP)"),
+    "llm": (50.0, "captions/s, assumed (a 7B LLM under vLLM, ~40 tokens each)"),
+}
 
 
-def _params(stem: str) -> dict:
-    return P.load(params_dir() / f"{stem}.yaml", notebooks_dir() / f"{stem}.ipynb").runs("paper")[0].params
+def hours(n: float, what: str) -> float:
+    """A100-hours for ``n`` images (a generator), samples (a trainer) or captions (the LLM) at ``RATES[what]``."""
+    rate = RATES[what][0]
+    return n * rate / 3600 if what in ("sd", "if", "muse") else n / rate / 3600
+
+
+def _load(stem: str, profile: str = "paper") -> dict:
+    return P.load(params_dir() / f"{stem}.yaml", notebooks_dir() / f"{stem}.ipynb").runs(profile)[0].params
 
 
 def _images(per_family: dict[str, int], family: str, n: int) -> None:
@@ -37,67 +56,79 @@ def _supervised(p: dict, specs: list[str], sizes: list[int], large_specs=(), lar
     """Generated images (chunks of n_per_class × 1000 up to each curve's largest size) and ViT samples processed."""
     chunk = p["n_per_class"] * IMAGENET_CLASSES
     images: dict[str, int] = {}
-    samples = 0
+    samples, train_h = 0, 0.0
     real_max = 1_281_167
     for recipe, curves, ds in ((p["recipe"], specs, sizes), (p.get("large_recipe") or {}, large_specs, large_sizes)):
         rec = Recipe.from_dict(recipe)
         for s in curves:
             todo = [d for d in ds if s != "real" or d <= real_max]
-            samples += sum(iterations_for(d, rec.base_size, rec.base_iters, rec.base_warmup)[0] * rec.batch_size
-                           for d in todo)
+            n = sum(iterations_for(d, rec.base_size, rec.base_iters, rec.base_warmup)[0] * rec.batch_size for d in todo)
+            samples += n
+            train_h += hours(n, rec.arch)
             if s != "real" and todo:
                 images[s] = max(images.get(s, 0), math.ceil(max(todo) / chunk) * chunk)
     per_family: dict[str, int] = {}
     for s, n in images.items():
         _images(per_family, s.split("/")[0], n)
-    return {"images": per_family, "train_samples": samples}
+    return {"images": per_family, "train_samples": samples, "train_hours": train_h}
 
 
-def paper_costs() -> pd.DataFrame:
-    """One row per notebook's paper profile: images per family, SD GPU-hours at the paper's rate, training samples
-    processed, LLM captions, disk for generated images."""
+def paper_costs(profile: str = "paper") -> pd.DataFrame:
+    """One row per notebook's ``profile`` (``paper`` or a variant of it), and a total: images per family, training
+    samples, LLM captions, A100-hours of each at ``RATES``, disk for generated images."""
     rows = []
+    _params = functools.partial(_load, profile=profile)
     p = _params("01_prompt_design")
     rows.append(("01_prompt_design", {"sd": len(p["prompt_configs"]) * len(p["cfg_scales"]) * p["n_per_class"] * 1000},
-                 0, 0, "image metrics (oracle, FID Inception, LPIPS) of each set"))
+                 0, 0.0, 0, "image metrics (oracle, FID Inception, LPIPS) of each set"))
     p = _params("02_cfg_sweep")
     n = p["n_per_class"] * IMAGENET_CLASSES
     sweep = {f: len(v) * n for f, v in p["cfg_scales"].items()}
     sweep["sd"] += len(p["sd_prompt_configs"]) * len(p["sd_prompt_cfg_scales"]) * n  # Table A6, some sets shared
-    rows.append(("02_cfg_sweep", sweep, 0, 0, "three runs (one per family); SD sets partly shared with 01"))
+    rows.append(("02_cfg_sweep", sweep, 0, 0.0, 0, "three runs (one per family); SD sets partly shared with 01"))
     p = _params("03_synthetic_1p3m")
     c = _supervised(p, p["specs"], [p["n_per_class"] * IMAGENET_CLASSES])
-    rows.append(("03_synthetic_1p3m", c["images"], c["train_samples"], 0, "one ViT-B/16 per configuration at D_I"))
+    rows.append(("03_synthetic_1p3m", c["images"], c["train_samples"], c["train_hours"], 0,
+                 "one ViT-B/16 per configuration at D_I (Tables A4-A6)"))
     p = _params("04_scaling")
     c = _supervised(p, p["specs"], p["sizes"], p["large_specs"], p["large_sizes"])
-    rows.append(("04_scaling", c["images"], c["train_samples"], 0,
+    rows.append(("04_scaling", c["images"], c["train_samples"], c["train_hours"], 0,
                  "ViT-B/16 per configuration and size; ViT-L to 8M (its own chunks: 03's D_I sets differ)"))
-    rows.append(("05_ood", {}, 0, 0, "04's models evaluated; per-class metrics of 50 images/class per curve"))
+    rows.append(("05_ood", {}, 0, 0.0, 0, "04's models evaluated; per-class metrics of 50 images/class per curve"))
     p = _params("06_clip_mixing")
     syn = max(p["scales"]) + sum(min(p["scales"]) for g in p["cfg_table"] if g != p["cfg"])
     runs = [(m, n) for n in p["scales"] for m in p["modes"]] + [("real", n) for n in p["hparam_scales"]]
-    rows.append(("06_clip_mixing", {"sd": syn}, sum(p["epochs"] * n for _, n in runs), 0,
+    n = sum(p["epochs"] * n for _, n in runs)
+    rows.append(("06_clip_mixing", {"sd": syn}, n, hours(n, "clip"), 0,
                  f"{len(runs)} ViT-B/16 CLIPs (open_clip, {p['epochs']} epochs)"))
     p = _params("07_retrieval_baseline")
     n_max = max(p["sizes_per_class"]) * 100  # FGVC-Aircraft's 100 classes
-    rows.append(("07_retrieval_baseline", {"sd": n_max},
-                 sum(p["epochs"] * k * 100 for k in p["sizes_per_class"]) * 2, n_max,
+    n = sum(p["epochs"] * k * 100 for k in p["sizes_per_class"]) * 2
+    rows.append(("07_retrieval_baseline", {"sd": n_max}, n, hours(n, "clip"), n_max,
                  "LLaMA-2 writes one caption per synthetic image; a 2B-caption pool is scanned; finetuning runs"))
     p = _params("08_synthclip")
     captions = p["pool_concepts"] * p["passes"]
     clips = [max(p["sizes"])] * 3 + list(p["sizes"]) + [min(p["sizes"])] * 2  # real+synth per size, mixed, ablations
-    rows.append(("08_synthclip", {"sd": 2 * max(p["sizes"]) + min(p["sizes"])},
-                 sum(p["epochs"] * n for n in clips), captions,
+    n = sum(p["epochs"] * n for n in clips)
+    rows.append(("08_synthclip", {"sd": 2 * max(p["sizes"]) + min(p["sizes"])}, n, hours(n, "clip"), captions,
                  "Mistral captions of the concept pool; SynthCLIP, CC12M and mixed CLIPs (open_clip)"))
     out = []
-    for stem, images, samples, caps, what in rows:
-        sd = images.get("sd", 0)
-        out.append({"notebook": stem, "SD images": sd, "IF images": images.get("if", 0),
-                    "aMUSEd images": images.get("muse", 0),
-                    "SD A100-hours": round(sd * SD_SECONDS_PER_IMAGE / 3600),
-                    "disk GB": round(sum(images.values()) * MB_PER_IMAGE / 1000),
-                    "training samples": samples, "LLM captions": caps, "what": what})
-    return pd.DataFrame(out)
+    for stem, images, samples, train_h, caps, what in rows:
+        gen_h = sum(hours(n, f) for f, n in images.items())
+        out.append({"notebook": stem, "SD images": images.get("sd", 0), "IF images": images.get("if", 0),
+                    "aMUSEd images": images.get("muse", 0), "generation A100-h": round(gen_h),
+                    "training samples": samples, "training A100-h": round(train_h), "LLM captions": caps,
+                    "LLM A100-h": round(hours(caps, "llm")), "A100-h": round(gen_h + train_h + hours(caps, "llm")),
+                    "disk GB": round(sum(images.values()) * MB_PER_IMAGE / 1000), "what": what})
+    df = pd.DataFrame(out)
+    total = {c: int(df[c].sum()) if c != "notebook" and c != "what" else "" for c in df.columns}
+    return pd.concat([df, pd.DataFrame([{**total, "notebook": "total", "what": "the whole study"}])],
+                     ignore_index=True)
+
+
+def rates_markdown() -> str:
+    """The rates behind the hours, each with its source (README)."""
+    return "\n".join(f"- {k}: {v:g} {src}" for k, (v, src) in RATES.items())
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -115,6 +146,7 @@ def main(argv: list[str] | None = None, prog: str = "synscale costs") -> int:
     argparse.ArgumentParser(prog=prog, description="Print what each notebook's paper profile costs: images "
                             "generated, training samples, disk.").parse_args(argv)
     print(markdown(paper_costs()))
+    print("\nA100 rates (replace the assumed ones with your measurements):\n" + rates_markdown())
     return 0
 
 

@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
         wrong = [f"{r.stem}/{r.profile}/{r.name}: {m}" for r in todo for m in param_problems(r)]
         missing = sorted({f"{r.stem}: {m}" for r in todo for m in missing_requirements(r)})
         if args.dry_run:
-            return _print_plan(runs, states, outputs, [f"parameters {w}" for w in wrong] + missing)
+            return _print_plan(runs, states, outputs, [f"parameters {w}" for w in wrong] + missing, args.profile)
         if wrong:
             raise RunnerError(f"parameters the notebooks would reject ({len(wrong)}):\n  " + "\n  ".join(wrong)
                               + "\nfix them in params/<notebook>.yaml (or the --profile's overrides) and run again")
@@ -437,7 +437,15 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
     return 0
 
 
-def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: list[str]) -> int:
+def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: list[str],
+                profile: str = "") -> int:
+    if profile.startswith("paper"):  # GPU-hours before anything is asked for (synscale costs: rates and sources)
+        from synscale.orchestration.costs import paper_costs
+
+        hours = paper_costs(profile).set_index("notebook")["A100-h"]
+        stems = list(dict.fromkeys(r.stem for r in runs))
+        print(f"profile {profile}: about {int(hours.reindex(stems).fillna(0).sum()):,} A100-hours for these notebooks ("
+              + ", ".join(f"{s[:2]} {int(hours.get(s, 0)):,}" for s in stems) + "; `synscale costs` for the rates)")
     for r in runs:
         print(f"{states[(r.stem, r.name)]:6s} {r.stem}/{r.profile}/{r.name}")
     counts = {s: list(states.values()).count(s) for s in ("done", "stale", "failed", "todo")}
