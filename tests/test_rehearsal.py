@@ -65,8 +65,8 @@ def test_rehearsal_is_the_paper_profile_shrunk(stem):
 
 
 def test_rehearsal_keeps_the_papers_relations():
-    """The real set is smaller than the largest synthetic size, D_I lies above it, the larger backbone goes beyond
-    the base sizes, and every family's curve is there (Imagen and Muse too)."""
+    """The real set is smaller than the largest synthetic size, D_I lies above it, Imagen's and Muse's curves stop
+    between D_I and SD's end, the larger backbone goes beyond D_I, and every family's curve is there."""
     n_real = D.IMAGENET_SPLITS["train"] * len(D.IMAGENET)
     for stem in ("04_scaling", "05_ood"):
         pf = P.load(ROOT / "params" / f"{stem}.yaml", ROOT / "notebooks" / f"{stem}.ipynb")
@@ -74,8 +74,10 @@ def test_rehearsal_keeps_the_papers_relations():
             p = pf.runs(profile)[0].params
             assert max(p["sizes"]) > real and p["d_i"] > real, (stem, profile)
             assert {s.split("/")[0] for s in p["specs"]} == {"real", "sd", "if", "muse"}
+            caps = p["max_sizes"]  # Imagen and Muse stop before SD (paper: 8M and 64M), above D_I
+            assert caps and all(p["d_i"] < c < max(p["sizes"]) for c in caps.values()), (stem, profile)
             if stem == "04_scaling":
-                assert max(p["large_sizes"]) > max(p["sizes"]) and set(p["large_specs"]) <= set(p["specs"])
+                assert max(p["large_sizes"]) > p["d_i"] and set(p["large_specs"]) <= set(p["specs"])
 
 
 @pytest.fixture(scope="session")

@@ -64,3 +64,16 @@ def test_specs_are_checked_against_the_steps_mapping_before_any_work():
     assert len(S.check_specs(["real", "sd/classnames/2"], {"sd": 10})) == 2
     with pytest.raises(ValueError, match="no entry for family 'if'"):
         S.check_specs(["real", "if/classnames/2"], {"sd": 10})
+
+
+def test_each_curve_stops_where_the_paper_stops_it():
+    """Imagen and Muse stop at their max_sizes (paper: 8M while SD goes to 64M); the real curve ends with the whole
+    real set (ImageNet-train's 1.28M) instead of losing its sizes beyond it."""
+    from synscale.studies.supervised import curve_sizes
+
+    sizes = [125_000, 1_000_000, 2_000_000, 8_000_000, 64_000_000]
+    caps = {"if": 8_000_000, "muse": 8_000_000}
+    assert curve_sizes("sd", sizes, caps, 1_281_167) == sizes
+    assert curve_sizes("if", sizes, caps, 1_281_167) == sizes[:4]
+    assert curve_sizes("real", sizes, caps, 1_281_167) == [125_000, 1_000_000, 1_281_167]
+    assert curve_sizes("muse", sizes, None, 1_281_167) == sizes

@@ -21,10 +21,12 @@ from synscale.methods.train import Recipe
 from synscale.orchestration import params as P
 from synscale.runtime.checkpoint import iterations_for
 from synscale.runtime.paths import notebooks_dir, params_dir
+from synscale.studies.supervised import curve_sizes
 
 SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4.1: SD v1.5, 512 px, 50 DDIM steps, saved at 256 px, one A100
 MB_PER_IMAGE = 0.1           # assumed size of one 256 px PNG
 IMAGENET_CLASSES = 1000
+IMAGENET_TRAIN = 1_281_167  # the real curve's last point
 #: (rate per A100, source): seconds per generated image, training images per second, LLM captions per second
 RATES = {
     "sd": (SD_SECONDS_PER_IMAGE, "s/image, SynthCLIP sec. 4.1"),
@@ -53,15 +55,15 @@ def _images(per_family: dict[str, int], family: str, n: int) -> None:
 
 
 def _supervised(p: dict, specs: list[str], sizes: list[int], large_specs=(), large_sizes=()) -> dict:
-    """Generated images (chunks of n_per_class × 1000 up to each curve's largest size) and ViT samples processed."""
+    """Generated images (chunks of n_per_class × 1000 up to each curve's largest size) and ViT samples processed,
+    over the sizes each curve trains (``supervised.curve_sizes``: max_sizes, the real set's end)."""
     chunk = p["n_per_class"] * IMAGENET_CLASSES
     images: dict[str, int] = {}
     samples, train_h = 0, 0.0
-    real_max = 1_281_167
     for recipe, curves, ds in ((p["recipe"], specs, sizes), (p.get("large_recipe") or {}, large_specs, large_sizes)):
         rec = Recipe.from_dict(recipe)
         for s in curves:
-            todo = [d for d in ds if s != "real" or d <= real_max]
+            todo = curve_sizes(s.split("/")[0], ds, p.get("max_sizes"), IMAGENET_TRAIN)
             n = sum(iterations_for(d, rec.base_size, rec.base_iters, rec.base_warmup)[0] * rec.batch_size for d in todo)
             samples += n
             train_h += hours(n, rec.arch)
@@ -94,7 +96,10 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
     c = _supervised(p, p["specs"], p["sizes"], p["large_specs"], p["large_sizes"])
     rows.append(("04_scaling", c["images"], c["train_samples"], c["train_hours"], 0,
                  "ViT-B/16 per configuration and size; ViT-L to 8M (its own chunks: 03's D_I sets differ)"))
-    rows.append(("05_ood", {}, 0, 0.0, 0, "04's models evaluated; per-class metrics of 50 images/class per curve"))
+    p = _params("05_ood")
+    c = _supervised(p, [s for s in p["specs"] if s != "real" and p["d_i"] not in p["sizes"]], [p["d_i"]])
+    rows.append(("05_ood", {}, c["train_samples"], c["train_hours"], 0,
+                 "04's models evaluated; one more ViT-B/16 per synthetic curve at D_I (probes; real's is 04's 1.28M)"))
     p = _params("06_clip_mixing")
     syn = max(p["scales"]) + sum(min(p["scales"]) for g in p["cfg_table"] if g != p["cfg"])
     runs = [(m, n) for n in p["scales"] for m in p["modes"]] + [("real", n) for n in p["hparam_scales"]]

@@ -25,6 +25,7 @@ from synscale.analysis.reference import PAPER_MODEL, table
 from synscale.data.prompts import PAPER_NAMES
 from synscale.orchestration import params as P
 from synscale.runtime.paths import notebooks_dir, params_dir
+from synscale.studies.supervised import curve_sizes
 
 LEDGER = Path(__file__).with_name("ledger.yaml")
 PAGE = "docs/fidelity.md"
@@ -87,9 +88,9 @@ def _grid_04() -> tuple[list[tuple[str, str]], set[str]]:
         else:
             spec = spec_of(r.t2i_model, r.prompt_config, r.cfg_scale)
         rows.append((f"Fan Table {r.source_table}", f"ViT-B/16 {spec} @ {_m(size)}"))
-    real_max = IMAGENET_TRAIN
-    ours = {f"ViT-B/16 {_spec(s)} @ {_m(d)}" for s in p["specs"] for d in p["sizes"] if s != "real" or d <= real_max}
-    ours |= {f"ViT-L/16 {_spec(s)} @ {_m(d)}" for s in p["large_specs"] for d in p["large_sizes"]}
+    sizes = lambda s, ds: curve_sizes(s.split("/")[0], ds, p.get("max_sizes"), IMAGENET_TRAIN)  # noqa: E731
+    ours = {f"ViT-B/16 {_spec(s)} @ {_m(d)}" for s in p["specs"] for d in sizes(s, p["sizes"])}
+    ours |= {f"ViT-L/16 {_spec(s)} @ {_m(d)}" for s in p["large_specs"] for d in sizes(s, p["large_sizes"])}
     return rows, ours
 
 

@@ -76,6 +76,15 @@ def check_specs(specs: list[str], gen_steps: int | dict | None = None) -> list[D
 PAPER_SPEC = str(DataSpec.parse("sd/in_captions/2.0"))  # Fan et al.'s per-class and OOD analyses: SD, IN-Captions, 2
 
 
+def curve_sizes(family: str, sizes, max_sizes: dict | None, n_real: int) -> list[int]:
+    """A curve's training-set sizes (:meth:`Study.sizes_for`; the costs and the ledger count the same): a synthetic
+    family's stop at its ``max_sizes`` entry; the real curve's sizes beyond the real set become the whole set."""
+    if family != "real":
+        cap = (max_sizes or {}).get(family)
+        return [int(d) for d in sizes if cap is None or d <= cap]
+    return sorted({min(int(d), n_real) for d in sizes})
+
+
 @dataclass
 class Study:
     """What stays fixed across a study: world, recipe, generator weights, chunk size, sampler steps, seed."""
@@ -94,6 +103,7 @@ class Study:
     word2sen: str = "offline"  # the Word2Sen writer (prompts.word2sen_writer; paper: paper:word2sen)
     progress: bool = False
     train_seeds: tuple[int, ...] = ()  # classifiers trained per point (init, data order, augmentation); () = (seed,)
+    max_sizes: dict | None = None  # family -> its curve's largest size (paper: SD to 64M, Imagen and Muse to 8M)
     _data: dict = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
     #: per-image evaluation losses of every model evaluated: (data, size, split, train seed) -> float32 [images]
@@ -218,17 +228,22 @@ class Study:
         present = self.world.split_classes(split)
         return present if len(present) < self.num_classes else None
 
+    def sizes_for(self, spec: DataSpec, sizes: list[int]) -> list[int]:
+        """The sizes a spec's curve has: a family's stop at its ``max_sizes`` entry (the paper follows SD to 64M,
+        Imagen and Muse to 8M); the real curve ends with the whole real training set where the sizes go beyond it
+        (ImageNet-train's 1.28M: the paper's last real point, "1.3M")."""
+        return curve_sizes(spec.family, sizes, self.max_sizes, len(self.world.split("train")[1]))
+
     def run(self, specs: list[DataSpec], sizes: list[int], recipe: train.Recipe | None = None, label: str = ""
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Every (spec, size, training seed): metrics (long), per-class metrics (long), training stats. The real
-        curve stops at the real training set's size; ``label`` names another recipe's losses (:meth:`evaluate`)."""
+        """Every (spec, size, training seed) of :meth:`sizes_for`: metrics (long), per-class metrics (long), training
+        stats; ``label`` names another recipe's losses (:meth:`evaluate`)."""
         rows, per, stats = [], [], []
-        n_real = len(self.world.split("train")[1])
         for spec in specs:
-            for size in sizes:
-                if spec.family == "real" and size > n_real:  # paper: ImageNet-train ends at 1.28M, synthetic goes on
-                    log.info(f"real: no point at {size} (the real training set has {n_real} images)")
-                    continue
+            todo = self.sizes_for(spec, sizes)
+            if len(todo) < len(sizes):
+                log.info(f"{spec}: sizes {todo} of {sorted(sizes)} (its curve's end: max_sizes or the real set)")
+            for size in todo:
                 for seed in self.seeds:
                     r, p, s = self.evaluate(spec, size, recipe, seed, label)
                     rows += r
