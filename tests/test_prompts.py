@@ -99,3 +99,13 @@ def test_imagenet_classes_get_their_synsets():
     assert ps.prompts[0].startswith("tench, freshwater dace-like game fish")
     sub = P.make_prompts("classnames_hypernyms", ["goldfish", "tench"], 1)  # a subset of ImageNet's classes
     assert sub.prompts[1].startswith("tench, Tinca tinca") and "cyprinid" in sub.prompts[1]
+
+
+def test_in_captions_use_each_caption_once_before_any_repeats():
+    """The paper prompts once per real image: a set no larger than a class's captions has no repeated caption, and
+    a larger one uses each caption equally often (±1)."""
+    many = [[f"dress number {i}" for i in range(50)], [f"sandal number {i}" for i in range(7)]]
+    ps = P.make_prompts("in_captions", CLASSES, 40, 0, captions=many)
+    assert len(set(ps.for_class(0))) == 40
+    counts = np.unique(ps.for_class(1), return_counts=True)[1]
+    assert len(counts) == 7 and counts.max() - counts.min() <= 1

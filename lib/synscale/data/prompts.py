@@ -48,6 +48,14 @@ PAPER_NAMES = {
 WORD2SEN_PER_CLASS = 100  # the paper generates 100 sentences per class
 
 
+def without_replacement(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` indices into ``n`` items, each used once before any repeats (a fresh permutation per pass): IN-Captions
+    gives each real image's caption one prompt, as the paper's one prompt per ImageNet-train image (drawing with
+    replacement left only ~63% of a class's captions in a set of its size)."""
+    passes = -(-k // n)
+    return np.concatenate([rng.permutation(n) for _ in range(passes)])[:k]
+
+
 @dataclass(frozen=True)
 class PromptSet:
     """``prompts[i]`` is for class ``labels[i]``; labels are in blocks of ``n_per_class``, label order."""
@@ -203,9 +211,9 @@ def make_prompts(config: str, classes: Sequence[str], n_per_class: int, seed: in
         elif config.startswith("clip_templates"):
             filled = T.fill_templates(int(config.rsplit("_", 1)[1]), name)
             ps = [filled[i] for i in rng.integers(len(filled), size=n_per_class)]
-        else:  # in_captions
+        else:  # in_captions: each real image's caption once (the paper: one prompt per ImageNet-train image)
             caps = captions[c]
-            ps = [f"{name}, {caps[i]}" for i in rng.integers(len(caps), size=n_per_class)]
+            ps = [f"{name}, {caps[i]}" for i in without_replacement(len(caps), n_per_class, rng)]
         if places is not None:
             ps = [f"{p} inside {places[i]}" for p, i in zip(ps, rng.integers(len(places), size=n_per_class))]
         prompts += ps

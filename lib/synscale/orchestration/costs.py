@@ -113,10 +113,14 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
                  "LLaMA-2 writes one caption per synthetic image; a 2B-caption pool is scanned; finetuning runs"))
     p = _params("08_synthclip")
     captions = p["pool_concepts"] * p["passes"]
-    clips = [max(p["sizes"])] * 3 + list(p["sizes"]) + [min(p["sizes"])] * 2  # real+synth per size, mixed, ablations
+    lo = min(p["sizes"])
+    ablations = 2 * lo if p["ablations"] else 0  # random sampling and C_rand at the smallest size
+    clips = [*p["sizes"], *(p["real_sizes"] or p["sizes"]), 2 * lo if p["mixed"] else 0, ablations]
     n = sum(p["epochs"] * n for n in clips)
-    rows.append(("08_synthclip", {"sd": 2 * max(p["sizes"]) + min(p["sizes"])}, n, hours(n, "clip"), captions,
-                 "Mistral captions of the concept pool; SynthCLIP, CC12M and mixed CLIPs (open_clip)"))
+    images = sum(p["sizes"]) + ablations  # at most: the balanced sets of different sizes share most captions
+    rows.append(("08_synthclip", {"sd": images}, n, hours(n, "clip"), captions,
+                 "Mistral captions of the concept pool; SynthCLIP per size, real CLIPs, the mix, two ablations "
+                 "(images: at most, the balanced sets overlap)"))
     out = []
     for stem, images, samples, train_h, caps, what in rows:
         gen_h = sum(hours(n, f) for f, n in images.items())

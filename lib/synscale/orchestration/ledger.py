@@ -138,11 +138,13 @@ def _grid_08() -> tuple[list[tuple[str, str]], set[str]]:
              for r in t7.itertuples()]
     sizes = [n / 1e6 for n in p["sizes"]]
     real = {3.0: "CC3M", 8.8: "CC12M"}  # our real baselines: the first n pairs of CC12M (ledger: CC3M's gap)
-    ours = {f"SynthCLIP SynthCI-{n:g}M" for n in sizes} | {f"CLIP {real[n]}" for n in sizes if n in real}
+    ours = {f"SynthCLIP SynthCI-{n:g}M" for n in sizes}
+    ours |= {f"CLIP {real[n / 1e6]}" for n in (p["real_sizes"] or p["sizes"]) if n / 1e6 in real}
     ours |= {"data sampling: SynthCLIP", "caption LLM: Mistral 7B", "image backbone: ViT-B", "concept bank C"}
     if p["ablations"]:
         ours |= {"data sampling: w/ rand. sampling", "concept bank C_rand"}
-    ours |= {f"CC12M {n:g}M" for n in sizes if n == 8.8} | {f"SynthCI {n:g}M" for n in sizes if n in (20, 30)}
+    ours |= {f"CC12M {n / 1e6:g}M" for n in p["real_sizes"] if n == 8_800_000}
+    ours |= {f"SynthCI {n:g}M" for n in sizes if n in (20, 30)}
     if p["mixed"]:
         ours |= {f"CC12M {min(sizes):g}M + SynthCI {min(sizes):g}M"}
     return rows, ours
