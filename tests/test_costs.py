@@ -31,3 +31,23 @@ def test_readme_shows_the_computed_costs_and_every_paper_model():
     assert f"about {total:,} A100-hours in all" in " ".join(readme.split())
     for role, m in weights.PAPER.items():
         assert f"`paper:{role}`" in readme and all(f"`{r}`" in readme for r in m.repos)
+
+
+def test_the_budget_profile_fits_a_lab_and_says_what_it_decides():
+    """paper-lite: every notebook's, an extension of its paper profile, <= 1,000 A100-hours in all, and the ledger
+    says for each notebook what it can decide and what it cannot."""
+    from synscale.orchestration import ledger, params
+
+    stems = [p.stem for p in sorted((ROOT / "params").glob("0*.yaml"))]
+    for stem in stems:
+        pf = params.load(ROOT / "params" / f"{stem}.yaml", ROOT / "notebooks" / f"{stem}.ipynb")
+        assert pf.profiles["paper-lite"].get("extends") == "paper", stem
+    lite = costs.paper_costs("paper-lite").set_index("notebook")["A100-h"]
+    assert 0 < lite["total"] <= 1000 < costs.paper_costs().set_index("notebook").loc["total", "A100-h"]
+    said = {r["notebook"] for r in ledger.ledger()["lite"] if r["decides"] and r["cannot"]}
+    assert said == set(stems) - {"00_mini_world"}
+
+
+def test_readme_states_the_budget_profiles_computed_hours():
+    total = int(costs.paper_costs("paper-lite").set_index("notebook").loc["total", "A100-h"])
+    assert f"about {total:,} A100-hours in all at the rates above" in " ".join((ROOT / "README.md").read_text().split())

@@ -19,7 +19,6 @@ import pandas as pd
 
 from synscale.methods.train import Recipe
 from synscale.orchestration import params as P
-from synscale.runtime.checkpoint import iterations_for
 from synscale.runtime.paths import notebooks_dir, params_dir
 from synscale.studies.supervised import curve_sizes
 
@@ -64,7 +63,7 @@ def _supervised(p: dict, specs: list[str], sizes: list[int], large_specs=(), lar
         rec = Recipe.from_dict(recipe)
         for s in curves:
             todo = curve_sizes(s.split("/")[0], ds, p.get("max_sizes"), IMAGENET_TRAIN)
-            n = sum(iterations_for(d, rec.base_size, rec.base_iters, rec.base_warmup)[0] * rec.batch_size for d in todo)
+            n = sum(rec.schedule(d)[0] * rec.batch_size for d in todo)
             samples += n
             train_h += hours(n, rec.arch)
             if s != "real" and todo:
@@ -152,9 +151,10 @@ def markdown(df: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None, prog: str = "synscale costs") -> int:
     import argparse
 
-    argparse.ArgumentParser(prog=prog, description="Print what each notebook's paper profile costs: images "
-                            "generated, training samples, disk.").parse_args(argv)
-    print(markdown(paper_costs()))
+    ap = argparse.ArgumentParser(prog=prog, description="Print what each notebook's paper profile costs: images "
+                                 "generated, training samples, LLM captions, A100-hours, disk.")
+    ap.add_argument("--profile", default="paper", help="paper (default) or paper-lite, the budget profile")
+    print(markdown(paper_costs(ap.parse_args(argv).profile)))
     print("\nA100 rates (replace the assumed ones with your measurements):\n" + rates_markdown())
     return 0
 

@@ -205,9 +205,10 @@ def settings() -> pd.DataFrame:
 
 def render() -> str:
     """The page ``docs/fidelity.md``."""
-    from synscale.orchestration.costs import markdown
+    from synscale.orchestration.costs import markdown, paper_costs
 
     g, s = grid(), settings()
+    lite_hours = int(paper_costs("paper-lite").set_index("notebook").loc["total", "A100-h"])
     counts = g.groupby(["notebook", "status"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=["run", "gap", "missing", "extension"], fill_value=0).reset_index()
     parts = [
@@ -226,6 +227,14 @@ def render() -> str:
         "## Settings",
         "",
         markdown(s),
+        "",
+        "## The budget profile `paper-lite`",
+        "",
+        f"`./run_all.sh --profile paper-lite`: the papers' models and data at fewer sizes and configurations, about "
+        f"{lite_hours:,} A100-hours in all (`synscale costs --profile paper-lite`). What it can decide of each "
+        "notebook's claims, and what it cannot:",
+        "",
+        markdown(pd.DataFrame(ledger()["lite"])),
         "",
         "## Every published row",
         "",

@@ -346,7 +346,7 @@ def build_parser(prog: str = "synscale run") -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", help="stems or prefixes (e.g. 01 04_scaling); default: all")
     ap.add_argument("--profile", default=DEFAULT_PROFILE,
-                    help="a profile of the params files: smoke | mini | rehearsal | paper (default: mini)")
+                    help="a profile of the params files: smoke | mini | rehearsal | paper | paper-lite (default: mini)")
     ap.add_argument("--force", action="store_true", help="rerun runs already finished with the same key")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and what is done/missing; run nothing")
     ap.add_argument("--shard", metavar="i/n", help="run only shard i of n (0-based) of the ordered plan")
