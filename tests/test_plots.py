@@ -57,3 +57,12 @@ def test_runs_of_one_role_differ_by_size_and_keep_their_role():
     pal = plots.palette(runs)
     assert len(set(pal.values())) == len(runs)
     assert pal["CLIP real-48"] == "#000000" and pal["SynthCLIP-48"] == plots.colour("SynthCLIP-24")
+
+
+def test_log_ticks_at_given_sizes_drop_labels_that_would_overlap():
+    fig, ax = plt.subplots()
+    ax.plot([3, 30], [1, 2])
+    ax.set(xscale="log")
+    plots.log_ticks(ax, "x", at=[3, 8.8, 10, 20, 30])
+    assert list(ax.xaxis.get_major_locator().locs) == [3, 8.8, 20, 30]
+    plt.close(fig)

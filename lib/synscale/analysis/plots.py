@@ -127,8 +127,8 @@ def palette(names) -> dict[str, str]:
     size = lambda n: float(m.group()) if (m := re.search(r"\d+(\.\d+)?", n)) else 0.0  # noqa: E731
     for base in set(out.values()):
         same = sorted((n for n in names if out[n] == base), key=lambda n: (-size(n), n))
-        for i, n in enumerate(same[1:], 1):  # the largest keeps the base colour
-            out[n] = to_hex(_shade(to_rgb(base), 0.6 * i / len(same)))
+        for i, n in enumerate(same[1:], 1):  # the largest keeps the base colour, the smallest is the lightest
+            out[n] = to_hex(_shade(to_rgb(base), 0.65 * i / (len(same) - 1)))
     return out
 
 
@@ -140,7 +140,11 @@ def log_ticks(ax, which: str = "both", at=None) -> None:
 
     for axis in ((ax.xaxis, ax.yaxis) if which == "both" else ((ax.xaxis,) if which == "x" else (ax.yaxis,))):
         if at is not None and axis is ax.xaxis:
-            axis.set_major_locator(FixedLocator(sorted(at)))
+            kept: list[float] = []
+            for v in sorted(at):  # labels closer than ~1/6 of a decade would overlap (8.8 and 10)
+                if not kept or np.log10(v / kept[-1]) > 0.16:
+                    kept.append(v)
+            axis.set_major_locator(FixedLocator(kept))
             axis.set_minor_locator(NullLocator())
         else:  # a loss axis spans less than a decade: every integer step of it, else 1-2-5
             axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if axis is ax.yaxis else (1, 2, 5)))
