@@ -111,6 +111,7 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
             shutil.copytree(d, hub / d.name, symlinks=True)
     shutil.rmtree(hub / "models--Salesforce--blip2-opt-2.7b" / "refs")
     env = {**env, "HF_HOME": str(tmp_path / "hf"), "SYNSCALE_PROBES": str(tmp_path / "no-probes"),
+           "SYNSCALE_CC3M": str(tmp_path / "no-cc3m"),
            "SYNSCALE_IMAGENET": str(tmp_path / "imagenet")}
     shutil.copytree(root / "data" / "imagenet", tmp_path / "imagenet")
     shutil.rmtree(tmp_path / "imagenet" / "rendition")
@@ -124,6 +125,7 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out
     assert "captions/train.tsv (BLIP-2 captions" in out and "synscale caption" in out
+    assert "08_synthclip: CC3M (SynthCLIP's 3M real baseline)" in out and "no-cc3m" in out
     res = _runner(["04", "--profile", "paper"], env, tmp_path / "out")
     assert res.returncode == 2 and res.stderr.startswith("error: profile 'paper' needs what is not on this machine")
     assert not (tmp_path / "out" / "04_scaling").exists()  # nothing started

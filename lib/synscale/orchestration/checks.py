@@ -200,6 +200,11 @@ def _synthclip(p: Mapping[str, Any]) -> list[str]:
                    f"{p['pool_concepts']}) or passes (now {p['passes']}), or lower sizes")
     if not p["train_seeds"]:
         out.append("train_seeds must name at least one seed")
+    real_sizes = list(p["real_sizes"] or sizes)
+    if not set(p["cc3m_sizes"]) <= set(real_sizes):
+        out.append(f"cc3m_sizes {p['cc3m_sizes']} must be among the real baselines' sizes {real_sizes}")
+    if p["cc3m_sizes"] and not p["cc3m_shards"] and p["world"] != "mini":
+        out.append("cc3m_sizes needs cc3m_shards (CC3M's img2dataset shards), or cc3m_sizes: []")
     if p["retrieval_gallery"] < 0:
         out.append(f"retrieval_gallery must be >= 0 images (0: one gallery of all), got {p['retrieval_gallery']}")
     if p["world"] != "mini" and not (p["real_shards"] and p["probe_root"] and p["retrieval_root"]):

@@ -90,7 +90,7 @@ def data_problems(stem: str, p: dict[str, Any]) -> list[str]:
                            f"prompts) does not exist: make it with `synscale caption --root "
                            f"{w} --model paper:blip2`")
     for key, label in (("laion_shards", "the LAION pool"), ("real_shards", "the real caption pool"),
-                       ("pool", "the upstream pool")):
+                       ("cc3m_shards", "CC3M (SynthCLIP's 3M real baseline)"), ("pool", "the upstream pool")):
         if p.get(key) not in (None, "", MINI):
             out += _shards(label, p[key])
     for root_key, tasks_key, split in (("probe_root", "probe_tasks", "train"), ("zeroshot_root", "zeroshot_tasks",

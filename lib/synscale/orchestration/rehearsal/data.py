@@ -5,7 +5,8 @@ ImageNet images are).
 - ``imagenet`` (``SYNSCALE_IMAGENET``): ``train|val/<wnid>/*.JPEG``, ``sketch/``, ``rendition/`` and ``a/`` (ImageNet-R
   and -A: 200-class subsets), ``v2/<0..999>/`` (ImageNet-V2's release folders), ``classes.txt``. Here 10 real
   ImageNet-1k classes (T-shirt … cowboy boot), R and A on 4 classes each.
-- ``laion400m``, ``laion2b``, ``cc12m`` (``SYNSCALE_LAION``, ``SYNSCALE_LAION2B``, ``SYNSCALE_CC12M``): img2dataset's
+- ``laion400m``, ``laion2b``, ``cc12m``, ``cc3m`` (``SYNSCALE_LAION``, ``SYNSCALE_LAION2B``, ``SYNSCALE_CC12M``,
+  ``SYNSCALE_CC3M``): img2dataset's
   output, ``00000.tar`` (``jpg``, ``txt``, ``json``), ``00000.parquet``, ``00000_stats.json``. Here mini pool pairs;
   the LAION-2B pool captions aircraft.
 - ``fgvc-aircraft-2013b`` (the source of ``SYNSCALE_AIRCRAFT``): ``data/images/*.jpg``, ``data/variants.txt``,
@@ -220,6 +221,7 @@ ROOTS = {
     "SYNSCALE_LAION": "data/laion400m",
     "SYNSCALE_LAION2B": "data/laion2b",
     "SYNSCALE_CC12M": "data/cc12m",
+    "SYNSCALE_CC3M": "data/cc3m",
     "SYNSCALE_AIRCRAFT": "data/aircraft",
     "SYNSCALE_PROBES": "data/probes",
     "SYNSCALE_ZEROSHOT": "data/zeroshot",
@@ -242,6 +244,7 @@ def build_all(root: Path, pool: int = 400) -> dict[str, Path]:
     caps = world.captions("pool", pool)
     img2dataset(paths["SYNSCALE_LAION"], x, caps, shard_size=100)
     img2dataset(paths["SYNSCALE_CC12M"], x[::-1], caps[::-1], shard_size=100, seed=1)
+    img2dataset(paths["SYNSCALE_CC3M"], x[1::2], caps[1::2], shard_size=100, seed=3)
     img2dataset(paths["SYNSCALE_LAION2B"], x, aircraft_captions(pool), shard_size=100, seed=2)
     aircraft_release(root / AIRCRAFT_SOURCE, world)
     task_folders(paths["SYNSCALE_PROBES"], world, PROBE_TASKS, ("train", "test"), per_class=20)  # few-shot: 5 + 15
