@@ -212,3 +212,33 @@ def test_hyper_parameter_sets_and_warmup_follow_table_a3():
     assert clip.warmup_for_scale(1000, unit=1000, table=(6, 12, 20)) == 6
     assert clip.warmup_for_scale(1000, unit=1000, table=(6, 12, 20), hparams="L") == 20
     assert clip.epochs_to_steps(2, 1000, 128) == 16
+
+
+def test_per_dataset_templates_and_table_a2_metric(monkeypatch):
+    """Each set gets its own templates when a mapping is given (CLIP's per-dataset prompts), and its ``score`` is
+    Table A2's metric: mean per-class accuracy for Aircraft, Pets, Caltech-101 and Flowers, top-1 elsewhere."""
+    from synscale.data.world.text import dataset_templates
+
+    assert dataset_templates("aircraft") == ["a photo of a {}, a type of aircraft.", "a photo of the {}, a type of "
+                                             "aircraft."]
+    with pytest.raises(ValueError, match="known: food101"):
+        dataset_templates("mnist-ish")
+    assert evaluate.mean_per_class(np.array([1, 1, 1, 0]), np.array([0, 0, 0, 1])) == 0.5  # top-1 would be 0.75
+    seen = {}
+
+    def fake_classifier(model, tokenizer, classnames, templates):
+        seen[tuple(classnames)] = list(templates)
+        return None
+
+    def fake_eval(model, images, labels, clf):
+        hits = np.array([1, 1, 1, 0])
+        return {"top1": 0.75, "loss": 1.0, "n": 4, "losses": np.ones(4), "hits": hits}
+
+    monkeypatch.setattr(evaluate, "zero_shot_classifier", fake_classifier)
+    monkeypatch.setattr(evaluate, "zero_shot_eval", fake_eval)
+    labels = np.array([0, 0, 0, 1])
+    sets = {"pets": (None, labels, ["cat", "dog"]), "cifar10": (None, labels, ["plane", "car"])}
+    res = evaluate.zero_shot_benchmark(None, None, sets, {"pets": ["a {} pet"], "cifar10": ["a {}"]}).set_index(
+        "dataset")
+    assert seen == {("cat", "dog"): ["a {} pet"], ("plane", "car"): ["a {}"]}
+    assert res.loc["pets", "score"] == 0.5 and res.loc["cifar10", "score"] == 0.75 == res.loc["pets", "top1"]

@@ -11,7 +11,7 @@ Sections:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -288,23 +288,38 @@ def retrieval_eval(model: torch.nn.Module, tokenizer: Callable, images: np.ndarr
                             gallery, hits)
 
 
+#: the downstream sets Fan et al. Table A2 (after CLIP) score by mean per-class accuracy, not top-1
+MEAN_PER_CLASS = frozenset({"aircraft", "pets", "caltech101", "flowers"})
+
+
+def mean_per_class(hits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the classes present of each class's share of right answers (balanced accuracy)."""
+    hits, labels = np.asarray(hits, dtype=float), np.asarray(labels)
+    return float(np.mean([hits[labels == c].mean() for c in np.unique(labels)]))
+
+
 def zero_shot_benchmark(model: torch.nn.Module, tokenizer: Callable,
                         sets: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]],
-                        templates: Sequence[Template], per_image: dict | None = None,
-                        hits: dict | None = None) -> pd.DataFrame:
+                        templates: Sequence[Template] | Mapping[str, Sequence[Template]],
+                        per_image: dict | None = None, hits: dict | None = None) -> pd.DataFrame:
     """Zero-shot ``top1`` and ``loss`` of a CLIP on several labelled sets (Fan et al. Tables 1/A10–A12 shape).
 
     ``sets`` maps a data-set name to ``(uint8 images, labels, class names)``; one row per set (``dataset``, ``top1``,
-    ``loss``, ``n_images``), each with a template-ensembled classifier over its own class names. ``per_image``
-    (a dict) receives each set's per-image losses by name, ``hits`` (a dict) whether each image was right.
+    ``mean_per_class``, ``score`` — Table A2's metric of the set: mean per-class accuracy for :data:`MEAN_PER_CLASS`,
+    else top-1 —, ``loss``, ``n_images``), each with a template-ensembled classifier over its own class names.
+    ``templates``: one list for every set, or a list per set name (CLIP's per-dataset prompts). ``per_image`` (a
+    dict) receives each set's per-image losses by name, ``hits`` (a dict) whether each image was right.
     """
     rows = []
     for name, (images, labels, classnames) in sets.items():
-        clf = zero_shot_classifier(model, tokenizer, list(classnames), templates)
+        tmpl = templates[name] if isinstance(templates, Mapping) else templates
+        clf = zero_shot_classifier(model, tokenizer, list(classnames), tmpl)
         r = zero_shot_eval(model, images, labels, clf)
         if per_image is not None:
             per_image[name] = r["losses"]
         if hits is not None:
             hits[name] = r["hits"]
-        rows.append({"dataset": name, "top1": r["top1"], "loss": r["loss"], "n_images": r["n"]})
+        mpc = mean_per_class(r["hits"], labels)
+        rows.append({"dataset": name, "top1": r["top1"], "mean_per_class": mpc,
+                     "score": mpc if name in MEAN_PER_CLASS else r["top1"], "loss": r["loss"], "n_images": r["n"]})
     return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from synscale.analysis.reference import PAPER_MODEL
 from synscale.data import prompts as P
 from synscale.data.world import OOD_SPLITS
 from synscale.data.world.downstream import TASKS
+from synscale.data.world.text import dataset_templates
 from synscale.methods import clip
 from synscale.methods.generate import steps_for
 from synscale.orchestration.build import COMPONENTS
@@ -159,6 +160,8 @@ def _clip_mixing(p: Mapping[str, Any]) -> list[str]:
     if not p["zeroshot_root"] and set(p["zeroshot_tasks"]) - set(TASKS):
         out.append(f"zeroshot_tasks {sorted(set(p['zeroshot_tasks']) - set(TASKS))} are not mini-world tasks "
                    f"{list(TASKS)}: set zeroshot_root to evaluate folder tasks")
+    if p["dataset_templates"]:  # CLIP's own prompts for each set: every task must have them
+        out += [m for t in p["zeroshot_tasks"] for m in _raises(dataset_templates, t)]
     return out + _templates("templates", p) + _trainer(p, "laion_shards")
 
 

@@ -253,6 +253,20 @@ def clip_templates(n: int) -> list[str]:
     return [t("{}") for t in _template_callables(n)]
 
 
+def dataset_templates(task: str) -> list[str]:
+    """CLIP's own zero-shot templates of a downstream set (``aircraft``: "a photo of a {}, a type of aircraft.") as
+    ``str.format`` strings, from CLIP_benchmark's English templates (``resources/clip_dataset_templates.json``, MIT):
+    Fan et al. sec. 5 follow CLIP's per-dataset prompts. An unknown task raises with the known ones."""
+    import json
+    from pathlib import Path
+
+    table = json.loads((Path(__file__).resolve().parents[2] / "resources" / "clip_dataset_templates.json").read_text())
+    if task not in table or task.startswith("_"):
+        known = ", ".join(k for k in table if not k.startswith("_"))
+        raise ValueError(f"no CLIP templates for task {task!r}; known: {known}")
+    return [t.replace("{c}", "{}") for t in table[task]]
+
+
 def fill_templates(n: int, classname: str) -> list[str]:
     """The ``n`` CLIP templates (80 or 7, see :func:`clip_templates`) filled with ``classname``."""
     return [t(classname) for t in _template_callables(n)]
