@@ -195,7 +195,7 @@ def test_dry_run_prints_plan_status_and_what_paper_misses(toy_world, capsys):
     assert out.count("done   toy/smoke/") == 2 and "2 runs: 2 done, 0 stale, 0 failed, 0 todo" in out
     assert main(["toy", "--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.count("todo   toy/paper/x=") == 5
+    assert out.count("todo   toy/paper/x=") == 5 and "profile paper: no A100-hours for toy" in out
     assert "missing for this profile (1):\n  toy: weights (/nonexistent/toy-weights)" in out
     assert not (toy_world / "toy" / "paper").exists()
 

@@ -26,6 +26,9 @@ SD_SECONDS_PER_IMAGE = 0.9   # SynthCLIP sec. 4.1: SD v1.5, 512 px, 50 DDIM step
 MB_PER_IMAGE = 0.1           # assumed size of one 256 px PNG
 IMAGENET_CLASSES = 1000
 IMAGENET_TRAIN = 1_281_167  # the real curve's last point
+#: the notebooks this module has a cost model of (the study's)
+COSTED = ("00_mini_world", "01_prompt_design", "02_cfg_sweep", "03_synthetic_1p3m", "04_scaling", "05_ood",
+          "06_clip_mixing", "07_retrieval_baseline", "08_synthclip")
 #: (rate per A100, source): seconds per generated image, training images per second, LLM captions per second
 RATES = {
     "sd": (SD_SECONDS_PER_IMAGE, "s/image, SynthCLIP sec. 4.1"),

@@ -439,13 +439,18 @@ def main(argv: list[str] | None = None, prog: str = "synscale run") -> int:
 
 def _print_plan(runs: list[P.Run], states: dict[tuple[str, str], str], outputs: Path, missing: list[str],
                 profile: str = "") -> int:
+    stems = list(dict.fromkeys(r.stem for r in runs))
     if profile.startswith("paper"):  # GPU-hours before anything is asked for (synscale costs: rates and sources)
-        from synscale.orchestration.costs import paper_costs
+        from synscale.orchestration.costs import COSTED, paper_costs
 
-        hours = paper_costs(profile).set_index("notebook")["A100-h"]
-        stems = list(dict.fromkeys(r.stem for r in runs))
-        print(f"profile {profile}: about {int(hours.reindex(stems).fillna(0).sum()):,} A100-hours for these notebooks ("
-              + ", ".join(f"{s[:2]} {int(hours.get(s, 0)):,}" for s in stems) + "; `synscale costs` for the rates)")
+        if set(stems) <= set(COSTED):  # other notebooks (yours, a test's) have no cost model
+            hours = paper_costs(profile).set_index("notebook")["A100-h"]
+            print(f"profile {profile}: about {int(hours.reindex(stems).fillna(0).sum()):,} A100-hours for these "
+                  "notebooks (" + ", ".join(f"{s[:2]} {int(hours.get(s, 0)):,}" for s in stems)
+                  + "; `synscale costs` for the rates)")
+        else:
+            print(f"profile {profile}: no A100-hours for {', '.join(sorted(set(stems) - set(COSTED)))} "
+                  "(synscale costs knows the study's notebooks only)")
     for r in runs:
         print(f"{states[(r.stem, r.name)]:6s} {r.stem}/{r.profile}/{r.name}")
     counts = {s: list(states.values()).count(s) for s in ("done", "stale", "failed", "todo")}
