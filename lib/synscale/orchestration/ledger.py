@@ -24,12 +24,12 @@ import yaml
 from synscale.analysis.reference import PAPER_MODEL, table
 from synscale.data.prompts import PAPER_NAMES
 from synscale.orchestration import params as P
+from synscale.orchestration.costs import IMAGENET_TRAIN, markdown, paper_costs
 from synscale.runtime.paths import notebooks_dir, params_dir
 from synscale.studies.supervised import curve_sizes
 
 LEDGER = Path(__file__).with_name("ledger.yaml")
 PAGE = "docs/fidelity.md"
-IMAGENET_TRAIN = 1_281_167  # the real curve's last point: all of ImageNet-train (the paper's "1.3M")
 FAMILY = {v: k for k, v in PAPER_MODEL.items()}
 CONFIG = {v: k for k, v in PAPER_NAMES.items()}
 
@@ -137,9 +137,11 @@ def _grid_08() -> tuple[list[tuple[str, str]], set[str]]:
                                                           if pd.notna(r.synthci_samples_m) else "") if x))
              for r in t7.itertuples()]
     sizes = [n / 1e6 for n in p["sizes"]]
-    real = {3.0: "CC3M", 8.8: "CC12M"}  # our real baselines: the first n pairs of CC12M (ledger: CC3M's gap)
     ours = {f"SynthCLIP SynthCI-{n:g}M" for n in sizes}
-    ours |= {f"CLIP {real[n / 1e6]}" for n in (p["real_sizes"] or p["sizes"]) if n / 1e6 in real}
+    if 3_000_000 in p["cc3m_sizes"] and p["cc3m_shards"]:  # CC3M itself, not CC12M's first 3M pairs
+        ours.add("CLIP CC3M")
+    if 8_800_000 in (p["real_sizes"] or p["sizes"]):  # all of CC12M
+        ours.add("CLIP CC12M")
     ours |= {"data sampling: SynthCLIP", "caption LLM: Mistral 7B", "image backbone: ViT-B", "concept bank C"}
     if p["ablations"]:
         ours |= {"data sampling: w/ rand. sampling", "concept bank C_rand"}
@@ -205,8 +207,6 @@ def settings() -> pd.DataFrame:
 
 def render() -> str:
     """The page ``docs/fidelity.md``."""
-    from synscale.orchestration.costs import markdown, paper_costs
-
     g, s = grid(), settings()
     lite_hours = int(paper_costs("paper-lite").set_index("notebook").loc["total", "A100-h"])
     counts = g.groupby(["notebook", "status"]).size().unstack(fill_value=0)
