@@ -236,3 +236,23 @@ def test_class_intervals_cover_the_class_mean_and_widen_with_spread():
         assert r.recognizability == pc[pc.config == c].recognizability.mean()
     width = ci.recognizability_hi - ci.recognizability_lo
     assert width["b"] > 5 * width["a"]
+
+
+def test_probe_claims_are_per_configuration_and_sample_the_training_seeds():
+    """One claim per synthetic configuration (no best-of-N); a configuration whose seeds disagree widely gets an
+    interval wide enough to leave it unresolved, one clearly worse on every seed is decided."""
+    from synscale.studies.claims import probe_claims
+
+    rng = np.random.default_rng(0)
+    hits = {}
+    for task in ("a", "b"):
+        for sd in range(3):
+            hits[("real", 800, sd, task)] = rng.random(400) < 0.80
+            hits[("worse", 800, sd, task)] = rng.random(400) < 0.60
+            hits[("noisy", 800, sd, task)] = rng.random(400) < (0.95, 0.80, 0.65)[sd]
+    out = {c.key: c for c in probe_claims(hits, 800, 800, resamples=300)}
+    assert set(out) == {"real_features_probe_better.worse", "real_features_probe_better.noisy"}
+    assert out["real_features_probe_better.worse"].verdict == "holds"
+    assert 15 < out["real_features_probe_better.worse"].effect < 25  # points, not a fraction
+    assert out["real_features_probe_better.noisy"].verdict == "unresolved"
+    assert out["real_features_probe_better.worse"].unit == "top-1 points"

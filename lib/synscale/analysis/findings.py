@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synscale.runtime.integrity import atomic_write
 from synscale.runtime.paths import outputs_dir
 from synscale.runtime.results import collect_table, record_table
 from synscale.runtime.results import record as record_metric
@@ -290,13 +291,12 @@ def write_page(outputs: Path, profile: str) -> Path | None:
     df = collect(outputs, profile)
     if not len(df):
         return None
-    df.to_csv(Path(outputs) / "findings.csv", index=False)
+    atomic_write(Path(outputs) / "findings.csv", df.to_csv(index=False))  # a reader never sees half a page
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>synscale findings</title>'
             f"<style>{_STYLE}</style></head><body><h1>synscale: what the study found ({html.escape(profile)} "
             f"profile)</h1>{summary(df, profile)}<p>{ABOUT}</p>{html_table(df)}</body></html>")
     path = Path(outputs) / "findings.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write(path, page)
 
 
 def markdown(df: pd.DataFrame) -> str:

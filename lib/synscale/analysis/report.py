@@ -6,6 +6,7 @@ from pathlib import Path
 
 from synscale.analysis.findings import ABOUT, COLOURS, collect, counts, html_table, ours, summary
 from synscale.runtime import results as R
+from synscale.runtime.integrity import atomic_write
 
 INDEX_METRICS = 6  # scalar metrics shown per run in the index
 
@@ -27,8 +28,7 @@ def export_html(notebook: Path, out: Path, code: bool = False) -> Path:
     exporter = HTMLExporter(template_name="lab", exclude_input=not code, exclude_input_prompt=not code,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    out.write_text(body, encoding="utf-8")
-    return out
+    return atomic_write(out, body)
 
 
 def _front(run: Path, code: bool) -> str:
@@ -127,6 +127,4 @@ Per-experiment tables: <code>&lt;stem&gt;/&lt;profile&gt;/summary.csv</code>.</p
 <table><tr><th>experiment</th><th>profile</th><th>run</th><th>status</th><th>seconds</th><th>git</th>
 <th>metrics</th><th>files</th></tr>{''.join(rows)}</table></body></html>"""
     path = outputs / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write(path, page)

@@ -86,16 +86,32 @@ class BootstrapFits:
     sizes: dict[str, list[int]]
     interval: str
     r2: dict[str, float] = field(default_factory=dict)  # of each point fit: how straight the curve is on log-log axes
+    r2_samples: dict[str, np.ndarray] = field(default_factory=dict)  # the same, per resample
+    curvature: dict[str, float] = field(default_factory=dict)  # x² coefficient of a quadratic in log-log space
+    curvature_samples: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def power_law_caveat(self, c: str, min_points: int = 4, min_r2: float = 0.9) -> str:
+    def power_law_caveat(self, c: str, min_points: int = 4, min_r2: float = 0.9, level: float = 0.95) -> str:
         """Why curve ``c``'s fit cannot say "a power law" (empty when it can): too few sizes to tell a straight
-        line on log-log axes from another falling curve, or a fit that leaves too much of the loss unexplained."""
+        line on log-log axes from another falling curve; a curve that bends (a quadratic's x² term whose interval
+        excludes 0: a lack-of-fit test); or a line that explains too little of it in nearly every resample.
+        Both are decided on the replicates (images and training seeds resampled, as for k), not on one number of
+        the point fit: a threshold on R² flipped with the last bits of training, the replicates' quantiles move
+        only as far as the training noise they sample."""
         n = len(self.sizes[c])
         if n < min_points:
             return f"{n} sizes cannot tell a power law from another falling curve (k > 0 says only that it falls)"
-        r2 = self.r2.get(c, math.nan)
-        if not r2 >= min_r2:
-            return f"the log-log line explains R² = {r2:.2f} < {min_r2:g} of the curve: not a power law here"
+        a = (1 - level) / 2
+        bend = self.curvature_samples.get(c)
+        if bend is not None and np.isfinite(bend).any():
+            lo, hi = float(np.nanquantile(bend, a)), float(np.nanquantile(bend, 1 - a))
+            if lo > 0 or hi < 0:
+                return (f"the curve {'flattens' if lo > 0 else 'steepens'} on log-log axes (curvature "
+                        f"{self.curvature[c]:+.3f}, resamples {lo:+.3f} to {hi:+.3f}): not a power law here")
+        r2, reps = self.r2.get(c, math.nan), self.r2_samples.get(c)
+        hi = float(np.nanquantile(reps, 1 - a)) if reps is not None and np.isfinite(reps).any() else r2
+        if not hi >= min_r2:
+            return (f"the log-log line explains R² = {r2:.2f} of the curve (at most {hi:.2f} over resamples, below "
+                    f"{min_r2:g}): not a power law here")
         return ""
 
     def table(self, level: float = 0.95) -> pd.DataFrame:  # noqa: F821 (pandas imported inside)
@@ -109,7 +125,8 @@ class BootstrapFits:
                          "k_hi": float(np.nanquantile(ks, 1 - a)), "performance": self.performance[c],
                          "perf_lo": float(np.nanquantile(ps, a)), "perf_hi": float(np.nanquantile(ps, 1 - a)),
                          "n_points": len(self.sizes[c]), "sizes": f"{min(self.sizes[c])}-{max(self.sizes[c])}",
-                         "r2": self.r2.get(c, math.nan)})
+                         "r2": self.r2.get(c, math.nan),
+                         "curvature": self.curvature.get(c, math.nan)})
         return pd.DataFrame(rows)
 
 
@@ -134,7 +151,7 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
     rng = np.random.default_rng([seed, 17])
     lo, hi = fit_range if fit_range is not None else (0, math.inf)
     curves = list(dict.fromkeys(c for c, _, _ in losses))
-    k, perf, ks, ps, used, r2 = {}, {}, {}, {}, {}, {}
+    k, perf, ks, ps, used, r2, r2s, bend, bends = {}, {}, {}, {}, {}, {}, {}, {}, {}
     for c in curves:
         sizes = sorted({s for cc, s, _ in losses if cc == c and lo <= s <= hi})
         if len(sizes) < 2:
@@ -151,9 +168,16 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
         k[c], perf[c] = float(-slope), float(-icpt)
         resid = y - (icpt + slope * x)
         r2[c] = float(1 - (resid**2).sum() / ((y - y.mean()) ** 2).sum()) if np.ptp(y) > 0 else math.nan
-        slope_r, icpt_r = _ols(x, np.log(np.stack(boot)))
+        yr = np.log(np.stack(boot))  # [sizes, R]
+        slope_r, icpt_r = _ols(x, yr)
         ks[c], ps[c], used[c] = -slope_r, -icpt_r, sizes
+        ss = ((yr - yr.mean(0)) ** 2).sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r2s[c] = np.where(ss > 0, 1 - ((yr - (icpt_r + slope_r * x[:, None])) ** 2).sum(0) / ss, np.nan)
+        if len(sizes) >= 4:  # a quadratic needs a spare point to say anything about the bend
+            q = np.linalg.pinv(np.stack([np.ones_like(x), x - x.mean(), (x - x.mean()) ** 2], 1))  # [3, sizes]
+            bend[c], bends[c] = float((q @ y)[2]), (q @ yr)[2]
     seeds = sorted({sd for _, _, sd in losses})
     how = (f"bootstrap over {n:,} evaluation images{f' and {len(seeds)} training seeds' if len(seeds) > 1 else ''}"
            f" ({resamples:,} resamples)")
-    return BootstrapFits(k, perf, ks, ps, used, how, r2)
+    return BootstrapFits(k, perf, ks, ps, used, how, r2, r2s, bend, bends)
