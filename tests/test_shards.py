@@ -45,7 +45,7 @@ def test_list_and_read_pairs_of_img2dataset_shards(laion_like, tmp_path):
     assert shards.list_shards(f"{root}/{{00000..00001}}.tar") == urls[:2]
     p = shards.read_pairs(root, 15)
     assert p.urls == urls[:2] and p.sizes.tolist() == [10, 10] and len(p.images) == 15
-    assert p.captions == [f"caption {i}" for i in range(15)]
+    assert list(p.captions) == [f"caption {i}" for i in range(15)]
     assert np.abs(p.images[[3, 14]].astype(int) - x[[3, 14]]).max() <= 2  # JPEG, read at its tar offset
     with pytest.raises(ValueError, match="need 31 pairs"):
         shards.read_pairs(root, 31)
@@ -59,12 +59,12 @@ def test_written_pairs_read_back_exactly_and_prefixes_hold_exactly_n_samples(tmp
     urls = shards.write_pairs(x, caps, tmp_path / "pool", shard_size=10)
     assert len(urls) == 3 and shards.write_pairs(x, caps, tmp_path / "pool", shard_size=10) == urls
     p = shards.read_pairs(urls, 25)
-    assert np.array_equal(p.images[:], x) and p.captions == caps and p.sizes.tolist() == [10, 10, 5]
+    assert np.array_equal(p.images[:], x) and list(p.captions) == caps and p.sizes.tolist() == [10, 10, 5]
     assert shards.subset_shards(p.urls, p.sizes, 20, tmp_path / "cut") == urls[:2]  # on a boundary: no copy
     cut = shards.subset_shards(p.urls, p.sizes, 13, tmp_path / "cut")
     assert cut[0] == urls[0] and cut[1] != urls[1]
     q = shards.read_pairs(cut, 13)
-    assert np.array_equal(q.images[:], x[:13]) and q.captions == caps[:13] and q.sizes.tolist() == [10, 3]
+    assert np.array_equal(q.images[:], x[:13]) and list(q.captions) == caps[:13] and q.sizes.tolist() == [10, 3]
     with pytest.raises(ValueError, match="cannot take 26 samples"):
         shards.subset_shards(p.urls, p.sizes, 26, tmp_path / "cut")
 
@@ -127,7 +127,7 @@ def test_the_mini_pool_is_written_once_under_the_cache_and_read_back(tmp_path, m
     x = _images(12)
     p = shards.mini_pool(x, [f"c{i}" for i in range(12)], seed=3)
     assert Path(p.urls[0]).parent == tmp_path / "shards" / "mini_pool_s3_12"
-    assert np.array_equal(p.images[np.arange(12)], x) and p.captions == [f"c{i}" for i in range(12)]
+    assert np.array_equal(p.images[np.arange(12)], x) and list(p.captions) == [f"c{i}" for i in range(12)]
     assert shards.mini_pool(x, [f"c{i}" for i in range(12)], seed=3).urls == p.urls
 
 
@@ -139,7 +139,7 @@ def test_selected_pairs_are_copied_out_byte_for_byte_in_source_order(tmp_path):
     out = shards.select_pairs(urls, rows, tmp_path / "sel", shard_size=3)
     assert len(out) == 2 and shards.select_pairs(urls, rows, tmp_path / "sel", shard_size=3) == out
     q = shards.read_pairs(out, 4)
-    assert np.array_equal(q.images[:], x[[3, 9, 10, 22]]) and q.captions == ["c3", "c9", "c10", "c22"]
+    assert np.array_equal(q.images[:], x[[3, 9, 10, 22]]) and list(q.captions) == ["c3", "c9", "c10", "c22"]
     with pytest.raises(ValueError, match="rows up to 30 asked"):
         shards.select_pairs(urls, [30], tmp_path / "sel")
 
@@ -151,7 +151,7 @@ def test_reshard_splits_a_small_set_for_every_rank_and_worker(tmp_path):
     four = shards.reshard(urls, 4, tmp_path / "s")
     assert len(four) == 4 and shards.reshard(urls, 4, tmp_path / "s") == four  # written once
     back = shards.read_pairs(four, 10)
-    assert back.captions == [f"c{i}" for i in range(10)] and np.array_equal(back.images[np.arange(10)], x)
+    assert list(back.captions) == [f"c{i}" for i in range(10)] and np.array_equal(back.images[np.arange(10)], x)
 
 
 # ------------------------------------------------------------------------ member keys: webdataset's base_plus_ext
@@ -214,3 +214,27 @@ def test_selected_rows_of_a_dotted_shard_are_webdatasets_samples(tmp_path):
     src = _wds_samples(url)
     assert _wds_samples(out[0]) == [src[1], src[3]]  # ./000002 and some.dir/000004, bytes as they were
     assert [k for k, _ in _wds_samples(out[0])] == ["./000002", "some.dir/000004"]
+
+
+def test_a_pool_is_never_a_list_of_the_whole(laion_like, monkeypatch):
+    """At 371M captions a Python list of the pool (or of its offsets) does not fit a node: read_pairs, the caption
+    pool and the prompt set built from it keep the captions lazy, and reading one caption or a slice reads one
+    shard's index, not every shard's."""
+    from synscale.data import samples
+    from synscale.methods.clipdata import caption_pool
+    from synscale.studies.synthclip import caption_prompts
+
+    root, _ = laion_like
+    pool = caption_pool(None, 25, "open_clip", shards=str(root))
+    assert isinstance(pool.captions, samples.Captions) and not isinstance(pool.captions, (list, tuple))
+    assert not isinstance(pool.images, np.ndarray) and not hasattr(pool.images, "offsets")
+    assert isinstance(pool.take(12)[1], samples.Captions)
+    ps = caption_prompts(pool.captions[:25], (), None, config="pool_captions")
+    assert isinstance(ps.prompts, samples.Captions) and ps.labels.strides == (0,)  # -1 everywhere, no memory
+    reads = []
+    real = samples.SampleIndex.shard_columns
+    monkeypatch.setattr(samples.SampleIndex, "shard_columns", lambda self, s: reads.append(s) or real(self, s))
+    assert pool.captions[21] == "caption 21" and reads == [2]
+    assert list(pool.captions[3:6]) == ["caption 3", "caption 4", "caption 5"] and reads == [2, 0]
+    assert pool.captions.fingerprint() == __import__("hashlib").sha256(
+        "\n".join(f"caption {i}" for i in range(25)).encode()).hexdigest()

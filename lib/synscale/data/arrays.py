@@ -150,6 +150,12 @@ def iter_samples(urls: list[str]):
     Images are never read: a caller streaming over LAION keeps what it needs of each sample and drops the rest.
     Members are grouped into samples by webdataset's own key rule (``base_plus_ext``: the extension starts at the
     file name's first dot), as webdataset and open_clip read the same shards."""
+    for s, _, image, small in iter_keyed_samples(urls):
+        yield s, image, small
+
+
+def iter_keyed_samples(urls: list[str]):
+    """:func:`iter_samples` with each sample's key: ``(shard, key, image, small)``."""
     from webdataset.tariterators import base_plus_ext
 
     for s, url in enumerate(urls):
@@ -162,29 +168,14 @@ def iter_samples(urls: list[str]):
                 k, ext = (m.name, "") if k is None else (k, ext.lower())  # no extension: a sample of its own
                 if k != key:
                     if key is not None:
-                        yield s, image, small
+                        yield s, key, image, small
                     key, image, small = k, None, {}
                 if ext in IMAGE_EXTS:
                     image = (m.offset_data, m.size)
                 else:
                     small[ext] = tf.extractfile(m).read()
             if key is not None:
-                yield s, image, small
-
-
-def image_offsets(url: str, keys: set[str]) -> dict[str, tuple[int, int]]:
-    """``key -> (byte offset, size)`` of the image member of each sample of ``keys`` in one shard, from its tar
-    headers alone (only shards holding a wanted sample need reading)."""
-    from webdataset.tariterators import base_plus_ext
-
-    out: dict[str, tuple[int, int]] = {}
-    with tarfile.open(url) as tf:
-        for m in tf:
-            if m.isfile():
-                k, ext = base_plus_ext(m.name)
-                if k in keys and ext.lower() in IMAGE_EXTS:
-                    out[k] = (m.offset_data, m.size)
-    return out
+                yield s, key, image, small
 
 
 def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, dict[str, list[bytes]]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +59,14 @@ def without_replacement(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """``prompts[i]`` is for class ``labels[i]``; labels are in blocks of ``n_per_class``, label order."""
+    """``prompts[i]`` is for class ``labels[i]``; labels are in blocks of ``n_per_class``, label order. A set of
+    pool captions (06: up to 371M) keeps its captions lazy (``synscale.data.samples``): ``prompts`` and ``labels``
+    are then sequences read from disk a part at a time, never lists of the whole."""
 
     config: str
     classes: tuple[str, ...]
-    labels: np.ndarray
-    prompts: tuple[str, ...]
+    labels: Sequence[int]
+    prompts: Sequence[str]
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -73,9 +76,17 @@ class PromptSet:
 
     def save(self, path: Path | str) -> Path:
         """Write ``label<TAB>class<TAB>prompt`` lines, with a header naming the config (label -1, class empty: a
-        caption without a class, e.g. LAION's)."""
+        caption without a class, e.g. LAION's); to a ``.parquet`` path: columns ``label`` and ``prompt`` (the config
+        and classes in its metadata), streamed, for sets too large to read whole (:func:`load` reads it lazily)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            from synscale.data.samples import write_columns
+
+            write_columns(path, {"label": _as_array(self.labels), "prompt": self.prompts})
+            integrity.atomic_write(path.with_suffix(".json"), json.dumps({"config": self.config,
+                                                                          "classes": list(self.classes)}))
+            return path
         with path.open("w", newline="", encoding="utf-8") as f:
             f.write(f"# config={self.config}\n")
             w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
@@ -85,9 +96,21 @@ class PromptSet:
         return path
 
 
+def _as_array(labels: Sequence[int]) -> Sequence[int]:
+    return labels if isinstance(labels, np.ndarray) or not isinstance(labels, (list, tuple)) else np.asarray(labels)
+
+
 def load(path: Path | str, classes: Sequence[str]) -> PromptSet:
-    """Read a prompt set written by :meth:`PromptSet.save` (``classes`` gives the label order)."""
+    """Read a prompt set written by :meth:`PromptSet.save` (``classes`` gives the label order). A ``.parquet`` set
+    stays on disk: its prompts and labels are read a row group at a time, as they are indexed."""
     path = Path(path)
+    if path.suffix == ".parquet":
+        from synscale.data.samples import ParquetColumn
+
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if list(meta["classes"]) != list(classes):
+            raise ValueError(f"{path}: its classes differ from the given class list (e.g. {meta['classes'][:1]})")
+        return PromptSet(meta["config"], tuple(classes), ParquetColumn(path, "label"), ParquetColumn(path, "prompt"))
     with path.open(encoding="utf-8", newline="") as f:
         first = f.readline()
         if not first.startswith("# config="):

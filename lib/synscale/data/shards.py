@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synscale.data.arrays import ShardImages, iter_samples, scan_shards
+from synscale.data.arrays import LazyImages, iter_samples
+from synscale.data.samples import Captions, IndexedImages, SampleIndex
 from synscale.runtime.paths import cache_dir, expand_path
 
 
@@ -64,26 +65,29 @@ def list_shards(spec: str | Path) -> list[str]:
 
 @dataclass
 class Pairs:
-    """The first ``len(captions)`` (image, caption) pairs of ``urls``: lazy images, captions, samples per shard."""
+    """The first ``len(captions)`` (image, caption) pairs of ``urls``: lazy images, lazy captions (a Parquet-backed
+    ``Sequence[str]``, :mod:`synscale.data.samples`), samples per shard."""
 
     urls: list[str]
     sizes: np.ndarray
-    images: ShardImages
-    captions: list[str]
+    images: LazyImages
+    captions: Sequence[str]
 
 
 def read_pairs(spec: str | Path | Sequence[str], n: int) -> Pairs:
-    """The first ``n`` pairs of shards (a folder, a pattern or a list of paths); reads only the shards it needs
-    (their tar headers and captions; images stay in the shards until indexed)."""
+    """The first ``n`` pairs of shards (a folder, a pattern or a list of paths). Only the shards holding them are
+    indexed (:class:`~synscale.data.samples.SampleIndex`: one pass over their tar headers, the first time only);
+    images and captions stay on disk until indexed, so memory does not grow with ``n``."""
     urls = list(spec) if isinstance(spec, (list, tuple)) else list_shards(spec)
-    offsets, small = scan_shards(urls, limit=n)
-    captions = [b.decode("utf-8", errors="replace").strip() for b in small.get("txt", [])]
-    if len(offsets) < n or len(captions) != len(offsets):
-        raise ValueError(f"{len(offsets)} images and {len(captions)} captions in {len(urls)} shards at {urls[0]}…: "
-                         f"need {n} pairs (one image and one .txt per sample): lower the scales or add shards")
-    used = int(offsets[n - 1, 0]) + 1
-    sizes = np.bincount(offsets[:, 0], minlength=used)[:used]
-    return Pairs(urls[:used], sizes, ShardImages(urls[:used], offsets[:n]), captions[:n])
+    index = SampleIndex(urls, limit=n)
+    no_image, no_caption = index.missing("offset", n), index.missing("caption", n)
+    if len(index) < n or no_image or no_caption:
+        raise ValueError(f"{min(len(index), n) - no_image} images and {min(len(index), n) - no_caption} captions "
+                         f"in the first {min(len(index), n)} samples of {len(urls)} shards at {urls[0]}…: need {n} "
+                         "pairs (one image and one .txt per sample): lower the scales or add shards")
+    used = int(index.locate(n - 1)[0]) + 1
+    sizes = index.counts[:used].copy()
+    return Pairs(index.urls[:used], sizes, IndexedImages(index, n), Captions(index, 0, n))
 
 
 def write_pairs(images: np.ndarray, captions: Sequence[str], out: Path | str, shard_size: int = 1000) -> list[str]:

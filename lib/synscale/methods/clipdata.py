@@ -37,12 +37,12 @@ class CaptionPool:
     labels: np.ndarray | None = None  # the mini world's class of each pool image (None for a shard pool)
     pairs: Pairs | None = None        # the shards open_clip reads (the mini pool written once); None: in memory
 
-    def take(self, n: int) -> tuple[Any, list[str]]:
+    def take(self, n: int) -> tuple[Any, Sequence[str]]:
         """The first ``n`` pairs: ``(images, captions)`` in memory, or ``(shard paths, captions)`` holding exactly
-        them (open_clip trains with ``--train-num-samples n``)."""
+        them (open_clip trains with ``--train-num-samples n``; the captions stay a lazy view of the shards')."""
         if self.pairs is None:
             return self.images[:n], list(self.captions[:n])
-        return subset_shards(self.pairs.urls, self.pairs.sizes, n, _scratch()), list(self.captions[:n])
+        return subset_shards(self.pairs.urls, self.pairs.sizes, n, _scratch()), self.captions[:n]
 
 
 def caption_pool(world, n: int, trainer: str, shards: str = "", seed: int = 0) -> CaptionPool:
@@ -60,37 +60,41 @@ def caption_pool(world, n: int, trainer: str, shards: str = "", seed: int = 0) -
 @dataclass
 class GeneratedSet:
     """A generated set of one image per caption (``generate.ensure_set``'s folder) read for the trainer: decoded
-    into memory for synscale's trainer, left in its shards (decoded when indexed) for open_clip's, whose shards are
-    scanned only when something needs them."""
+    into memory for synscale's trainer, left in its shards for open_clip's. The shards' sample counts come from the
+    set's index (written with it), so taking a prefix reads no tar header; images for figures are indexed lazily."""
 
     out: Path
     trainer: str
-    prefix: Pairs | None = None  # open_clip: the first ``prefix_n`` pairs, read once for :meth:`take`
+    prefix_n: int = 0
     _images: Any = field(default=None, repr=False)
 
     @classmethod
     def read(cls, out: Path, trainer: str, prefix_n: int = 0) -> GeneratedSet:
-        """``prefix_n`` > 0 (open_clip): read the shards' first ``prefix_n`` samples, for :meth:`take`."""
+        """``prefix_n`` > 0 (open_clip): the first ``prefix_n`` samples are what :meth:`take` may cut."""
         _check(trainer)
-        prefix = read_pairs(generate.shard_urls(out), prefix_n) if trainer == "open_clip" and prefix_n else None
         images = generate.read_dataset(out).images if trainer == "synscale" else None
-        return cls(Path(out), trainer, prefix, images)
+        if trainer == "open_clip":
+            generate.shard_urls(out)  # a damaged set is a one-line error now, not when a job reads it
+        return cls(Path(out), trainer, prefix_n if trainer == "open_clip" else 0, images)
 
     @property
     def images(self) -> Any:
-        """In memory, or lazy (the prefix's, else the whole set's, scanned on first use): what figures show."""
+        """In memory, or lazy (the prefix's, else the whole set's; indexed on first use): what figures show."""
         if self._images is None:
-            self._images = (self.prefix.images if self.prefix is not None
-                            else generate.read_dataset(self.out, lazy=True).images)
+            urls = generate.shard_urls(self.out)
+            self._images = read_pairs(urls, self.prefix_n or sum(self._sizes())).images
         return self._images
+
+    def _sizes(self) -> list[int]:
+        return [int(r["samples"]) for r in generate.read_index(self.out)["shard_records"]]
 
     def take(self, n: int) -> Any:
         """The images of the first ``n`` captions: an array, or shard paths holding exactly those samples."""
         if self.trainer == "synscale":
             return self.images[:n]
-        if self.prefix is None or n > len(self.prefix.captions):
+        if n > self.prefix_n:
             raise ValueError(f"{self.out}: read with prefix_n >= {n} to take its first {n} samples for open_clip")
-        return subset_shards(self.prefix.urls, self.prefix.sizes, n, _scratch())
+        return subset_shards(generate.shard_urls(self.out), self._sizes(), n, _scratch())
 
     def rows(self, rows: Sequence[int]) -> Any:
         """The images at sample positions ``rows`` (a subset that is not a prefix): an array, or shards holding

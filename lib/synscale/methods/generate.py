@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ import torch
 
 from synscale.data import prompts as P
 from synscale.data.arrays import ShardImages, scan_shards, take
+from synscale.data.samples import chunked_sha256
 from synscale.data.world import open_world
 from synscale.methods import models
 from synscale.methods.models import fingerprint
@@ -225,7 +225,7 @@ def dataset_dir(family: str, fingerprint: str, prompts, guidance_scale: float, s
     different caption source never reuses another data set.
     """
     n_per_class = len(prompts) // max(1, len(prompts.classes))
-    phash = hashlib.sha256("\n".join(prompts.prompts).encode()).hexdigest()[:8]
+    phash = chunked_sha256(prompts.prompts)[:8]  # = sha256 of the joined prompts, never joined (371M captions)
     return ((root or cache_dir() / "synthetic") / f"{family}@{fingerprint}" / prompts.config
             / (f"cfg{guidance_scale:g}_steps{steps}_seed{seed}_n{n_per_class}_p{phash}"
                + (f"_s{store_size}" if store_size else "")))
@@ -269,13 +269,15 @@ def repair_command(out: Path | str) -> str:
     return f"synscale generate --repair {out}"
 
 
-def damaged_shards(out: Path | str, index: dict[str, Any] | None = None) -> dict[str, str]:
+def damaged_shards(out: Path | str, index: dict[str, Any] | None = None, full: bool | None = None
+                   ) -> dict[str, str]:
     """``{shard file: what is wrong}`` for the shards of a finished set that differ from the records its index keeps
-    (sample count, size, sha256); empty when every shard is as written."""
+    (size, and sha256 where ``integrity.should_hash`` says, or for every shard with ``full``); empty when every
+    shard is as written."""
     out = Path(out)
     index = index or read_index(out)
     return {r["file"]: problem for r in index["shard_records"]
-            if (problem := integrity.damage(out / r["file"], r)) is not None}
+            if (problem := integrity.damage(out / r["file"], r, full)) is not None}
 
 
 def _check_set(out: Path) -> dict[str, Any]:
@@ -387,8 +389,23 @@ def write_index(out: Path, n: int, shard_size: int, meta: dict[str, Any]) -> Pat
                                               "shard_records": records})
 
 
+def prompt_file_name(prompts) -> str:
+    """``prompts.tsv`` (readable) for a set held in memory; ``prompts.parquet`` for a lazy one (pool captions: up to
+    371M), which every rank then reads only in its own rows (``data.prompts.load``)."""
+    return "prompts.tsv" if isinstance(prompts.prompts, (tuple, list)) else "prompts.parquet"
+
+
+def prompt_file(folder: Path) -> Path:
+    """The prompt file a set's or a job's folder keeps (:func:`prompt_file_name`)."""
+    return next((f for f in (folder / "prompts.parquet", folder / "prompts.tsv") if f.exists()),
+                folder / "prompts.tsv")
+
+
 def _save_prompts(prompts, out: Path) -> None:
-    f = out / "prompts.tsv"
+    f = out / prompt_file_name(prompts)
+    if f.suffix == ".parquet":
+        prompts.save(f)  # written atomically, streamed
+        return
     tmp = integrity.tmp_name(f)
     prompts.save(tmp)
     os.replace(tmp, f)
@@ -440,7 +457,7 @@ def _launch_set(out: Path, launcher: Launcher, family: str, model: str, prompts,
     with integrity.exclusive(job):  # two runs that need the same set: one launches, the other then finds it
         if _finished(out):
             return out
-        prompts.save(job / "prompts.tsv")
+        prompts.save(job / prompt_file_name(prompts))
         kwargs.pop("progress", None)
         spec = {"out": str(out), "root": str(out.parents[2]), "family": family, "model": model,
                 "classes": list(prompts.classes), "cfg": guidance_scale, "steps": steps, "seed": seed,
@@ -455,7 +472,7 @@ def _launch_set(out: Path, launcher: Launcher, family: str, model: str, prompts,
 def _from_spec(path: Path) -> Path:
     """The set a launched job's spec describes (:func:`_launch_set`), made by this process's rank."""
     spec = json.loads(Path(path).read_text())
-    ps = P.load(Path(path).with_name("prompts.tsv"), spec["classes"])
+    ps = P.load(prompt_file(Path(path).parent), spec["classes"])  # lazy for a large set: this rank's rows only
     rank, _ = dist_env()
     out = ensure_set(spec["family"], ps, spec["cfg"], spec["steps"], spec["seed"], spec["model"], default_device(),
                      Path(spec["root"]), Launcher(), progress=rank == 0, **spec["kwargs"])
@@ -499,10 +516,10 @@ def repair(out: Path | str, device: str | None = None) -> Path:
         raise integrity.DamagedCacheError(f"generated set {out}: {INDEX} is missing or damaged, so the set's "
                                           "settings are unknown; rerun the notebook that made it (it regenerates the "
                                           "set)") from None
-    if "family" not in index or not (out / "prompts.tsv").exists():
+    if "family" not in index or not prompt_file(out).exists():
         raise integrity.DamagedCacheError(f"generated set {out} does not record its generator or prompts; rerun the "
                                           "notebook that made it (it regenerates the set)")
-    ps = P.load(out / "prompts.tsv", index["classes"])
+    ps = P.load(prompt_file(out), index["classes"])
     info = {k: index[k] for k in ("family", "model", "fingerprint")}
     if fingerprint(index["family"], index["model"]) != index.get("fingerprint"):
         raise integrity.DamagedCacheError(f"generated set {out} was made with other {index['family']} weights than "
@@ -519,6 +536,8 @@ def main(argv: list[str] | None = None, prog: str = "synscale generate") -> int:
                                              "cache, <cache>/synthetic/<key>/ (rank-sharded under torchrun or SLURM: "
                                              "RANK and WORLD_SIZE are honoured); prints the set's folder.")
     ap.add_argument("--repair", metavar="SET_DIR", help="regenerate the damaged or missing shards of a finished set")
+    ap.add_argument("--verify", metavar="SET_DIR", help="hash every shard of a finished set against the sha256 "
+                    "written with it (reads check sizes and a sample; SYNSCALE_VERIFY=full hashes all on every read)")
     ap.add_argument("--spec", metavar="JSON", help="the set a launched job describes (written by ensure_set)")
     ap.add_argument("--family", choices=sorted(models.PIPELINES))
     ap.add_argument("--model", default="mini",
@@ -536,6 +555,12 @@ def main(argv: list[str] | None = None, prog: str = "synscale generate") -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--shard-size", type=int, default=1000, help="images per shard (ranks share out whole shards)")
     a = ap.parse_args(argv)
+    if a.verify:
+        bad = damaged_shards(a.verify, full=True)
+        for name, problem in bad.items():
+            print(f"{name}: {problem}")
+        print(f"{a.verify}: {'damaged; repair: ' + repair_command(a.verify) if bad else 'every shard as written'}")
+        return 1 if bad else 0
     if a.repair:
         print(repair(a.repair, default_device()))
         return 0

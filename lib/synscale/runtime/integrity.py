@@ -62,15 +62,39 @@ def _sha256_memo(path: Path) -> str:
     return digest
 
 
-def damage(path: str | Path, expected: dict[str, Any]) -> str | None:
+#: files up to this size are always hashed on read (``SYNSCALE_VERIFY_BYTES`` overrides): caches, small shards
+FULL_HASH_BYTES = 64 << 20
+#: of larger files, those whose name hashes to 0 modulo this are hashed too (a spot check, the same files each time)
+SPOT_CHECK = 64
+
+
+def should_hash(path: str | Path, size: int) -> bool:
+    """Whether a read of ``path`` (``size`` bytes) hashes it, by ``SYNSCALE_VERIFY``: ``full`` (every file, e.g. after
+    a copy between file systems), ``size`` (none: sizes only), or ``auto`` (default): files up to
+    :data:`FULL_HASH_BYTES` and a fixed 1-in-:data:`SPOT_CHECK` sample of larger ones. At paper scale a generated set
+    is terabytes; hashing it in every process that reads it cost more than reading it once. Its sha256 is written
+    with it either way, and ``synscale verify`` hashes everything on demand."""
+    mode = os.environ.get("SYNSCALE_VERIFY", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "full", "size"):
+        raise ValueError(f"SYNSCALE_VERIFY={mode!r}: use auto (default), full or size")
+    if mode != "auto":
+        return mode == "full"
+    limit = int(os.environ.get("SYNSCALE_VERIFY_BYTES", FULL_HASH_BYTES))
+    return size <= limit or int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16) % SPOT_CHECK == 0
+
+
+def damage(path: str | Path, expected: dict[str, Any], full: bool | None = None) -> str | None:
     """What is wrong with ``path`` against its record ``expected`` ("missing", "truncated: …", "checksum …"), or
-    ``None`` when it matches. The size is checked first (a stat), the sha256 only when the size is right."""
+    ``None`` when it matches. The size is checked first (a stat), the sha256 when the size is right and ``full``
+    says so (default: :func:`should_hash`)."""
     path = Path(path)
     if not path.is_file():
         return "missing"
     size = path.stat().st_size
     if size != expected["size"]:
         return f"{size} bytes where {expected['size']} were written"
+    if not (should_hash(path, size) if full is None else full):
+        return None
     if _sha256_memo(path) != expected["sha256"]:
         return "sha256 differs from the one recorded when it was written"
     return None

@@ -45,7 +45,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from synscale.data import arrays, metadata
+from synscale.data import arrays, metadata, samples
 from synscale.data.arrays import Concat, ShardImages, Squared, Take, content_key, iter_samples
 from synscale.data.prompts import PromptSet
 from synscale.data.shards import list_shards
@@ -256,7 +256,7 @@ def _match_metadata(urls: list[str], files: list[Path], classnames: Sequence[str
     for _, where in found.values():
         for f, key in where:
             wanted.setdefault(f, set()).add(key)
-    offsets = {f: arrays.image_offsets(urls[f], keys) for f, keys in sorted(wanted.items())}
+    offsets = {f: keyed_offsets(urls[f], keys) for f, keys in sorted(wanted.items())}
     out = {}
     for m, (cand, where) in found.items():
         missing = [(urls[f], k) for f, k in where if k not in offsets[f]]
@@ -266,6 +266,18 @@ def _match_metadata(urls: list[str], files: list[Path], classnames: Sequence[str
         out[m] = (cand, ShardImages(urls, np.asarray([(f, *offsets[f][k]) for f, k in where],
                                                      dtype=np.int64).reshape(-1, 3)))
     return out
+
+
+def keyed_offsets(url: str, keys: set[str]) -> dict[str, tuple[int, int]]:
+    """``key -> (offset, size)`` of the image of each sample of ``keys`` in shard ``url``, from its sample index
+    (:mod:`synscale.data.samples`: the tar headers are read once, the first time the shard is asked for, and never
+    again; a later run reads three columns of a small Parquet file)."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(samples.index_shard(url), columns=["key", "offset", "size"])
+    k, o, z = (t.column(c).to_numpy(zero_copy_only=False) for c in ("key", "offset", "size"))
+    hit = np.flatnonzero(np.isin(k, list(keys)) & (o >= 0))
+    return {str(k[i]): (int(o[i]), int(z[i])) for i in hit}
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from synscale.data.prompts import PromptSet
+from synscale.data.samples import Captions, ParquetColumn
 from synscale.data.world.captions import CUT, PATTERN, TONE
 from synscale.data.world.classes import NAMES, SYNONYMS
 from synscale.data.world.downstream import TASKS
@@ -349,10 +350,13 @@ def caption_prompts(captions: Sequence[str], classes: Sequence[str], labels: Seq
     """A :class:`synscale.data.prompts.PromptSet` whose prompts are the captions (one image each), for ``ensure_set``.
     ``labels`` (e.g. the stand-in's garment class, or a real image's class) are stored with the images; -1 when
     unknown."""
-    y = np.full(len(captions), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    y = (np.broadcast_to(np.int64(-1), (len(captions),)) if labels is None  # no memory per caption
+         else np.asarray(labels, dtype=np.int64))
     if len(y) != len(captions):
         raise ValueError(f"{len(captions)} captions but {len(y)} labels")
-    return PromptSet(config, tuple(classes), y, tuple(captions))
+    # a lazy pool's captions (synscale.data.samples) stay lazy: 06's paper profile has 371M of them
+    lazy = isinstance(captions, (Captions, ParquetColumn))
+    return PromptSet(config, tuple(classes), y, captions if lazy else tuple(captions))
 
 
 @dataclass
