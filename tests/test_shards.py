@@ -78,6 +78,9 @@ def test_open_clip_command_follows_table_a3_and_weighs_mixed_sources_per_shard()
     assert a["--train-data"] == "/laion/{00000..00099}.tar" and a["--batch-size"] == "1024"  # 8192 over 8 GPUs
     assert (a["--lr"], a["--wd"], a["--eps"], a["--warmup"], a["--epochs"]) == ("0.001", "0.5", "1e-08", "600", "32")
     assert "--dataset-resampled" not in argv
+    # the last epoch's checkpoint only (32 of a ViT-B/16 with AdamW's moments are ~57 GB), unless asked
+    assert "--delete-previous-checkpoint" in argv
+    assert "--delete-previous-checkpoint" not in clip.open_clip_argv([real], 10, "x", "/l", keep_all_checkpoints=True)
     forced = dict(zip(*[iter(clip.open_clip_argv([real], 100_000_000, "x", "/l", force="L", nproc=1)[3:])] * 2))
     assert (forced["--batch-size"], forced["--lr"], forced["--warmup"]) == ("32768", "0.0005", "2000")
     argv = clip.open_clip_argv([real], 80, "x", "/l", nproc=1, batch_scale=1 / 1024, epochs=1)

@@ -272,3 +272,22 @@ def test_micro_batches_accumulate_to_the_whole_batchs_update(tmp_path):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), k
     with pytest.raises(ValueError, match="micro_batch 5 must divide the per-rank batch 16"):
         train.fit(dataclasses.replace(rec, micro_batch=5), x, y, 10, tmp_path / "bad", steps=1, progress=False)
+
+
+def test_uint8_loader_items_normalise_to_the_float_batches_bit_for_bit():
+    """DataLoader workers hand over uint8 batches (a quarter of float32's shared memory at paper scale); the main
+    process's normalize gives exactly the batch the float transform gave, so trained weights do not change."""
+    import random
+
+    import torch
+
+    from synscale.methods.train import Recipe, make_batch, normalize
+
+    rec = Recipe.from_dict({"arch": "resnet18", "img_size": 32, "randaug": "rand-m9-mstd0.5", "crop_scale": [0.5, 1]})
+    images = np.random.default_rng(0).integers(0, 256, (12, 40, 40, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    out = []
+    for tf in (rec.transform(), rec.transform(uint8=True)):
+        random.seed(1), np.random.seed(1), torch.manual_seed(1)
+        out.append(make_batch(images, labels, np.arange(12), tf)[0])
+    assert out[1].dtype == torch.uint8 and torch.equal(normalize(out[1]), out[0])

@@ -411,7 +411,7 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
                    threshold: int = PAPER_THRESHOLD, batch_scale: float = 1.0, warmup: int | None = None,
                    epochs: int | None = None, precision: str = "amp", workers: int = 4, seed: int = 0,
                    device: str = "cuda", force: str | None = None, hparams: dict[str, float] | None = None,
-                   gpu_batch: int = 0, extra: Sequence[str] = ()) -> list[str]:
+                   gpu_batch: int = 0, keep_all_checkpoints: bool = False, extra: Sequence[str] = ()) -> list[str]:
     """The command line of one open_clip run with Table A3's settings (``python -m synscale.methods.openclip_train``,
     under ``torch.distributed.run`` when ``nproc`` > 1); ``force`` = "S" / "L" overrides the set the scale picks, and
     ``hparams`` (``batch_size``, ``lr``, ``weight_decay``, ``eps``; total batch) replaces Table A3 altogether
@@ -455,6 +455,8 @@ def open_clip_argv(sources: Sequence[Sequence[str]], n_samples: int, name: str, 
             "--lr-scheduler", "cosine", "--precision", precision, "--workers", str(workers), "--seed", str(seed),
             "--device", device, "--save-frequency", "1", "--resume", "latest", "--zeroshot-frequency", "0",
             "--logs", str(logs), "--name", name]
+    if not keep_all_checkpoints:  # the last epoch's only (it resumes; it is the one evaluated): 32 epochs of a
+        argv += ["--delete-previous-checkpoint"]  # ViT-B/16 with AdamW's state were ~57 GB per run
     if accum > 1:
         argv += ["--accum-freq", str(accum), "--grad-checkpointing"]
     if nproc > 1:

@@ -213,13 +213,23 @@ class Recipe:
             model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, s, s)}
         return model
 
-    def transform(self):
-        """timm's training transform: RandomResizedCrop(``crop_scale``) + flip + RandAugment, normalised."""
+    def transform(self, uint8: bool = False):
+        """timm's training transform: RandomResizedCrop(``crop_scale``) + flip + RandAugment, normalised; with
+        ``uint8``, its uint8 tensor before ``ToTensor`` and ``Normalize`` (timm's prefetcher form: :func:`normalize`
+        finishes it, bit for bit the same), so DataLoader workers hand over a quarter of the bytes."""
         from timm.data import create_transform
 
         return create_transform(self.img_size, is_training=True, scale=self.crop_scale, hflip=0.5,
                                 color_jitter=None, auto_augment=self.randaug or None, interpolation="bicubic",
-                                mean=MEAN, std=STD)
+                                mean=MEAN, std=STD, use_prefetcher=uint8)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 batch ``[B, 3, H, W]`` from ``Recipe.transform(uint8=True)`` as the float one ``transform()`` gives
+    (ToTensor's /255, then Normalize's −mean, /std: the same operations in the same order)."""
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return x.float().div(255).sub_(mean).div_(std)
 
 
 def nested_subset(images: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +368,9 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
                   label_smoothing=recipe.label_smoothing,
                   num_classes=num_classes)
     loss_fn = BinaryCrossEntropy(smoothing=0.0) if recipe.loss == "bce" else SoftTargetCrossEntropy()
-    batches = StepBatches(images, labels, recipe.transform(), seed, rank, recipe.batch_size // world_size,
+    # uint8 items: a DataLoader holds workers x 2 of them in shared memory, per_rank x 3 x img_size² bytes each
+    # (ViT-B at 224 px, 512 per rank, 10 workers: 1.5 GB per rank; float32 items were 6 GB)
+    batches = StepBatches(images, labels, recipe.transform(uint8=True), seed, rank, recipe.batch_size // world_size,
                           recipe.batch_size)
     batch_at = step_stream(batches, total, workers)
 
@@ -373,7 +385,7 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
         _restore_rng(states)
         if device.type == "cuda":  # dropout masks on the GPU: from (seed, rank, step) too
             torch.cuda.manual_seed((seed * 7919 + rank) * 1_000_003 + step)
-        x, y = mixup(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        x, y = mixup(normalize(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
         chunks = list(range(0, len(x), micro))
         for k, lo in enumerate(chunks):
             sync = world_size == 1 or k == len(chunks) - 1  # DDP averages gradients once, after the last chunk
@@ -390,33 +402,47 @@ def fit(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int
                    round((total - stats["resumed_from"]) * recipe.batch_size / max(stats["seconds"], 1e-9), 1)}
 
 
+#: share of the GPU's memory left free by the micro-batch probe (allocator fragmentation, the loader's pinned
+#: batches, evaluation): a probe that fits to the last byte runs out of memory later
+PROBE_MARGIN = 0.10
+
+
 def micro_batch_for(recipe: Recipe, model, loss_fn, per_rank: int, num_classes: int, device: torch.device) -> int:
     """Images per forward/backward: ``recipe.micro_batch`` when set; else the whole per-rank batch on a CPU, and on
     a GPU the largest of per_rank, per_rank/2, ... whose forward and backward at the recipe's image size fit in its
-    memory (probed once with random inputs; Table A1's 4096 on one GPU becomes e.g. 16 steps of 256)."""
+    memory beside AdamW's two fp32 moments per parameter (not allocated before the first step, so held here as a
+    reserve) and :data:`PROBE_MARGIN` of the GPU (probed once with random inputs; Table A1's 4096 on one GPU becomes
+    e.g. 16 steps of 256)."""
     if recipe.micro_batch:
         if per_rank % recipe.micro_batch:
             raise ValueError(f"micro_batch {recipe.micro_batch} must divide the per-rank batch {per_rank}")
         return recipe.micro_batch
     if device.type != "cuda":
         return per_rank
-    micro = per_rank
-    while micro >= 1:
-        try:
-            x = torch.randn(micro, 3, recipe.img_size, recipe.img_size, device=device)
-            y = torch.full((micro, num_classes), 1.0 / num_classes, device=device)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss_fn(model(x), y).backward()
-            model.zero_grad(set_to_none=True)
-            return micro
-        except torch.cuda.OutOfMemoryError:
-            model.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
-            if micro % 2:
-                break
-            micro //= 2
-    raise RuntimeError(f"{recipe.arch} does not fit one {recipe.img_size} px image per step on {device}: "
-                       "set grad_checkpointing: true in the recipe or use a larger GPU")
+    moments = 2 * 4 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    margin = int(PROBE_MARGIN * torch.cuda.get_device_properties(device).total_memory)
+    reserve = torch.empty(moments + margin, dtype=torch.uint8, device=device)
+    try:
+        micro = per_rank
+        while micro >= 1:
+            try:
+                x = torch.randn(micro, 3, recipe.img_size, recipe.img_size, device=device)
+                y = torch.full((micro, num_classes), 1.0 / num_classes, device=device)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss_fn(model(x), y).backward()
+                model.zero_grad(set_to_none=True)
+                return micro
+            except torch.cuda.OutOfMemoryError:
+                model.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                if micro % 2:
+                    break
+                micro //= 2
+    finally:
+        del reserve
+        torch.cuda.empty_cache()
+    raise RuntimeError(f"{recipe.arch} does not fit one {recipe.img_size} px image per step on {device} beside "
+                       "AdamW's state: set grad_checkpointing: true in the recipe or use a larger GPU")
 
 
 def ddp(model, device: torch.device):
