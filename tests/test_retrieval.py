@@ -105,6 +105,19 @@ def test_domain_scores_are_cosine_similarities():
     np.testing.assert_allclose(s, (i @ t).numpy(), atol=1e-5)
 
 
+def test_domain_scores_are_computed_once_per_model_images_and_text(monkeypatch):
+    """At paper scale the candidates are millions of LAION images: a rerun (another τ, another arm) reads the
+    scores from the cache; other weights or another text are another entry."""
+    torch.manual_seed(0)
+    model, _, tok = clip.create()
+    x = np.random.default_rng(1).integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    first = R.domain_scores(model, tok, x, "a photo of clothing")
+    monkeypatch.setattr(R.E, "image_features", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    np.testing.assert_array_equal(R.domain_scores(model, tok, x, "a photo of clothing"), first)
+    with pytest.raises(AssertionError, match="recomputed"):
+        R.domain_scores(model, tok, x, "a photo of a shoe")
+
+
 def test_head_starts_as_the_zero_shot_classifier_and_finetuning_resumes(tmp_path):
     torch.manual_seed(0)
     model, _, tok = clip.create()

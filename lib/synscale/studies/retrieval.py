@@ -290,8 +290,16 @@ def domain_scores(model: torch.nn.Module, tokenizer: Callable, images: np.ndarra
     texts = [domain_text] if isinstance(domain_text, str) else list(domain_text)
     if len(images) == 0:
         return np.zeros(0, dtype=np.float32)
+    # cached by the model's weights, the images (a lazy set by its shards and rows) and the texts: 07's reruns
+    # (other τ, other sizes) and the other arms score LAION's candidates once
+    key = hashlib.sha1("\n".join([weights_key(model), content_key(images), *texts]).encode()).hexdigest()[:20]
+    f = cache_dir() / "domain_scores" / f"{key}.npy"
+    if (got := integrity.load(f, np.load, "cached domain scores")) is not None:
+        return got
     t = F.normalize(E.text_features(model, tokenizer, texts).mean(0), dim=0)
-    return (E.image_features(model, images, batch_size) @ t).numpy()
+    scores = (E.image_features(model, images, batch_size) @ t).numpy()
+    integrity.save(f, lambda tmp: np.save(tmp, scores))
+    return scores
 
 
 def filter_scores(candidates: Candidates, scores: np.ndarray, tau: float) -> Candidates:
