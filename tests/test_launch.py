@@ -239,3 +239,81 @@ def test_image_metrics_are_the_same_in_process_and_as_a_torchrun_job(tmp_path, m
     shutil.rmtree(jobs[0])
     sweep("torchrun:2", tmp_path / "b")
     assert not list((tmp_path / "b").glob("synthetic/*/*/.metrics_*.job"))  # measured: no job launched
+
+
+def test_slurm_params_ask_gpus_only_where_wanted_and_take_cpus_and_memory():
+    """``--gres=gpu:N`` on a CPU partition rejects every job: GPUs per node are a setting (default one per task),
+    0 asks none; CPUs per task and memory pass through as submitit's shared parameters."""
+    p = launch.submitit_params(Launcher.parse("slurm:2", "partition=cpu,gpus_per_node=0,cpus_per_task=11,mem_gb=64"),
+                               "gen")
+    assert "gpus_per_node" not in p and (p["cpus_per_task"], p["mem_gb"], p["slurm_partition"]) == (11, 64, "cpu")
+    assert launch.submitit_params(Launcher.parse("slurm:8x2", "partition=gpu"), "x")["gpus_per_node"] == 8
+    assert "gpus_per_node" not in launch.submitit_params(Launcher.parse("submitit-local:2"), "x")
+    with pytest.raises(LaunchError, match="whole numbers"):
+        launch.submitit_params(Launcher.parse("slurm:1", "mem_gb=lots"), "x")
+
+
+class _FakeJob:
+    def __init__(self, job_id="7", state="RUNNING", interrupt=False):
+        self.job_id, self.state, self.interrupt, self.cancelled = job_id, state, interrupt, False
+
+    def done(self):
+        if self.interrupt:
+            raise KeyboardInterrupt
+        return True
+
+    def results(self):
+        return [0]
+
+    def cancel(self, check=True):
+        self.cancelled = True
+
+
+def _fake_slurm(monkeypatch, job: _FakeJob, recorded_state: str | None):
+    import submitit
+
+    submitted = []
+
+    class Executor:
+        def __init__(self, folder, cluster):
+            pass
+
+        def update_parameters(self, **kw):
+            pass
+
+        def submit(self, fn, *args):
+            assert isinstance(fn, submitit.helpers.Checkpointable)  # requeued at its time limit, resumes
+            submitted.append(args)
+            return job
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Executor)
+    monkeypatch.setattr(submitit, "SlurmJob", lambda folder, job_id: _FakeJob(job_id, recorded_state))
+    return submitted
+
+
+@pytest.mark.parametrize("state,resubmits", [("RUNNING", False), ("PENDING", False), ("FAILED", True),
+                                             ("CANCELLED by 0", True)])
+def test_a_restarted_runner_waits_on_the_job_it_submitted_before(tmp_path, monkeypatch, state, resubmits):
+    """The runner died while its job ran: a new runner finds the recorded job id and waits on it while SLURM still
+    has it, so no second job writes the same result; a job that ended without one is submitted again."""
+    import json
+
+    submitted = _fake_slurm(monkeypatch, _FakeJob("8"), state)
+    (tmp_path / "gen.submitted.json").write_text(json.dumps({"job_id": "7"}))
+    launch.run_job("synscale.methods.generate", ["--spec", "x"], tmp_path, "gen", Launcher.parse("slurm:1"))
+    assert bool(submitted) == resubmits
+    assert not (tmp_path / "gen.submitted.json").exists()  # done: nothing left to re-attach to
+
+
+def test_interrupting_the_wait_cancels_the_job_unless_asked_to_keep_it(tmp_path, monkeypatch):
+    job = _FakeJob("9", interrupt=True)
+    _fake_slurm(monkeypatch, job, None)
+    with pytest.raises(KeyboardInterrupt):
+        launch.run_job("synscale.methods.generate", ["--spec", "x"], tmp_path, "gen", Launcher.parse("slurm:1"))
+    assert job.cancelled and not (tmp_path / "gen.submitted.json").exists()
+    job = _FakeJob("10", interrupt=True)
+    _fake_slurm(monkeypatch, job, None)
+    monkeypatch.setenv("SYNSCALE_SLURM_KEEP", "1")
+    with pytest.raises(KeyboardInterrupt):
+        launch.run_job("synscale.methods.generate", ["--spec", "x"], tmp_path, "gen", Launcher.parse("slurm:1"))
+    assert not job.cancelled and "10" in (tmp_path / "gen.submitted.json").read_text()

@@ -16,8 +16,17 @@ so its report is computed once.
 ``submitit-local:N``   submitit's local executor with N tasks (the SLURM code path on one machine)
 ``slurm:N`` / ``slurm:NxM``  a SLURM job through submitit: N tasks (GPUs) per node on M nodes; more parameters
                        from ``SYNSCALE_SLURM`` (``partition=gpu,account=abc,constraint=h100``; submitit's
-                       ``slurm_*`` names without the prefix) and ``SYNSCALE_SLURM_TIMEOUT_MIN`` (default 4320)
+                       ``slurm_*`` names without the prefix, and its shared ``gpus_per_node`` (default N; 0 on a
+                       CPU partition: no GRES asked), ``cpus_per_task``, ``mem_gb``) and
+                       ``SYNSCALE_SLURM_TIMEOUT_MIN`` (default 4320)
 =====================  =====================================================================================
+
+Batch life on SLURM: a submitted job's id is recorded beside its logs (``<name>.submitted.json``). A runner that
+starts again (its own allocation ended, it was killed) finds the record and waits on that job while SLURM still
+has it queued or running, instead of submitting a second; a job gone without a result is submitted again and
+resumes from its own checkpoints. A job that reaches its time limit or is preempted is requeued by submitit
+(:class:`Task` is checkpointable) and resumes the same way. Interrupting the wait (a notebook's stop button)
+cancels the job, unless ``SYNSCALE_SLURM_KEEP=1``.
 
 Ranks split work evenly (generation shards, captioning images, DDP batches), so a barrier that waits long is a
 fault: ``SYNSCALE_DIST_TIMEOUT_S`` bounds it (:func:`synscale.runtime.distributed.dist_init`).
@@ -33,6 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import submitit
+
 from synscale.runtime import integrity, logs
 from synscale.runtime.progress import FILE_ENV, follow
 
@@ -40,6 +51,11 @@ logger = logs.logger(__name__)
 
 KINDS = ("inprocess", "torchrun", "submitit-local", "slurm")
 ENV = "SYNSCALE_LAUNCHER"
+#: submitit's parameters shared by its executors (given in SYNSCALE_SLURM without a prefix, as integers)
+SHARED = ("gpus_per_node", "cpus_per_task", "mem_gb")
+#: SLURM states in which a recorded job will still produce its result (a runner waits on it)
+LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
+        "SUSPENDED", "STAGE_OUT", "SIGNALING")
 
 
 class LaunchError(RuntimeError):
@@ -146,38 +162,89 @@ def run_job(module: str, argv: list[str], logs: Path | str, name: str, launcher:
     return time.perf_counter() - t0
 
 
-def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path,
-              python: str | None = None) -> None:
-    import submitit
-
-    folder = logs / "submitit"
-    ex = submitit.AutoExecutor(folder=folder, cluster="local" if launcher.kind == "submitit-local" else "slurm",
-                               **({"python": python} if python else {}))
+def submitit_params(launcher: Launcher, name: str) -> dict:
+    """submitit's parameters of a job: its name, time limit and tasks; on SLURM the nodes, the GPUs per node
+    (``gpus_per_node`` in ``SYNSCALE_SLURM``, default one per task; none asked when 0, as a CPU partition needs),
+    CPUs and memory where given, and every other ``SYNSCALE_SLURM`` key as ``slurm_<key>``."""
     params = {"name": name, "timeout_min": launcher.timeout_min, "tasks_per_node": launcher.nproc}
     if launcher.kind == "slurm":
-        params.update(nodes=launcher.nodes, gpus_per_node=launcher.nproc,
-                      **{f"slurm_{k}": v for k, v in launcher.slurm.items()})
-    ex.update_parameters(**params)
-    old = {k: os.environ.get(k) for k in (ENV, "PYTHONPATH", FILE_ENV)}
-    os.environ.update({k: _child_env(report)[k] for k in old})  # the job's processes inherit them
-    conf = os.environ.get("SLURM_CONF")
+        shared = {k: v for k, v in launcher.slurm.items() if k in SHARED}
+        try:
+            shared = {k: int(v) for k, v in shared.items()}
+        except ValueError:
+            raise LaunchError(f"SYNSCALE_SLURM: {', '.join(SHARED)} take whole numbers, got {shared}") from None
+        gpus = shared.pop("gpus_per_node", launcher.nproc)
+        params.update(nodes=launcher.nodes, **({"gpus_per_node": gpus} if gpus else {}), **shared,
+                      **{f"slurm_{k}": v for k, v in launcher.slurm.items() if k not in SHARED})
+    return params
+
+
+def _record(logs: Path, name: str) -> Path:
+    return logs / f"{name}.submitted.json"
+
+
+def _recorded_job(logs: Path, name: str, launcher: Launcher, folder: Path):
+    """The SLURM job a runner before this one submitted for ``name`` and SLURM still runs or queues (so this
+    runner waits on it instead of submitting another), else None (none recorded, or it ended: submit again)."""
+    import json
+
+    rec = _record(logs, name)
+    if launcher.kind != "slurm" or not rec.exists():
+        return None
     try:
-        # submitted from inside an allocation (the runner under srun), a job would inherit its SLURM_* settings
-        # (CPU binding, GPUs, task counts): submitit's clean_env hides them, except where slurm.conf lies
-        with submitit.helpers.clean_env():
-            if conf:
-                os.environ["SLURM_CONF"] = conf
-            job = ex.submit(task, module, list(argv))
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        job_id = json.loads(rec.read_text())["job_id"]
+    except (json.JSONDecodeError, KeyError):
+        return None
+    job = submitit.SlurmJob(folder=folder, job_id=str(job_id))
+    state = job.state.split()[0].upper() if job.state else "UNKNOWN"
+    if state in LIVE:
+        logger.info(f"[{launcher}] job {name}: SLURM job {job_id} from an earlier runner is {state}: waiting on it")
+        return job
+    logger.info(f"[{launcher}] job {name}: SLURM job {job_id} from an earlier runner is {state}: submitting again "
+                "(it resumes from its checkpoints)")
+    return None
+
+
+def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path,
+              python: str | None = None) -> None:
+    folder = logs / "submitit"
+    job = _recorded_job(logs, name, launcher, folder)
+    if job is None:
+        ex = submitit.AutoExecutor(folder=folder, cluster="local" if launcher.kind == "submitit-local" else "slurm",
+                                   **({"python": python} if python else {}))
+        ex.update_parameters(**submitit_params(launcher, name))
+        old = {k: os.environ.get(k) for k in (ENV, "PYTHONPATH", FILE_ENV)}
+        os.environ.update({k: _child_env(report)[k] for k in old})  # the job's processes inherit them
+        conf = os.environ.get("SLURM_CONF")
+        try:
+            # submitted from inside an allocation (the runner under srun), a job would inherit its SLURM_* settings
+            # (CPU binding, GPUs, task counts): submitit's clean_env hides them, except where slurm.conf lies
+            with submitit.helpers.clean_env():
+                if conf:
+                    os.environ["SLURM_CONF"] = conf
+                job = ex.submit(Task(), module, list(argv))
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        integrity.write_json(_record(logs, name), {"job_id": str(job.job_id), "launcher": str(launcher),
+                                                   "folder": str(folder)})
     try:
         follow(report, job.done, f"job {name}")
         results = job.results()
+    except KeyboardInterrupt:  # the notebook's stop button: the job stops too, unless asked to keep running
+        if os.environ.get("SYNSCALE_SLURM_KEEP", "") not in ("1", "true", "yes"):
+            job.cancel(check=False)
+            _record(logs, name).unlink(missing_ok=True)
+            logger.warning(f"[{launcher}] job {name}: interrupted; cancelled job {job.job_id}")
+        else:
+            logger.warning(f"[{launcher}] job {name}: interrupted; job {job.job_id} keeps running (a new runner "
+                           "waits on it)")
+        raise
     except Exception as e:  # submitit's FailedJobError carries the job's stderr
         msg = str(e).strip().splitlines()
         raise LaunchError(f"job {name} failed under {launcher} (job {job.job_id}; logs in {folder}): "
                           + " | ".join(x for x in msg[-3:] if x.strip())) from None
+    _record(logs, name).unlink(missing_ok=True)
     bad = [r for r in results if r]
     if bad:
         raise LaunchError(f"job {name} under {launcher}: a task exited with {bad[0]} (logs in {folder})")
@@ -193,10 +260,17 @@ def run_spec(module: str, job: Path, spec: dict, name: str, launcher: Launcher |
 
 def task(module: str, argv: list[str]) -> int:
     """One submitit task: torch.distributed's environment from SLURM's (or the local executor's), then the job."""
-    import submitit
-
     env = submitit.JobEnvironment()
     if env.num_tasks > 1:
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     os.environ[ENV] = "inprocess"
     return int(importlib.import_module(module).main(list(argv)) or 0)
+
+
+class Task(submitit.helpers.Checkpointable):
+    """:func:`task` as submitit's checkpointable callable: at its time limit or on preemption submitit requeues
+    the job with the same arguments (``Checkpointable.checkpoint``), and the job resumes from its own checkpoints
+    (every job's result is resumable: generation shards, trainer checkpoints, caption passes)."""
+
+    def __call__(self, module: str, argv: list[str]) -> int:
+        return task(module, argv)
