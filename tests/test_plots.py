@@ -66,3 +66,15 @@ def test_log_ticks_at_given_sizes_drop_labels_that_would_overlap():
     plots.log_ticks(ax, "x", at=[3, 8.8, 10, 20, 30])
     assert list(ax.xaxis.get_major_locator().locs) == [3, 8.8, 20, 30]
     plt.close(fig)
+
+
+def test_tables_show_units_in_their_headers_and_keep_their_data():
+    import pandas as pd
+
+    df = pd.DataFrame({"data": ["real", "sd"], "size": [200, 200], "loss": [1.2, 1.3], "top1": [0.6, 0.5],
+                       "note": ["a", "b"]})
+    shown = plots.with_units(df.set_index(["data", "size"]))
+    assert list(shown.columns) == ["loss (nats)", "top-1 (fraction)", "note"]
+    assert list(df.columns) == ["data", "size", "loss", "top1", "note"]  # the data keep their names
+    wide = plots.with_units(df.pivot_table(index="data", values=["loss", "top1"]))
+    assert set(wide.columns) == {"loss (nats)", "top-1 (fraction)"}

@@ -27,6 +27,30 @@ def house_style() -> None:
     for key, value in (("display.float_format", number), ("display.max_columns", None),
                        ("display.max_colwidth", 400), ("display.width", 250), ("display.max_rows", 120)):
         pd.set_option(key, value)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:  # tables shown in a notebook carry their units in the headers (the data keep their names)
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame,
+                                                                 lambda df: with_units(df)._repr_html_())
+
+
+#: a table column's header with its unit, for the columns the notebooks show (values stay as they are)
+UNITS = {"loss": "loss (nats)", "val_loss": "val loss (nats)", "train_loss": "train loss (nats)",
+         "top1": "top-1 (fraction)", "top5": "top-5 (fraction)", "k": "k (log-log slope)",
+         "k_lo": "k low (95%)", "k_hi": "k high (95%)", "performance": "performance (−log L at D_I)",
+         "perf_lo": "performance low (95%)", "perf_hi": "performance high (95%)", "r2": "R² (log-log)",
+         "recognizability": "recognizability (macro F1)", "diversity": "diversity (feature std)",
+         "seconds": "seconds", "images_per_s": "images/s", "delta_mtl": "Δ_MTL (%)"}
+
+
+def with_units(df):
+    """``df`` with :data:`UNITS` headers (every column level and the index names; other names as they are)."""
+    out = df.rename(columns=lambda c: UNITS.get(c, c) if isinstance(c, str) else c)
+    names = [UNITS.get(n, n) if isinstance(n, str) else n for n in out.index.names]
+    return out.rename_axis(index=names) if names != list(out.index.names) else out
 
 
 def mosaic(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int, pad: int = 1) -> np.ndarray:
