@@ -288,6 +288,7 @@ def _fake_slurm(monkeypatch, job: _FakeJob, recorded_state: str | None):
 
     monkeypatch.setattr(submitit, "AutoExecutor", Executor)
     monkeypatch.setattr(submitit, "SlurmJob", lambda folder, job_id: _FakeJob(job_id, recorded_state))
+    monkeypatch.setattr(launch, "slurm_state", lambda job_id: None)  # the stand-in job's state, not squeue's
     return submitted
 
 

@@ -196,13 +196,28 @@ def _recorded_job(logs: Path, name: str, launcher: Launcher, folder: Path):
     except (json.JSONDecodeError, KeyError):
         return None
     job = submitit.SlurmJob(folder=folder, job_id=str(job_id))
-    state = job.state.split()[0].upper() if job.state else "UNKNOWN"
+    state = slurm_state(str(job_id)) or (job.state.split()[0].upper() if job.state else "UNKNOWN")
     if state in LIVE:
         logger.info(f"[{launcher}] job {name}: SLURM job {job_id} from an earlier runner is {state}: waiting on it")
         return job
     logger.info(f"[{launcher}] job {name}: SLURM job {job_id} from an earlier runner is {state}: submitting again "
                 "(it resumes from its checkpoints)")
     return None
+
+
+def slurm_state(job_id: str) -> str | None:
+    """A job's state as ``squeue`` lists it (``PENDING``, ``RUNNING``, ...; ``COMPLETED`` etc. while SLURM still
+    lists it), ``"GONE"`` when SLURM no longer knows it, None without ``squeue`` (then submitit's ``sacct`` view
+    decides; a cluster without accounting has none)."""
+    try:
+        r = subprocess.run(["squeue", "-h", "--states=all", "-j", job_id, "-o", "%T"], capture_output=True,
+                           text=True, timeout=60)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    lines = r.stdout.split()
+    if r.returncode and "Invalid job id" not in r.stderr:
+        return None
+    return lines[0].upper() if lines else "GONE"
 
 
 def _submitit(module: str, argv: list[str], logs: Path, name: str, launcher: Launcher, report: Path,
