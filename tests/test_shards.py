@@ -236,7 +236,8 @@ def test_a_pool_is_never_a_list_of_the_whole(laion_like, monkeypatch):
     assert isinstance(ps.prompts, samples.Captions) and ps.labels.strides == (0,)  # -1 everywhere, no memory
     reads = []
     real = samples.SampleIndex.shard_columns
-    monkeypatch.setattr(samples.SampleIndex, "shard_columns", lambda self, s: reads.append(s) or real(self, s))
+    monkeypatch.setattr(samples.SampleIndex, "shard_columns",
+                        lambda self, s, names=samples.COLUMNS: reads.append(s) or real(self, s, names))
     assert pool.captions[21] == "caption 21" and reads == [2]
     assert list(pool.captions[3:6]) == ["caption 3", "caption 4", "caption 5"] and reads == [2, 0]
     assert pool.captions.fingerprint() == __import__("hashlib").sha256(

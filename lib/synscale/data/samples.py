@@ -34,6 +34,14 @@ VERSION = 1
 COLUMNS = ("key", "offset", "size", "caption")
 
 
+def _release() -> None:
+    """Hand Arrow's freed buffers back to the system: its allocator otherwise keeps the high-water mark of every
+    shard read, and a pass over 41k shards would look like growth (measured in ``benchmarks/scale.py``)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def index_file(url: str | Path) -> Path:
     """Where shard ``url``'s sample index is (or will be): keyed by its resolved path, size and mtime."""
     p = Path(url).resolve()
@@ -98,16 +106,21 @@ class SampleIndex:
         s = int(np.searchsorted(self.ends, i, side="right"))
         return s, i - (int(self.ends[s - 1]) if s else 0)
 
-    def shard_columns(self, s: int) -> dict[str, np.ndarray | list]:
-        """Shard ``s``'s columns (``key`` and ``caption`` as lists, ``offset`` and ``size`` as arrays), read once
-        and kept until another shard is read."""
+    def shard_columns(self, s: int, names: Sequence[str] = COLUMNS) -> dict[str, np.ndarray | list]:
+        """Shard ``s``'s columns ``names`` (``key`` and ``caption`` as lists, ``offset`` and ``size`` as arrays),
+        each read once and kept until another shard is read."""
         if s != self._shard:
+            self._shard, self._cols = s, {}
+        missing = [n for n in names if n not in self._cols]
+        if missing:
             import pyarrow.parquet as pq
 
-            t = pq.read_table(self.files[s])
-            self._cols = {"key": t.column("key").to_pylist(), "caption": t.column("caption").to_pylist(),
-                          "offset": t.column("offset").to_numpy(), "size": t.column("size").to_numpy()}
-            self._shard = s
+            t = pq.read_table(self.files[s], columns=missing, use_threads=False)  # one shard: threads only add arenas
+            for n in missing:
+                col = t.column(n)
+                self._cols[n] = col.to_numpy() if n in ("offset", "size") else col.to_pylist()
+            del t, col
+            _release()
         return self._cols
 
     def column_batches(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[list | np.ndarray]:
@@ -117,14 +130,29 @@ class SampleIndex:
         while i < stop:
             s, r = self.locate(i)
             take = min(int(self.counts[s]) - r, stop - i)
-            yield self.shard_columns(s)[name][r:r + take]
+            yield self.shard_columns(s, (name,))[name][r:r + take]
             i += take
 
     def missing(self, name: str, stop: int | None = None) -> int:
-        """How many of the first ``stop`` samples have no ``name`` (image: offset -1; caption: null)."""
-        n = 0
-        for part in self.column_batches(name, 0, stop):
-            n += int((np.asarray(part) < 0).sum()) if name in ("offset", "size") else sum(c is None for c in part)
+        """How many of the first ``stop`` samples have no ``name`` (image: offset -1; caption: null). Shards whose
+        footer statistics say none is missing (every img2dataset shard) are not read."""
+        import pyarrow.parquet as pq
+
+        stop = len(self) if stop is None else min(stop, len(self))
+        n, start = 0, 0
+        for s, f in enumerate(self.files):
+            if start >= stop:
+                break
+            rows = min(int(self.counts[s]), stop - start)
+            meta = pq.read_metadata(f)
+            col = meta.schema.names.index(name)
+            stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
+            clean = all(st is not None and st.has_null_count and st.null_count == 0
+                        and (name not in ("offset", "size") or (st.has_min_max and st.min >= 0)) for st in stats)
+            if not clean:
+                part = self.shard_columns(s, (name,))[name][:rows]
+                n += int((np.asarray(part) < 0).sum()) if name in ("offset", "size") else sum(c is None for c in part)
+            start += rows
         return n
 
 
@@ -149,7 +177,7 @@ class Captions(Sequence):
         if not 0 <= i < len(self):
             raise IndexError(f"caption {i} out of range for {len(self)}")
         s, r = self.index.locate(self.start + i)
-        return self.index.shard_columns(s)["caption"][r]
+        return self.index.shard_columns(s, ("caption",))["caption"][r]
 
     def __iter__(self) -> Iterator[str]:
         for part in self.index.column_batches("caption", self.start, self.stop):
@@ -202,7 +230,7 @@ class IndexedImages(LazyImages):
         from PIL import Image
 
         s, r = self.index.locate(i)
-        cols = self.index.shard_columns(s)
+        cols = self.index.shard_columns(s, ("offset", "size"))
         off, size = int(cols["offset"][r]), int(cols["size"][r])
         if off < 0:
             raise ValueError(f"sample {r} of {self.index.urls[s]} has no image")
@@ -241,9 +269,11 @@ class ParquetColumn(Sequence):
         if g != self._group:
             import pyarrow.parquet as pq
 
-            col = pq.ParquetFile(self.path).read_row_group(g, columns=[self.name]).column(0)
+            col = pq.ParquetFile(self.path).read_row_group(g, columns=[self.name], use_threads=False).column(0)
             self._values = col.to_numpy() if col.type.num_fields == 0 and not _is_text(col.type) else col.to_pylist()
             self._group = g
+            del col
+            _release()
         return self._values
 
     def _rows(self, a: int, b: int):
@@ -284,9 +314,10 @@ def _is_text(t) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
 
 
-def write_columns(path: str | Path, columns: dict[str, Sequence], row_group: int = 65536) -> Path:
+def write_columns(path: str | Path, columns: dict[str, Sequence], row_group: int = 8192) -> Path:
     """Write equal-length ``columns`` (lazy sequences welcome) to a Parquet file ``row_group`` rows at a time
-    (memory: one row group), atomically."""
+    (memory: one row group), atomically. Small row groups let a reader of a slice (a generation rank's 1,000-prompt
+    shards) read little more than its rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -301,6 +332,8 @@ def write_columns(path: str | Path, columns: dict[str, Sequence], row_group: int
                                           else list(v[a:a + row_group])) for k, v in columns.items()})
             writer = writer or pq.ParquetWriter(tmp, batch.schema)
             writer.write_table(batch, row_group_size=row_group)
+            del batch
+            _release()
     finally:
         if writer is not None:
             writer.close()
