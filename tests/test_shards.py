@@ -242,3 +242,25 @@ def test_a_pool_is_never_a_list_of_the_whole(laion_like, monkeypatch):
     assert list(pool.captions[3:6]) == ["caption 3", "caption 4", "caption 5"] and reads == [2, 0]
     assert pool.captions.fingerprint() == __import__("hashlib").sha256(
         "\n".join(f"caption {i}" for i in range(25)).encode()).hexdigest()
+
+
+def test_a_generated_set_opens_for_open_clip_from_its_index_without_reading_a_header(tmp_path, monkeypatch):
+    """371M generated images: opening the set and cutting its first n samples reads the index's counts, never the
+    shards' tar headers or images."""
+    from synscale.data import arrays
+    from synscale.methods import generate as G
+    from synscale.methods.clipdata import GeneratedSet
+
+    out = tmp_path / "set"
+    out.mkdir()
+    ims = np.zeros((10, 8, 8, 3), np.uint8)
+    for j in range(3):
+        G._write_shard(out / G.SHARD.format(j), ims, np.full(10, -1), [f"c{j * 10 + i}" for i in range(10)],
+                       list(range(10)), 10 * j)
+    G.write_index(out, 30, 10, {"classes": []})
+    monkeypatch.setattr(arrays, "iter_keyed_samples", lambda *a: (_ for _ in ()).throw(AssertionError("scanned")))
+    monkeypatch.setenv("SYNSCALE_CACHE", str(tmp_path / "cache"))
+    g = GeneratedSet.read(out, "open_clip", prefix_n=25)
+    cut = g.take(25)
+    assert g._images is None and cut[:2] == [str(out / G.SHARD.format(0)), str(out / G.SHARD.format(1))]
+    assert cut[2].endswith("-first5.tar")
