@@ -3,6 +3,7 @@ and tables (:func:`house_style`)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -27,11 +28,8 @@ def house_style() -> None:
     for key, value in (("display.float_format", number), ("display.max_columns", None),
                        ("display.max_colwidth", 400), ("display.width", 250), ("display.max_rows", 120)):
         pd.set_option(key, value)
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    ipython = sys.modules.get("IPython")  # loaded in a kernel; elsewhere there is no notebook to show tables in
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:  # tables shown in a notebook carry their units in the headers (the data keep their names)
         shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame,
                                                                  lambda df: with_units(df)._repr_html_())

@@ -216,6 +216,10 @@ class IndexedImages(LazyImages):
         self.index = index
         self.n = len(index) if stop is None else min(stop, len(index))
         self._item_shape = None
+        self._file = (-1, None)  # the open shard (read in order, one shard after another: one open per shard)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": (-1, None)}
 
     @property
     def item_shape(self) -> tuple[int, ...]:
@@ -234,9 +238,13 @@ class IndexedImages(LazyImages):
         off, size = int(cols["offset"][r]), int(cols["size"][r])
         if off < 0:
             raise ValueError(f"sample {r} of {self.index.urls[s]} has no image")
-        with open(self.index.urls[s], "rb") as f:
-            f.seek(off)
-            data = f.read(size)
+        if self._file[0] != s:
+            if self._file[1] is not None:
+                self._file[1].close()
+            self._file = (s, open(self.index.urls[s], "rb"))
+        f = self._file[1]
+        f.seek(off)
+        data = f.read(size)
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
 
