@@ -240,6 +240,7 @@ def test_a_pool_is_never_a_list_of_the_whole(laion_like, monkeypatch):
                         lambda self, s, names=samples.COLUMNS: reads.append(s) or real(self, s, names))
     assert pool.captions[21] == "caption 21" and reads == [2]
     assert list(pool.captions[3:6]) == ["caption 3", "caption 4", "caption 5"] and reads == [2, 0]
+    assert pool.captions[:2] + ["x"] == ["caption 0", "caption 1", "x"] == ["caption 0"] + pool.captions[1:2] + ["x"]
     assert pool.captions.fingerprint() == __import__("hashlib").sha256(
         "\n".join(f"caption {i}" for i in range(25)).encode()).hexdigest()
 

@@ -186,6 +186,12 @@ class Captions(Sequence):
     def __repr__(self) -> str:
         return f"Captions({len(self):,} of {len(self.index.urls)} shards)"
 
+    def __add__(self, other: Sequence[str]) -> list[str]:  # a run's captions joined with others (08's mixed run):
+        return [*self, *other]                               # a list of those two, as with lists before
+
+    def __radd__(self, other: Sequence[str]) -> list[str]:
+        return [*other, *self]
+
     def fingerprint(self) -> str:
         """sha256 of the captions joined by newlines (the digest of ``"\\n".join(captions)``), in chunks."""
         return chunked_sha256(self)
