@@ -49,13 +49,12 @@ def _scontrol(*args: str) -> None:
     subprocess.run(["scontrol", *args], check=True, capture_output=True, timeout=60)
 
 
-def test_jobs_run_on_a_cpu_partition_and_with_gpus(cluster, tmp_path):
-    """No GRES asked with gpus_per_node=0 (a CPU node rejected every job before); one GPU per task otherwise."""
-    name = f"cpu-{os.getpid()}"
-    launch.run_job(*JOB, tmp_path, name, Launcher.parse("slurm:1", "gpus_per_node=0", 5))
+def test_a_two_task_job_asks_one_gpu_per_task(cluster, tmp_path):
+    """One GPU per task unless told otherwise (the fake GPUs accept it); the jobs below ask none (gpus_per_node=0:
+    a CPU partition rejected every job before)."""
     gpu = f"gpu-{os.getpid()}"
     launch.run_job(*JOB, tmp_path, gpu, Launcher.parse("slurm:2", "", 5))
-    assert len(_jobs(name)) == 1 and len(_jobs(gpu)) == 1
+    assert len(_jobs(gpu)) == 1
     shown = subprocess.run(["scontrol", "show", "job", _jobs(gpu)[0]], capture_output=True, text=True).stdout
     assert "gpu:2" in shown.replace("gres/gpu", "gpu") or "gpu=2" in shown
 
