@@ -194,12 +194,11 @@ def scan_shards(urls: list[str], limit: int | None = None) -> tuple[np.ndarray, 
     return np.asarray(offsets, dtype=np.int64).reshape(-1, 3), small
 
 
-class ShardImages(LazyImages):
-    """The images of webdataset shards in sample order, decoded (uint8, greyscale or RGB) on access."""
+class EncodedImages(LazyImages):
+    """Base of arrays of encoded images (PNG, JPEG members of shards): the image shape is the first image's, read
+    once; :meth:`decode` turns a member's bytes into uint8 (greyscale or RGB)."""
 
-    def __init__(self, urls: list[str], offsets: np.ndarray):
-        self.urls, self.offsets = [str(u) for u in urls], offsets
-        self._item_shape = None
+    _item_shape: tuple[int, ...] | None = None
 
     @property
     def item_shape(self) -> tuple[int, ...]:
@@ -207,18 +206,28 @@ class ShardImages(LazyImages):
             self._item_shape = self._read(0).shape if len(self) else (0, 0)
         return self._item_shape
 
+    @staticmethod
+    def decode(data: bytes) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+
+
+class ShardImages(EncodedImages):
+    """The images of webdataset shards in sample order, decoded (uint8, greyscale or RGB) on access."""
+
+    def __init__(self, urls: list[str], offsets: np.ndarray):
+        self.urls, self.offsets = [str(u) for u in urls], offsets
+
     def __len__(self) -> int:
         return len(self.offsets)
 
     def _read(self, i: int) -> np.ndarray:
-        from PIL import Image
-
         s, off, size = (int(v) for v in self.offsets[i])
         with open(self.urls[s], "rb") as f:
             f.seek(off)
-            data = f.read(size)
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+            return self.decode(f.read(size))
 
     def key(self) -> str:
         return _hash(*self.urls, str(len(self)))

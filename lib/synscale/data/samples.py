@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synscale.data.arrays import LazyImages, iter_keyed_samples
+from synscale.data.arrays import EncodedImages, _hash, iter_keyed_samples
 from synscale.runtime.paths import cache_dir
 
 VERSION = 1
@@ -214,31 +214,22 @@ def chunked_sha256(texts: Sequence[str] | Iterator[str]) -> str:
     return h.hexdigest()
 
 
-class IndexedImages(LazyImages):
+class IndexedImages(EncodedImages):
     """The images of samples ``rows`` (default: all) of a :class:`SampleIndex`, decoded at their tar offsets when
     indexed; offsets are read from the index's Parquet files, a shard at a time."""
 
     def __init__(self, index: SampleIndex, stop: int | None = None):
         self.index = index
         self.n = len(index) if stop is None else min(stop, len(index))
-        self._item_shape = None
         self._file = (-1, None)  # the open shard (read in order, one shard after another: one open per shard)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_file": (-1, None)}
 
-    @property
-    def item_shape(self) -> tuple[int, ...]:
-        if self._item_shape is None:
-            self._item_shape = self._read(0).shape if len(self) else (0, 0)
-        return self._item_shape
-
     def __len__(self) -> int:
         return self.n
 
     def _read(self, i: int) -> np.ndarray:
-        from PIL import Image
-
         s, r = self.index.locate(i)
         cols = self.index.shard_columns(s, ("offset", "size"))
         off, size = int(cols["offset"][r]), int(cols["size"][r])
@@ -250,12 +241,10 @@ class IndexedImages(LazyImages):
             self._file = (s, open(self.index.urls[s], "rb"))
         f = self._file[1]
         f.seek(off)
-        data = f.read(size)
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+        return self.decode(f.read(size))
 
-    def key(self) -> str:
-        return hashlib.sha1("\n".join([*self.index.urls, str(self.n)]).encode()).hexdigest()[:16]
+    def key(self) -> str:  # as ShardImages names the same shards' images: caches keyed by it stay valid
+        return _hash(*self.index.urls, str(self.n))
 
 
 class ParquetColumn(Sequence):
