@@ -55,17 +55,6 @@ def test_a_notebook_runs_through_a_jupyter_server_as_written(tmp_path):
         labrun.run_all(bad)
 
 
-@pytest.fixture(scope="module")
-def smoke_study(tmp_path_factory):
-    """Every notebook on ``smoke`` in one runner call, as ``./run_all.sh --profile smoke`` does: two at a time, one
-    outputs tree, later notebooks after those whose caches they reuse (params ``after:``: 05 evaluates the classifiers
-    04 trained), the runner's start-up paid once. The runner goes on after a failed notebook."""
-    out = tmp_path_factory.mktemp("outputs")
-    res = subprocess.run([sys.executable, "-m", "synscale", "run", *STEMS, "--profile", "smoke", "--jobs", "2"],
-                         env={**os.environ, "SYNSCALE_OUTPUTS": str(out)}, capture_output=True, text=True, timeout=1500)
-    return out, res
-
-
 @pytest.mark.notebook
 @pytest.mark.parametrize("stem", STEMS)
 def test_notebook_runs_on_smoke_through_the_runner(stem, smoke_study):

@@ -9,7 +9,8 @@ A :class:`Claim` holds an *effect* oriented so that a positive value supports th
 - **unresolved** when it contains zero (the data here cannot tell).
 
 Intervals come from the sources of noise a claim depends on: :func:`bootstrap` resamples evaluation images (or
-classes, or seeds) with a fixed seed, so a verdict is the same on every run of the same commit; :func:`t_interval`
+classes) with a fixed seed, so a verdict is the same on every run of the same commit; :func:`seed_mean` adds the
+training noise of a mean over seeds, pooled over an experiment's cells (:class:`SeedNoise`); :func:`t_interval`
 spans seed-to-seed variation of repeated trainings. Each notebook records its claims with :func:`record`
 (``tables/findings.csv`` of the run); the runner gathers every notebook's into ``outputs/findings.csv`` and
 ``outputs/findings.html`` (:func:`collect`, :func:`write_page`).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -159,6 +160,76 @@ def class_intervals(per_class: pd.DataFrame, by: list[str], cols: list[str], lev
             row[f"{c}_lo"], row[f"{c}_hi"] = (float(x) for x in np.quantile(v @ w, q))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """The training noise of one statistic (a model's mean val loss, its top-1), pooled over an experiment's cells
+    of repeated trainings (one cell: one data set and size, trained with several seeds): ``sd``, the standard
+    deviation of one training around its cell's mean, and ``df``, the degrees of freedom of that estimate.
+
+    Pooled, because three seeds say little about their own spread, while the cells of one experiment share a noise
+    level: a replicate that picks one of a cell's three seeds spans only their range, and another machine's
+    kernels (one more draw of training noise) moved verdicts past it. A cell whose own seeds spread far more than
+    the experiment's (an unstable configuration) keeps its own spread (:meth:`cell`)."""
+
+    sd: float
+    df: int
+
+    @classmethod
+    def pooled(cls, cells: Iterable[Sequence[float]]) -> SeedNoise:
+        """From each cell's per-seed values (cells with one seed add nothing): the median over cells of each cell's
+        variance scaled to the median of its χ² (so that a few unstable cells do not widen every other interval),
+        with the cells' total degrees of freedom."""
+        from scipy import stats
+
+        est, df = [], 0
+        for cell in cells:
+            v = np.asarray(cell, dtype=float)
+            if len(v) > 1:
+                est.append(float(v.var(ddof=1)) * (len(v) - 1) / float(stats.chi2.median(len(v) - 1)))
+                df += len(v) - 1
+        return cls(math.sqrt(float(np.median(est))) if est else math.nan, df)
+
+    def cell(self, values: Sequence[float]) -> SeedNoise:
+        """The noise of one cell with per-seed ``values``: the experiment's, unless the cell's own spread is larger
+        beyond chance (an F test at 1%), in which case its own, with its own few degrees of freedom."""
+        from scipy import stats
+
+        v = np.asarray(values, dtype=float)
+        if len(v) < 2:
+            return self
+        own = float(v.std(ddof=1))
+        if not self.known or own**2 > self.sd**2 * float(stats.f.ppf(0.99, len(v) - 1, self.df)):
+            return SeedNoise(own, len(v) - 1)
+        return self
+
+    @property
+    def known(self) -> bool:
+        return self.df > 0 and math.isfinite(self.sd)
+
+    def draws(self, n_seeds: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+        """The training noise of a mean over ``n_seeds`` trainings, one draw per resample: sd / √n · t(df), whose
+        heavy tails carry the uncertainty of ``sd`` itself. Zeros where nothing is known (one seed everywhere)."""
+        if not self.known:
+            return np.zeros(resamples)
+        return self.sd / math.sqrt(n_seeds) * rng.standard_t(self.df, resamples)
+
+    def describe(self, n_seeds: int) -> str:
+        """How an interval covers training noise, for its ``interval`` text."""
+        if not self.known:
+            return f"{n_seeds} training seed(s): training noise is not in the interval"
+        return f"{n_seeds} training seed(s), their noise pooled over the experiment's cells ({self.df} df)"
+
+
+def seed_mean(per_seed: np.ndarray, noise: SeedNoise, rng: np.random.Generator,
+              points: Sequence[float] | None = None) -> np.ndarray:
+    """Replicates of a mean over training seeds: ``per_seed`` (``[seeds, R]``, each seed's statistic on every
+    resample of the evaluation items) averaged over the seeds, plus one draw of that mean's training noise per
+    resample (:meth:`SeedNoise.draws`; with the seeds' own ``points``, the cell's noise, :meth:`SeedNoise.cell`)."""
+    reps = np.atleast_2d(np.asarray(per_seed, dtype=float))
+    noise = noise if points is None else noise.cell(points)
+    return reps.mean(0) + noise.draws(len(reps), reps.shape[1], rng)
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from synscale.analysis.findings import resample_weights
+from synscale.analysis.findings import SeedNoise, resample_weights
 
 
 @dataclass(frozen=True)
@@ -144,31 +144,37 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
 
     ``losses[(curve, size, seed)]`` are one model's per-image losses on the same evaluation images for every model.
     Each resample draws the images with replacement (the same draw for every model, so curves are compared on the
-    same images) and, for every (curve, size), one of its training seeds; a curve's loss at a size is then the
-    resampled mean. The point fit uses every image and the mean over seeds."""
+    same images); a curve's log loss at a size is then the log of the resampled mean over its seeds plus a draw of
+    that mean's training noise, pooled in log space over every (curve, size) trained with several seeds
+    (:class:`~synscale.analysis.findings.SeedNoise`: relative noise, alike across curves). The point fit uses
+    every image and the mean over seeds."""
     n = len(next(iter(losses.values())))
     w = resample_weights(n, resamples, seed)  # [n, R]
     rng = np.random.default_rng([seed, 17])
     lo, hi = fit_range if fit_range is not None else (0, math.inf)
     curves = list(dict.fromkeys(c for c, _, _ in losses))
+    cells = {}
+    for c in curves:
+        for s in sorted({s for cc, s, _ in losses if cc == c and lo <= s <= hi}):
+            cells[(c, s)] = np.stack([losses[(c, s, sd)] for cc, ss, sd in sorted(losses) if cc == c and ss == s])
+    noise = SeedNoise.pooled(np.log(m.mean(1)) for m in cells.values())
     k, perf, ks, ps, used, r2, r2s, bend, bends = {}, {}, {}, {}, {}, {}, {}, {}, {}
     for c in curves:
-        sizes = sorted({s for cc, s, _ in losses if cc == c and lo <= s <= hi})
+        sizes = [s for cc, s in cells if cc == c]
         if len(sizes) < 2:
             continue
         point, boot = [], []
         for s in sizes:
-            m = np.stack([losses[(c, s, sd)] for cc, ss, sd in sorted(losses) if cc == c and ss == s])
+            m = cells[(c, s)]
             point.append(m.mean())
-            reps = m @ w  # [seeds, R]
-            boot.append(reps[rng.integers(0, len(m), resamples), np.arange(resamples)])
+            boot.append(np.log((m @ w).mean(0)) + noise.cell(np.log(m.mean(1))).draws(len(m), resamples, rng))
         x = np.log(np.asarray(sizes, dtype=float)) - math.log(ref_size)
         y = np.log(np.asarray(point))
         slope, icpt = _ols(x, y)
         k[c], perf[c] = float(-slope), float(-icpt)
         resid = y - (icpt + slope * x)
         r2[c] = float(1 - (resid**2).sum() / ((y - y.mean()) ** 2).sum()) if np.ptp(y) > 0 else math.nan
-        yr = np.log(np.stack(boot))  # [sizes, R]
+        yr = np.stack(boot)  # [sizes, R]: log losses
         slope_r, icpt_r = _ols(x, yr)
         ks[c], ps[c], used[c] = -slope_r, -icpt_r, sizes
         ss = ((yr - yr.mean(0)) ** 2).sum(0)
@@ -177,7 +183,6 @@ def bootstrap_fits(losses: dict[tuple[str, int, int], np.ndarray], ref_size: flo
         if len(sizes) >= 4:  # a quadratic needs a spare point to say anything about the bend
             q = np.linalg.pinv(np.stack([np.ones_like(x), x - x.mean(), (x - x.mean()) ** 2], 1))  # [3, sizes]
             bend[c], bends[c] = float((q @ y)[2]), (q @ yr)[2]
-    seeds = sorted({sd for _, _, sd in losses})
-    how = (f"bootstrap over {n:,} evaluation images{f' and {len(seeds)} training seeds' if len(seeds) > 1 else ''}"
-           f" ({resamples:,} resamples)")
+    seeds = max(len(m) for m in cells.values())
+    how = f"bootstrap over {n:,} evaluation images and {noise.describe(seeds)} ({resamples:,} resamples)"
     return BootstrapFits(k, perf, ks, ps, used, how, r2, r2s, bend, bends)

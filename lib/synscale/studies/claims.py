@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from synscale.analysis.findings import bootstrap, claim, resample_weights
+from synscale.analysis.findings import SeedNoise, bootstrap, claim, resample_weights, seed_mean
 from synscale.analysis.mtl import SYNTHCLIP_TASKS, delta_mtl
 from synscale.analysis.scaling import bootstrap_fits
 from synscale.studies.supervised import Study
@@ -68,46 +68,77 @@ def large_backbone_claims(study: Study, label: str, resamples: int = 1000) -> li
         pick = [(np.stack([v for (c, ss, _), v in losses.items() if c == which and ss == s])) for which in (spec, name)]
         w = resample_weights(pick[0].shape[1], resamples)
         rng = np.random.default_rng([17, s])
-        reps = [m @ w for m in pick]  # [seeds, R]
-        samples = (reps[0][rng.integers(0, len(reps[0]), resamples), np.arange(resamples)]
-                   - reps[1][rng.integers(0, len(reps[1]), resamples), np.arange(resamples)])
+        noise = _pooled(losses)
+        samples = seed_mean(pick[0] @ w, noise, rng, pick[0].mean(1)) - seed_mean(pick[1] @ w, noise, rng,
+                                                                            pick[1].mean(1))
         out.append(claim(f"larger_backbone.{spec}", "a larger backbone keeps improving where the base one bends",
                          "Fan et al. sec. 4.4, Fig. 3", f"val loss, base − larger backbone, {spec} at {s:,} images",
                          samples, float(pick[0].mean() - pick[1].mean()),
-                         f"bootstrap over {pick[0].shape[1]:,} val images and seeds ({resamples:,} resamples)",
+                         f"bootstrap over {pick[0].shape[1]:,} val images and {noise.describe(len(pick[0]))} "
+                         f"({resamples:,} resamples)",
                          paper="ViT-L below ViT-B beyond 4M", section="3. The larger backbone"))
     return out
 
 
-def _mean_replicates(per_seed: list[np.ndarray], w: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """Mean loss over images and seeds, and bootstrap replicates (images by ``w``, one seed per replicate)."""
+def _pooled(per_image: dict[tuple, np.ndarray]) -> SeedNoise:
+    """The training noise of a model's mean over its items, pooled over the cells of ``per_image`` (keys end with
+    the training seed; the rest of a key names the cell)."""
+    cells: dict[tuple, list[float]] = {}
+    for key, v in per_image.items():
+        cells.setdefault(key[:-1], []).append(float(np.mean(v)))
+    return SeedNoise.pooled(cells.values())
+
+
+def _cells(per_image: dict[tuple, object]) -> list[list[tuple]]:
+    """The keys of ``per_image`` grouped by cell (all but the trailing seed)."""
+    cells: dict[tuple, list[tuple]] = {}
+    for key in per_image:
+        cells.setdefault(key[:-1], []).append(key)
+    return list(cells.values())
+
+
+def _mean_replicates(per_seed: list[np.ndarray], w: np.ndarray, rng: np.random.Generator, noise: SeedNoise
+                     ) -> tuple[float, np.ndarray]:
+    """Mean over items and seeds, and bootstrap replicates: items drawn by ``w``, plus the training noise of a mean
+    over this many seeds (:func:`~synscale.analysis.findings.seed_mean`)."""
     m = np.stack(per_seed)
-    reps = m @ w
-    return float(m.mean()), reps[rng.integers(0, len(m), w.shape[1]), np.arange(w.shape[1])]
+    return float(m.mean()), seed_mean(m @ w, noise, rng, m.mean(1))
 
 
-def _replicates(study: Study, data: str, size: int, w: np.ndarray, rng: np.random.Generator,
+def _replicates(study: Study, data: str, size: int, w: np.ndarray, rng: np.random.Generator, noise: SeedNoise,
                 split: str = "val") -> tuple[float, np.ndarray]:
     """A model's mean loss on ``split`` (mean over seeds) and its bootstrap replicates: images drawn by ``w``
-    (``[images, R]``, shared by every model compared) and one training seed per replicate."""
+    (``[images, R]``, shared by every model compared) and the training noise of the seeds' mean."""
     return _mean_replicates([v for (d, s, sp, _), v in sorted(study.losses.items(), key=lambda kv: kv[0][3])
-                             if d == data and s == size and sp == split], w, rng)
+                             if d == data and s == size and sp == split], w, rng, noise)
 
 
-def _best_of_held_out(study: Study, configs: list[str], size: int, w: np.ndarray, seed: int = 5
+def _split_noise(study: Study, size: int, split: str = "val") -> SeedNoise:
+    """Training noise of mean ``split`` losses, pooled over every data set trained at ``size``."""
+    return _pooled({(d, sd): v for (d, s, sp, sd), v in study.losses.items() if s == size and sp == split})
+
+
+def _best_of_held_out(study: Study, configs: list[str], size: int, w: np.ndarray, noise: SeedNoise, seed: int = 5
                       ) -> tuple[float, np.ndarray]:
     """Best synthetic configuration minus real, in val loss, free of the best-of-N bias: the best is chosen on one
     half of the val images and compared with real on the other half, both ways round, averaged (cross-fitting).
     Per replicate the same, on that replicate's resampled images (``w``: ``[images, R]`` weights); each model's
-    per-image loss is the mean over its training seeds. Returns (point, replicates)."""
+    per-image loss is the mean over its training seeds, and per replicate each model's mean moves by a draw of its
+    training noise (``noise``: the seeds' mean is one training of many), before the best is chosen. Returns
+    (point, replicates)."""
     def per_image(d: str) -> np.ndarray:
         return np.mean([v for (dd, s, sp, _), v in study.losses.items() if dd == d and s == size and sp == "val"], 0)
 
-    v = np.stack([per_image(d) for d in ["real", *configs]])  # [1 + N, images]
+    data = ["real", *configs]
+    v = np.stack([per_image(d) for d in data])  # [1 + N, images]
+    points = [[v.mean() for (dd, s, sp, _), v in study.losses.items() if dd == d and s == size and sp == "val"]
+              for d in data]
+    rng = np.random.default_rng([seed, 1])
+    shift = np.stack([noise.cell(p).draws(len(p), w.shape[1], rng) for p in points])  # [1 + N, R]
     half = np.random.default_rng(seed).permutation(v.shape[1]) < v.shape[1] // 2
     out = []
-    for ww in (np.ones((v.shape[1], 1)), w):
-        halves = [(v * m) @ ww / np.maximum(m @ ww, 1e-12) for m in (half.astype(float), (~half).astype(float))]
+    for ww, dv in ((np.ones((v.shape[1], 1)), 0.0), (w, shift)):
+        halves = [(v * m) @ ww / np.maximum(m @ ww, 1e-12) + dv for m in (half.astype(float), (~half).astype(float))]
         gap = 0.0
         for pick, test in ((halves[0], halves[1]), (halves[1], halves[0])):  # choose on one half, test on the other
             best = 1 + pick[1:].argmin(0)  # [R]
@@ -124,10 +155,10 @@ def d_i_claims(study: Study, synthetic: pd.DataFrame, size: int, resamples: int 
     n = len(next(iter(study.losses.values())))
     w = resample_weights(n, resamples)
     rng = np.random.default_rng(3)
-    how = f"bootstrap over {n:,} val images and {len(study.seeds)} training seed(s) ({resamples:,} resamples)"
-    _replicates(study, "real", size, w, rng)  # draws seeds as before, so the other claims' replicates are unchanged
-    syn = {d: _replicates(study, d, size, w, rng) for d in synthetic.data}
-    effect, samples = _best_of_held_out(study, list(synthetic.data), size, w)
+    noise = _split_noise(study, size)
+    how = f"bootstrap over {n:,} val images and {noise.describe(len(study.seeds))} ({resamples:,} resamples)"
+    syn = {d: _replicates(study, d, size, w, rng, noise) for d in synthetic.data}
+    effect, samples = _best_of_held_out(study, list(synthetic.data), size, w, noise)
     out = [claim("real_beats_synthetic_at_d_i", "at the same size, real data trains a better classifier than any "
                  "synthetic configuration", "Fan et al. sec. 4.2-4.3, Fig. 1/3",
                  f"val loss, best synthetic − real, at D_I = {size:,} (the best of {len(syn)} chosen on the other "
@@ -188,8 +219,9 @@ def ood_gap_claims(study: Study, spec: str, splits: list[str], size: int, resamp
     for split in ["val", *splits]:
         n = len(next(v for (d, s, sp, _), v in study.losses.items() if sp == split))
         w = resample_weights(n, resamples, seed=zlib.crc32(split.encode()))
-        r_real = _replicates(study, "real", size, w, rng, split)
-        r_syn = _replicates(study, spec, size, w, rng, split)
+        noise = _split_noise(study, size, split)
+        r_real = _replicates(study, "real", size, w, rng, noise, split)
+        r_syn = _replicates(study, spec, size, w, rng, noise, split)
         reps[split] = (r_real[0] - r_syn[0], r_real[1] - r_syn[1], n)
     out = []
     for split in splits:
@@ -198,8 +230,9 @@ def ood_gap_claims(study: Study, spec: str, splits: list[str], size: int, resamp
                          "out of distribution more than in distribution", "Fan et al. sec. 4.5, Fig. 1/4",
                          f"gap on {split} − gap on val; gap = loss(real) − loss({spec}) at {size:,}",
                          gr - reps["val"][1], g - reps["val"][0],
-                         f"bootstrap over the {n:,} {split} and {reps['val'][2]:,} val images and seeds "
-                         f"({resamples:,} resamples)", paper="synthetic ahead of real on ImageNet-R/-Sketch at 4M",
+                         f"bootstrap over the {n:,} {split} and {reps['val'][2]:,} val images and "
+                         f"{_split_noise(study, size, split).describe(len(study.seeds))} ({resamples:,} resamples)",
+                         paper="synthetic ahead of real on ImageNet-R/-Sketch at 4M",
                          section="1. Out-of-distribution scaling"))
     return out
 
@@ -239,19 +272,22 @@ def probe_claims(hits: dict[tuple[str, int, int, str], np.ndarray], real_size: i
     configuration"; a comparison with the best of N would be biased by the choice). Effect: mean probe top-1 over
     the tasks, real (at its own largest size) minus the configuration (at ``synthetic_size``), in points.
     ``hits[(data, size, train_seed, task)]``: per-test-image hits of that classifier's probe. Interval: a paired
-    bootstrap over each task's test images (one draw per task, shared by every model) and one training seed per
-    model and replicate, so it covers the noise of training the feature extractor."""
+    bootstrap over each task's test images (one draw per task, shared by every model) and the training noise of each
+    model's mean over its seeds (pooled over the models), so it covers the noise of training the feature
+    extractor."""
     tasks = sorted({t for *_, t in hits})
     w = {t: resample_weights(len(next(v for k, v in hits.items() if k[3] == t)), resamples,
                              seed=zlib.crc32(t.encode())) for t in tasks}
     rng = np.random.default_rng(9)
+    score = {(d, s, sd): float(np.mean([100 * hits[(d, s, sd, t)].mean() for t in tasks])) for d, s, sd, _ in hits}
+    noise = _pooled(score)  # of the mean top-1 over the tasks, in points
 
     def at(data: str, size: int) -> tuple[float, np.ndarray]:
         seeds = sorted({sd for d, s, sd, _ in hits if d == data and s == size})
         per = np.stack([np.mean([100 * hits[(data, size, sd, t)].astype(float) @ w[t] for t in tasks], 0)
                         for sd in seeds])  # [seeds, R]: mean top-1 over tasks, in points
-        point = float(np.mean([[100 * hits[(data, size, sd, t)].mean() for t in tasks] for sd in seeds]))
-        return point, per[rng.integers(0, len(seeds), resamples), np.arange(resamples)]
+        pts = [score[(data, size, sd)] for sd in seeds]
+        return float(np.mean(pts)), seed_mean(per, noise, rng, pts)
 
     real, real_reps = at("real", real_size)
     n_test = sum(w[t].shape[0] for t in tasks)
@@ -263,8 +299,8 @@ def probe_claims(hits: dict[tuple[str, int, int, str], np.ndarray], real_size: i
                          "downstream tasks than features learnt from synthetic ones", "Fan et al. Tables A7/A8 "
                          "(DS average)", f"mean linear-probe top-1 (points) over {len(tasks)} tasks: real at "
                          f"{real_size:,} − {c} at {synthetic_size:,}", real_reps - syn_reps, real - syn,
-                         f"paired bootstrap over {n_test:,} test images of {len(tasks)} tasks and {n_seeds} training "
-                         f"seed(s) ({resamples:,} resamples)",
+                         f"paired bootstrap over {n_test:,} test images of {len(tasks)} tasks and "
+                         f"{noise.describe(n_seeds)} ({resamples:,} resamples)",
                          paper="real above every synthetic configuration at 1M (DS average)",
                          section="2. Linear probes"))
     return out
@@ -289,15 +325,16 @@ def clip_mixing_claims(val_losses: dict, scales: list[int], cfg: float, main_hpa
     n_img = len(next(iter(main.values())))
     w = resample_weights(n_img, resamples, seed=13)
     rng = np.random.default_rng(13)
-    how = f"bootstrap over {n_img:,} val images and the training seeds ({resamples:,} resamples)"
-
     top1 = None if val_hits is None else {(mode, n, seed): 100 * np.asarray(v, dtype=float)
                                          for (mode, n, hp, g, seed), v in val_hits.items()
                                          if g == cfg and hp == main_hparams.get(n)}
+    noise = _pooled(top1 or main)
+    how = (f"bootstrap over {n_img:,} val images and {noise.describe(max(len(v) for v in _cells(top1 or main)))} "
+           f"({resamples:,} resamples)")
 
     def at(mode: str, n: int) -> tuple[float, np.ndarray] | None:
         runs = [v for (m, nn, _), v in sorted((top1 or main).items()) if m == mode and nn == n]
-        return _mean_replicates(runs, w, rng) if runs else None
+        return _mean_replicates(runs, w, rng, noise) if runs else None
 
     for a, b, n, key, statement, paper in (
             ("real", "synthetic+real", scales[0], "mixed_beats_real_small", "adding synthetic images to real ones "
@@ -321,19 +358,22 @@ def retrieval_claims(hits: dict[tuple[str, str, int, int], np.ndarray], base: di
                      equal_size: int, pool_size: int, beyond_size: int | None, resamples: int = 1000) -> list:
     """Geng et al.'s claims on adapted CLIPs, from per-test-image hits: ``hits[(metric, arm, per_class, seed)]``
     (metric ``lp`` or ``zs``, arm ``retrieved`` / ``synthetic``), ``base[metric]`` the unadapted CLIP's. Every
-    comparison is paired on the same test images (one bootstrap draw shared by every model) with one training seed
-    per replicate: retrieved beats synthetic at equal size (linear probe; zero-shot), retrieved adaptation gains
+    comparison is paired on the same test images (one bootstrap draw shared by every model), with the finetuning
+    noise of each arm's mean over its seeds (pooled per metric): retrieved beats synthetic at equal size (linear probe; zero-shot), retrieved adaptation gains
     over the unadapted CLIP, and synthetic data beyond the retrievable pool still lags the pool itself."""
     n = len(next(iter(base.values())))
     w = resample_weights(n, resamples, seed=19)
     rng = np.random.default_rng(19)
-    how = f"paired bootstrap over {n:,} test images and the finetuning seeds ({resamples:,} resamples)"
+    noise = {m: _pooled({k: np.asarray(v, dtype=float) for k, v in hits.items() if k[0] == m}) for m in base}
+    how = (f"paired bootstrap over {n:,} test images and the "
+           f"{noise['lp'].describe(max(len(v) for v in _cells(hits))).replace('training', 'finetuning')} "
+           f"({resamples:,} resamples)")
 
     def at(metric: str, arm: str, k: int) -> tuple[float, np.ndarray]:
         runs = [v for (m, a, kk, _), v in sorted(hits.items()) if m == metric and a == arm and kk == k]
         if not runs:
             raise KeyError(f"no {arm} runs at {k} per class")
-        return _mean_replicates([np.asarray(v, dtype=float) for v in runs], w, rng)
+        return _mean_replicates([np.asarray(v, dtype=float) for v in runs], w, rng, noise[metric])
 
     b = {m: (float(np.mean(v)), np.asarray(v, dtype=float) @ w) for m, v in base.items()}
     src = "Geng et al. sec. 4, Fig. 2"
@@ -378,21 +418,22 @@ def task_replicates(items: dict[tuple[str, str], np.ndarray], resamples: int = 1
 
 def synthclip_claims(items: dict[str, list[dict]], sizes: list[int], resamples: int = 1000) -> list:
     """SynthCLIP's claims as Δ_MTL over its five tasks, each with a bootstrap interval over the tasks' evaluation
-    items (test images, few-shot episodes, retrieval queries; paired across models) and the training seeds (one
-    per replicate). ``items[run]``: one ``five_tasks(items=...)`` dict per training seed, runs named as notebook 08
+    items (test images, few-shot episodes, retrieval queries; paired across models) and the training noise of each
+    model's mean over its seeds (per task, pooled over the models). ``items[run]``: one ``five_tasks(items=...)`` dict per training seed, runs named as notebook 08
     names them (``CLIP real-<n>``, ``SynthCLIP-<n>``, ``SynthCLIP-<n> random``, ``SynthCLIP-<n> C_rand``,
     ``Mixed real-<n> + synth-<n>``); a claim whose runs are missing is skipped."""
     rng = np.random.default_rng(23)
+    got = {name: [task_replicates(it, resamples) for it in per_seed] for name, per_seed in items.items()}
+    noise = {t: SeedNoise.pooled([p[t] for p, _ in g] for g in got.values()) for t in SYNTHCLIP_TASKS}
     runs = {}
-    for name, per_seed in items.items():
-        got = [task_replicates(it, resamples) for it in per_seed]
-        point = {t: float(np.mean([p[t] for p, _ in got])) for t in SYNTHCLIP_TASKS}
-        pick = rng.integers(0, len(got), resamples)
-        reps = {t: np.stack([r[t] for _, r in got])[pick, np.arange(resamples)] for t in SYNTHCLIP_TASKS}
+    for name, g in got.items():
+        point = {t: float(np.mean([p[t] for p, _ in g])) for t in SYNTHCLIP_TASKS}
+        reps = {t: seed_mean(np.stack([r[t] for _, r in g]), noise[t], rng, [p[t] for p, _ in g])
+                for t in SYNTHCLIP_TASKS}
         runs[name] = (point, reps)
     n_seeds = max(len(v) for v in items.values())
-    how = (f"bootstrap over the tasks' test images, few-shot episodes and retrieval queries, and {n_seeds} training "
-           f"seed(s) ({resamples:,} resamples)")
+    how = (f"bootstrap over the tasks' test images, few-shot episodes and retrieval queries, and "
+           f"{noise[SYNTHCLIP_TASKS[0]].describe(n_seeds)} ({resamples:,} resamples)")
 
     def dmtl(a: str, b: str) -> tuple[float, np.ndarray]:
         (pa, ra), (pb, rb) = runs[a], runs[b]
