@@ -356,11 +356,12 @@ def clip_mixing_claims(val_losses: dict, scales: list[int], cfg: float, main_hpa
 
 def retrieval_claims(hits: dict[tuple[str, str, int, int], np.ndarray], base: dict[str, np.ndarray],
                      equal_size: int, pool_size: int, beyond_size: int | None, resamples: int = 1000) -> list:
-    """Geng et al.'s claims on adapted CLIPs, from per-test-image hits: ``hits[(metric, arm, per_class, seed)]``
-    (metric ``lp`` or ``zs``, arm ``retrieved`` / ``synthetic``), ``base[metric]`` the unadapted CLIP's. Every
-    comparison is paired on the same test images (one bootstrap draw shared by every model), with the finetuning
-    noise of each arm's mean over its seeds (pooled per metric): retrieved beats synthetic at equal size (linear probe; zero-shot), retrieved adaptation gains
-    over the unadapted CLIP, and synthetic data beyond the retrievable pool still lags the pool itself."""
+    """Geng et al.'s claims on adapted CLIPs, from per-test-image hits: ``hits[(metric, arm, per_class, seed)]`` (metric
+    ``lp`` or ``zs``, arm ``retrieved`` / ``synthetic``), ``base[metric]`` the unadapted CLIP's. Every comparison is
+    paired on the same test images (one bootstrap draw shared by every model), with the finetuning noise of each arm's
+    mean over its seeds (pooled per metric): retrieved beats synthetic at equal size (linear probe; zero-shot),
+    retrieved adaptation gains over the unadapted CLIP, and synthetic data beyond the retrievable pool still lags the
+    pool itself."""
     n = len(next(iter(base.values())))
     w = resample_weights(n, resamples, seed=19)
     rng = np.random.default_rng(19)
@@ -417,11 +418,11 @@ def task_replicates(items: dict[tuple[str, str], np.ndarray], resamples: int = 1
 
 
 def synthclip_claims(items: dict[str, list[dict]], sizes: list[int], resamples: int = 1000) -> list:
-    """SynthCLIP's claims as Δ_MTL over its five tasks, each with a bootstrap interval over the tasks' evaluation
-    items (test images, few-shot episodes, retrieval queries; paired across models) and the training noise of each
-    model's mean over its seeds (per task, pooled over the models). ``items[run]``: one ``five_tasks(items=...)`` dict per training seed, runs named as notebook 08
-    names them (``CLIP real-<n>``, ``SynthCLIP-<n>``, ``SynthCLIP-<n> random``, ``SynthCLIP-<n> C_rand``,
-    ``Mixed real-<n> + synth-<n>``); a claim whose runs are missing is skipped."""
+    """SynthCLIP's claims as Δ_MTL over its five tasks, each with a bootstrap interval over the tasks' evaluation items
+    (test images, few-shot episodes, retrieval queries; paired across models) and the training noise of each model's
+    mean over its seeds (per task, pooled over the models). ``items[run]``: one ``five_tasks(items=...)`` dict per
+    training seed, runs named as notebook 08 names them (``CLIP real-<n>``, ``SynthCLIP-<n>``, ``SynthCLIP-<n> random``,
+    ``SynthCLIP-<n> C_rand``, ``Mixed real-<n> + synth-<n>``); a claim whose runs are missing is skipped."""
     rng = np.random.default_rng(23)
     got = {name: [task_replicates(it, resamples) for it in per_seed] for name, per_seed in items.items()}
     noise = {t: SeedNoise.pooled([p[t] for p, _ in g] for g in got.values()) for t in SYNTHCLIP_TASKS}
