@@ -84,7 +84,7 @@ def test_every_repo_is_found_in_the_cache_offline(cache):
     from huggingface_hub import hf_hub_download
 
     repos = [v for k, v in cache.built.items() if k not in ("fid_inception", "lpips_alex")]
-    assert len(repos) == 10
+    assert len(repos) == 11
     for repo in repos:
         snap = snapshot(repo)
         assert snap.parent.parent == repo_folder(cache.hub, repo)
@@ -204,6 +204,36 @@ def test_if_pipeline_fp16_only(cache):
         checker = IFSafetyChecker(CLIPConfig.from_pretrained(snap / "safety_checker"))
         checker.load_state_dict(load_file(snap / "safety_checker/model.fp16.safetensors"), strict=True)
     assert checker.vision_model.config.image_size == 224
+
+
+def test_if_cascade_makes_stage_two_images_each_from_its_own_seed(cache):
+    """``paper:if+paper:if_stage2``: IF stage I at 64 px, then stage II (IFSuperResolutionPipeline) at its own side,
+    with stage I's prompt embeddings; an image depends on its prompt and seed alone (batch of two = one by one, up to
+    a rounding step in a few pixels, as for stage I alone: batched kernels sum in another order), and
+    stage I alone is another fingerprint, so its sets never mix with the cascade's."""
+    from synscale.data import weights as W
+    from synscale.methods import generate, models
+    from synscale.orchestration.preflight import model_needs
+
+    snap = snapshot(R.IF2)
+    assert json.loads((snap / "model_index.json").read_text())["_class_name"] == "IFSuperResolutionPipeline"
+    assert W.completeness(W.resolve("paper:if_stage2"), "diffusers") is None
+    pipe = models.t2i("if", "paper:if+paper:if_stage2")
+    assert isinstance(pipe, models.Cascade) and type(pipe.stage2).__name__ == "IFSuperResolutionPipeline"
+    assert pipe.stage2.text_encoder is None and pipe.stage2.unet.config.in_channels == 6
+    prompts, seeds = ["a photo of a tench", "a photo of a goldfish"], [11, 12]
+    both, _ = generate.generate_images(pipe, prompts, seeds, guidance_scale=2.0, steps=2, batch_size=2)
+    one, _ = generate.generate_images(pipe, prompts[1:], seeds[1:], guidance_scale=2.0, steps=2, batch_size=1)
+    side = pipe.stage2.unet.config.sample_size
+    assert both.shape == (2, side, side, 3) and side > 64 and both.dtype == np.uint8
+    diff = np.abs(both[1].astype(int) - one[0].astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())  # batched kernels' last bit
+    assert np.abs(both[0].astype(int) - both[1].astype(int)).mean() > 10
+    assert models.fingerprint("if", "paper:if") != models.fingerprint("if", "paper:if+paper:if_stage2")
+    assert model_needs("04_scaling", {"specs": ["if/in_captions/1.5"], "family_models": {
+        "if": "paper:if+paper:if_stage2"}})[:2] == [("if", "paper:if"), ("if_stage2", "paper:if_stage2")]
+    with pytest.raises(ValueError, match="no super-resolution stage"):
+        models.t2i("sd", "paper:sd+paper:if_stage2")
 
 
 def test_amused_pipeline_fp16_only(cache):

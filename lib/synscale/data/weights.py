@@ -59,7 +59,9 @@ PAPER: dict[str, PaperModel] = {m.role: m for m in (
     PaperModel("sd", ("stable-diffusion-v1-5/stable-diffusion-v1-5", "runwayml/stable-diffusion-v1-5"), "SYNSCALE_SD",
                "diffusers", "Stable Diffusion v1.5 (all three papers)"),
     PaperModel("if", ("DeepFloyd/IF-I-XL-v1.0",), "SYNSCALE_IF", "diffusers",
-               "DeepFloyd IF stage I: the open pixel-space diffusion model standing in for Imagen"),
+               "DeepFloyd IF stage I: the open pixel-space diffusion model standing in for Imagen (64 px)"),
+    PaperModel("if_stage2", ("DeepFloyd/IF-II-L-v1.0",), "SYNSCALE_IF_STAGE2", "diffusers",
+               "DeepFloyd IF stage II: its 64 -> 256 px super-resolution stage (Imagen's 256 px images)"),
     PaperModel("muse", ("amused/amused-256",), "SYNSCALE_MUSE", "diffusers",
                "aMUSEd 256: the open masked-token model standing in for Muse"),
     PaperModel("oracle", ("timm/vit_base_patch16_224.augreg_in21k_ft_in1k",), "SYNSCALE_ORACLE", "timm",
@@ -79,6 +81,19 @@ PAPER: dict[str, PaperModel] = {m.role: m for m in (
     PaperModel("lpips_alex", (), "TORCH_HOME", "torch_hub",
                "torchvision's AlexNet, LPIPS's backbone (torchmetrics)", "alexnet-owt-7be5be79.pth"),
 )}
+
+
+#: chains a family's super-resolution stage after its weights: ``"paper:if+paper:if_stage2"``
+CASCADE = "+"
+#: the weights role of each text-to-image family's super-resolution stage
+STAGE2_ROLES = {"if": "if_stage2"}
+
+
+def stages(name: str) -> tuple[str, str | None]:
+    """A text-to-image weights name split into the family's own weights and its super-resolution stage's (``None``
+    when it has none): ``"paper:if+paper:if_stage2"`` -> ``("paper:if", "paper:if_stage2")``."""
+    base, _, up = name.partition(CASCADE)
+    return base, up or None
 
 
 @dataclass(frozen=True)

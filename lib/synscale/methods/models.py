@@ -6,26 +6,30 @@ Names are resolved by :mod:`synscale.data.weights` (``"mini"``, ``"paper:<role>"
 | role | mini (``"mini"``) | paper (``"paper:<role>"``: HF cache) |
 |---|---|---|
 | t2i ``sd``   | ``StableDiffusionPipeline`` from ``mini_world/sd``   | ``stable-diffusion-v1-5/...`` |
-| t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` (stage I, fp16) |
+| t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` + ``IF-II-L-v1.0`` |
 | t2i ``muse`` | ``AmusedPipeline`` from ``mini_world/muse``          | ``amused/amused-256`` (fp16) |
 | oracle       | timm ``local-dir:mini_world/oracle``                 | ``timm/vit_base_patch16_224.augreg_...`` |
 | clip         | open_clip ``synscale-mini-clip`` + weights           | ``laion/CLIP-ViT-B-16-laion2B-s34B-b88K`` |
 
 Stable Diffusion samples with DDIM (eta 0), the papers' sampler (SynthCLIP and Geng et al.: 50 DDIM steps), whatever
-scheduler its checkpoint ships (SD-1.5's is PNDM). Nothing is downloaded (``local_files_only``); anything absent is
-one line saying what and how to provide it.
+scheduler its checkpoint ships (SD-1.5's is PNDM). A name may chain a super-resolution stage after a family's own
+weights with ``+``: ``"paper:if+paper:if_stage2"`` is DeepFloyd IF as it makes 256 px images, stage I at 64 px, then
+stage II (:class:`Cascade`); ``"paper:if"`` alone is stage I. Nothing is downloaded (``local_files_only``); anything
+absent is one line saying what and how to provide it.
 """
 from __future__ import annotations
 
-from synscale.data.weights import MissingModelError, resolve
+from synscale.data.weights import CASCADE, STAGE2_ROLES, MissingModelError, resolve, stages
 from synscale.data.world import default_dir, read_manifest
 from synscale.data.world.text import imagenet_index
 from synscale.methods.train import load, restrict_classes
 from synscale.runtime.distributed import default_device
 
-__all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "fingerprint", "oracle", "t2i"]
+__all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "Cascade", "fingerprint", "oracle", "stages", "t2i"]
 
 PIPELINES = {"sd": "StableDiffusionPipeline", "if": "IFPipeline", "muse": "AmusedPipeline"}
+#: each family's super-resolution stage's pipeline (DeepFloyd IF-II: 64 -> 256 px; its role: ``STAGE2_ROLES``)
+STAGE2 = {"if": "IFSuperResolutionPipeline"}
 #: the scheduler each family samples with, where it differs from what a checkpoint ships (SD-1.5 ships PNDM)
 SAMPLERS = {"sd": "DDIMScheduler"}
 NO_SAFETY_PARTS = {
@@ -34,38 +38,80 @@ NO_SAFETY_PARTS = {
 }
 
 
-def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
-    """A diffusers text-to-image pipeline of ``family`` in {sd, if, muse}: weights resolved by
-    :func:`synscale.data.weights.resolve` (the fp16 variant where only that is cached), the family's sampler
-    (:data:`SAMPLERS`), no safety checker or watermarker (the study measures the generator's own images)."""
+def _from_pretrained(cls_name: str, w, dtype, **kwargs):
+    """``cls_name.from_pretrained`` on resolved weights, offline, in the variant the cache holds, no loading bars."""
     import diffusers
     import torch
-
-    if family not in PIPELINES:
-        raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
-    w = resolve(name, family)
-    cls = getattr(diffusers, PIPELINES[family])
-    kwargs = dict(NO_SAFETY_PARTS.get(family, {}))
-    if w.variant:
-        kwargs["variant"] = w.variant
     from diffusers.utils import logging as diffusers_log
     from transformers.utils import logging as transformers_log
 
+    if w.variant:
+        kwargs["variant"] = w.variant
     bars = diffusers_log.is_progress_bar_enabled(), transformers_log.is_progress_bar_enabled()
     diffusers_log.disable_progress_bar()  # loading bars would fill every rendered report; restored below
     transformers_log.disable_progress_bar()
     try:
-        pipe = cls.from_pretrained(str(w.path), local_files_only=True, dtype=dtype or torch.float32, **kwargs)
+        pipe = getattr(diffusers, cls_name).from_pretrained(str(w.path), local_files_only=True,
+                                                             dtype=dtype or torch.float32, **kwargs)
     finally:
         if bars[0]:
             diffusers_log.enable_progress_bar()
         if bars[1]:
             transformers_log.enable_progress_bar()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
+    """A diffusers text-to-image pipeline of ``family`` in {sd, if, muse}: weights resolved by
+    :func:`synscale.data.weights.resolve` (the fp16 variant where only that is cached), the family's sampler
+    (:data:`SAMPLERS`), no safety checker or watermarker (the study measures the generator's own images). A name
+    with a super-resolution stage (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
+    import diffusers
+
+    if family not in PIPELINES:
+        raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
+    base, up = stages(name)
+    if up is not None and family not in STAGE2:
+        raise ValueError(f"weights '{name}': family '{family}' has no super-resolution stage to chain with "
+                         f"'{CASCADE}' (only {', '.join(STAGE2)} has)")
+    pipe = _from_pretrained(PIPELINES[family], resolve(base, family), dtype, **NO_SAFETY_PARTS.get(family, {}))
     sampler = SAMPLERS.get(family)
     if sampler and type(pipe.scheduler).__name__ != sampler:
         pipe.scheduler = getattr(diffusers, sampler).from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    if up is None:
+        return pipe.to(device)
+    sr = _from_pretrained(STAGE2[family], resolve(up, STAGE2_ROLES[family]), dtype, text_encoder=None, tokenizer=None,
+                          **NO_SAFETY_PARTS.get(family, {}))
+    return Cascade(pipe.to(device), sr.to(device))
+
+
+class Cascade:
+    """A text-to-image stage, then its super-resolution stage on the first stage's images, as DeepFloyd IF makes its
+    256 px images (IF-I at 64 px, then IF-II; IF's own README runs them so): the prompts are encoded once, by stage
+    I's text encoder, and both stages draw their noise from each sample's own generator, so an image still depends
+    on its prompt and seed alone. The guidance scale and the steps are stage I's (the study's sweep); stage II runs
+    with the same number of steps, its pipeline's default guidance (4.0) and noise level (250)."""
+
+    def __init__(self, stage1, stage2):
+        self.stage1, self.stage2 = stage1, stage2
+
+    @property
+    def device(self):
+        return self.stage1.device
+
+    def set_progress_bar_config(self, **kwargs) -> None:
+        self.stage1.set_progress_bar_config(**kwargs)
+        self.stage2.set_progress_bar_config(**kwargs)
+
+    def __call__(self, prompt, guidance_scale: float, num_inference_steps: int, generator=None,
+                 output_type: str = "np", **kwargs):
+        embeds, negative = self.stage1.encode_prompt(prompt, do_classifier_free_guidance=True,
+                                                     device=self.stage1._execution_device, clean_caption=False)
+        low = self.stage1(prompt_embeds=embeds, negative_prompt_embeds=negative, guidance_scale=guidance_scale,
+                          num_inference_steps=num_inference_steps, generator=generator, output_type="pt").images
+        return self.stage2(image=low, prompt_embeds=embeds, negative_prompt_embeds=negative,
+                           num_inference_steps=num_inference_steps, generator=generator, output_type=output_type)
 
 
 def _sampler_tag(family: str, path) -> str:
@@ -84,10 +130,15 @@ def fingerprint(what: str, name: str = "mini") -> str:
     """8 hex digits naming the exact weights of ``name`` (and the sampler :func:`t2i` uses with them): the shipped
     files' sha256 for ``mini``; a cached repo's id and revision; else the resolved path with its files' sizes and
     mtimes (a folder rebuilt in place gets a new fingerprint). Cached data sets made with other weights never collide
-    with these."""
+    with these. A cascade's names both stages' weights (stage I alone is another fingerprint)."""
     import hashlib
     import json
 
+    base, up = stages(name)
+    if up is not None:
+        role = STAGE2_ROLES.get(what, what)
+        key = f"{fingerprint(what, base)}{CASCADE}{fingerprint(role, up)}"
+        return hashlib.sha256(key.encode()).hexdigest()[:8]
 
     if name == "mini":
         files = read_manifest(default_dir())["components"].get(what, {}).get("files")

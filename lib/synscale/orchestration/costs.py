@@ -32,8 +32,8 @@ COSTED = ("00_mini_world", "01_prompt_design", "02_cfg_sweep", "03_synthetic_1p3
 #: (rate per A100, source): seconds per generated image, training images per second, LLM captions per second
 RATES = {
     "sd": (SD_SECONDS_PER_IMAGE, "s/image, SynthCLIP sec. 4.1"),
-    "if": (3.0, "s/image, assumed (IF-I-XL 64 px + IF-II-L to 256 px, 50 steps each, as Imagen's 256 px; "
-                "ours runs stage I only today)"),
+    "if": (3.0, "s/image, assumed (IF-I-XL 64 px + IF-II-L to 256 px, 50 steps each, as Imagen's 256 px "
+                "and as the paper profiles run it)"),
     "muse": (0.3, "s/image, assumed (aMUSEd-256; not measured here)"),
     "vit_base_patch16_224": (1200.0, "img/s, assumed (ViT-B/16 at 224 px, AMP; benchmarks/trainer_throughput.py)"),
     "vit_large_patch16_224": (350.0, "img/s, assumed (ViT-L/16 at 224 px, AMP)"),

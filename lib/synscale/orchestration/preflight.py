@@ -39,7 +39,12 @@ def model_needs(stem: str, p: dict[str, Any]) -> list[tuple[str, str]]:
     """``(role, weights name)`` of every model a run loads (``"mini"`` names are the shipped world's)."""
     fam = p.get("family_models") or {}
     default = p.get("t2i_model", p.get("model", MINI))
-    needs = [(f, fam.get(f, default)) for f in _families(stem, p)]
+    needs = []
+    for f in _families(stem, p):
+        base, up = W.stages(fam.get(f, default))
+        needs.append((f, base))
+        if up is not None:  # a cascade: the family's super-resolution stage too ("paper:if+paper:if_stage2")
+            needs.append((W.STAGE2_ROLES.get(f, f), up))
     if p.get("oracle_model", MINI) != MINI:
         needs.append(("oracle", p["oracle_model"]))
     if p.get("fid_net", "oracle") != "oracle":

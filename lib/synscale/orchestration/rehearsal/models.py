@@ -44,6 +44,7 @@ REAL = Path(__file__).with_name("real")
 
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 IF = "DeepFloyd/IF-I-XL-v1.0"
+IF2 = "DeepFloyd/IF-II-L-v1.0"
 MUSE = "amused/amused-256"
 ORACLE = "timm/vit_base_patch16_224.augreg_in21k_ft_in1k"
 ORACLE_LARGE = "timm/vit_large_patch16_224.augreg_in21k_ft_in1k"
@@ -63,6 +64,8 @@ SOURCES = {
     IF: "model_index VERIFIED (whitespace reconstructed), scheduler/watermarker/config.yml VERBATIM, unet RE-SAVED "
         "(diffusers 0.19: real values, newer default keys), text_encoder/tokenizer/feature_extractor RECALLED, "
         "safety_checker = SD's CLIP-L/14 CLIPConfig (RECALLED as the same)",
+    IF2: "no file of the real repo at hand: model_index, schedulers and the UNet's layout DERIVED from diffusers' "
+         "scripts/convert_if.py (super-resolution pipeline) and its tests' super-resolution components",
     MUSE: "model_index/transformer VERBATIM, vqvae/scheduler/text_encoder VERBATIM (amused-512 sibling), tokenizer "
           "configs RECALLED",
     ORACLE: "config.json VERIFIED (586 B)",
@@ -521,6 +524,50 @@ def build_if(hf_home: Path, torch_home: Path) -> str:
     return _build_in_tmp(IF, hf_home, fill)
 
 
+def build_if_stage2(hf_home: Path, torch_home: Path) -> str:
+    """``DeepFloyd/IF-II-L-v1.0`` (IFSuperResolutionPipeline, stage II), **fp16 variant only**.
+
+    DERIVED (``SOURCES``): the super-resolution UNet as diffusers' ``convert_if.py`` writes it — 6 input channels
+    (the noisy image and stage I's image upscaled), 6 output channels (epsilon and the ``learned_range`` variance),
+    the noise level added to stage I's image as a ``timestep`` class embedding, ResnetDownsample/-Upsample blocks at
+    the high resolutions and SimpleCrossAttn blocks at the low ones, scale-shift norm, GELU, T5 text embeddings
+    (``encoder_hid_dim``); its DDPM scheduler (``learned_range``, thresholding at 1.0) and image-noising scheduler
+    (cosine). Shrunk: 8·(1,2,3,4) channels, 1 layer per block, head dim 8, T5 width 32 (stage I's stand-in);
+    sample_size 256 -> 128 (stage I's stand-in makes 64 px). The text encoder, tokenizer, safety checker, watermarker
+    and feature extractor are null in ``model_index.json``: stage II takes stage I's prompt embeddings (as IF's own
+    README loads it, ``text_encoder=None``)."""
+
+    def fill(out: Path) -> None:
+        from diffusers import DDPMScheduler, UNet2DConditionModel
+
+        index = {"_class_name": "IFSuperResolutionPipeline", "_diffusers_version": "0.16.0"}
+        index.update({k: [None, None] for k in ("feature_extractor", "safety_checker", "text_encoder", "tokenizer",
+                                                "watermarker")})
+        index.update({"image_noising_scheduler": ["diffusers", "DDPMScheduler"], "requires_safety_checker": False,
+                      "scheduler": ["diffusers", "DDPMScheduler"], "unet": ["diffusers", "UNet2DConditionModel"]})
+        _write_json(out / "model_index.json", dict(sorted(index.items())))
+        DDPMScheduler(variance_type="learned_range", beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
+                      thresholding=True, dynamic_thresholding_ratio=0.95,
+                      sample_max_value=1.0).save_config(str(out / "scheduler"))
+        DDPMScheduler(beta_schedule="squaredcos_cap_v2").save_config(str(out / "image_noising_scheduler"))
+        _seed(f"{IF2}/unet")
+        unet = UNet2DConditionModel(
+            sample_size=128, in_channels=6, out_channels=6, layers_per_block=1, block_out_channels=(8, 16, 24, 32),
+            down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
+                              "SimpleCrossAttnDownBlock2D"),
+            mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+            up_block_types=("SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D",
+                            "ResnetUpsampleBlock2D"),
+            norm_num_groups=8, cross_attention_dim=32, encoder_hid_dim=_T5_IF["d_model"], attention_head_dim=8,
+            addition_embed_type="text", addition_embed_type_num_heads=4, cross_attention_norm="group_norm",
+            resnet_time_scale_shift="scale_shift", act_fn="gelu", class_embed_type="timestep",
+            mid_block_scale_factor=1.414, time_embedding_act_fn="gelu")
+        unet.save_config(str(out / "unet"))
+        _save_diffusers(unet, out / "unet", ("fp16",))
+
+    return _build_in_tmp(IF2, hf_home, fill)
+
+
 def build_muse(hf_home: Path, torch_home: Path) -> str:
     """``amused/amused-256`` (AmusedPipeline), **fp16 variant only**.
 
@@ -813,6 +860,7 @@ def build_lpips_alex(hf_home: Path, torch_home: Path) -> str:
 STANDINS: dict[str, Callable[[Path, Path], str]] = {
     "sd": build_sd,
     "if": build_if,
+    "if_stage2": build_if_stage2,
     "muse": build_muse,
     "oracle": build_oracle,
     "oracle_large": build_oracle_large,
