@@ -38,38 +38,71 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+#: the two studies the suite runs through the runner: every notebook on ``smoke`` (``_template`` too) and every
+#: numbered notebook's ``rehearsal`` on the paper-shaped stand-ins
 SMOKE_STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-_smoke: dict = {}
+REHEARSAL_STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
+_bg: dict[str, dict] = {}
+_standins: dict = {}
 
 
-def _start_smoke_study() -> None:
-    """``synscale run <every notebook> --profile smoke --jobs 2`` in the background, once per session: it starts
-    when collection finds a test that needs it, so the unit tests before that test run beside it on the cores its
-    kernels leave idle (the suite's wall time, not its work, shrinks)."""
-    if _smoke:
+def standins_root() -> tuple[Path, dict[str, str]]:
+    """The rehearsal's stand-ins (models, data, prepared captions and folders), built once per session."""
+    if not _standins:
+        from synscale.orchestration.rehearsal.cli import build
+
+        root = Path(tempfile.mkdtemp(prefix="synscale-standins-"))
+        _standins.update(root=root, env=build(root))
+    return _standins["root"], _standins["env"]
+
+
+def _start(name: str) -> None:
+    """``synscale run <notebooks> --profile <name> --jobs 2`` in the background, once per session. It starts when
+    collection finds a test that needs it, so the unit tests before that test run beside it on the cores its kernels
+    leave idle: the suite's wall time shrinks, not its work."""
+    if name in _bg:
         return
-    out = Path(tempfile.mkdtemp(prefix="synscale-smoke-"))
-    log = open(out.parent / f"{out.name}.log", "w")
-    _smoke.update(out=out / "outputs", log=log, proc=subprocess.Popen(
-        [sys.executable, "-m", "synscale", "run", *SMOKE_STEMS, "--profile", "smoke", "--jobs", "2"],
-        env={**os.environ, "SYNSCALE_OUTPUTS": str(out / "outputs")}, stdout=log, stderr=subprocess.STDOUT,
+    stems, env = (SMOKE_STEMS, {}) if name == "smoke" else (REHEARSAL_STEMS, standins_root()[1])
+    root = Path(tempfile.mkdtemp(prefix=f"synscale-{name}-"))
+    log = open(root / "runner.log", "w")
+    _bg[name] = dict(root=root, out=root / "outputs", log=log, proc=subprocess.Popen(
+        [sys.executable, "-m", "synscale", "run", *stems, "--profile", name, "--jobs", "2"],
+        env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(root / "outputs")}, stdout=log, stderr=subprocess.STDOUT,
         text=True))
 
 
+def _wait(name: str, timeout: float) -> tuple[Path, subprocess.CompletedProcess]:
+    """The outputs folder of a background study and a ``CompletedProcess`` whose stdout and stderr are its log."""
+    _start(name)
+    proc = _bg[name]["proc"]
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _bg[name]["log"].flush()
+    text = (_bg[name]["root"] / "runner.log").read_text()
+    return _bg[name]["out"], subprocess.CompletedProcess(proc.args, proc.returncode, text, text)
+
+
 def pytest_collection_finish(session):
-    """After ``-k``/``-m`` deselection: only a session that will run a test of the smoke study starts it."""
-    if not session.config.option.collectonly and any("smoke_study" in i.fixturenames for i in session.items):
-        _start_smoke_study()
+    """After ``-k``/``-m`` deselection: only a session that will run a study's tests starts that study."""
+    if session.config.option.collectonly:
+        return
+    for name, fixture in (("smoke", "smoke_study"), ("rehearsal", "rehearsal_study")):
+        if any(fixture in item.fixturenames for item in session.items):
+            _start(name)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _smoke:
-        if _smoke["proc"].poll() is None:
-            _smoke["proc"].kill()
-            _smoke["proc"].wait()
-        _smoke["log"].close()
-        shutil.rmtree(_smoke["out"].parent, ignore_errors=True)
-        Path(_smoke["log"].name).unlink(missing_ok=True)
+    for bg in _bg.values():
+        if bg["proc"].poll() is None:
+            bg["proc"].kill()
+            bg["proc"].wait()
+        bg["log"].close()
+        shutil.rmtree(bg["root"], ignore_errors=True)
+    if _standins:
+        shutil.rmtree(_standins["root"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,15 +110,18 @@ def smoke_study():
     """Every notebook on ``smoke`` in one runner call, as ``./run_all.sh --profile smoke`` does: two at a time, one
     outputs tree, later notebooks after those whose caches they reuse (params ``after:``: 05 evaluates the
     classifiers 04 trained), the runner's start-up paid once. The runner goes on after a failed notebook. Started
-    in the background at collection (:func:`_start_smoke_study`); this waits for it. Returns the outputs folder and
-    a ``CompletedProcess`` whose ``stderr`` is the runner's log."""
-    _start_smoke_study()
-    proc = _smoke["proc"]
-    try:
-        proc.wait(timeout=1500)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    _smoke["log"].flush()
-    text = Path(_smoke["log"].name).read_text()
-    return _smoke["out"], subprocess.CompletedProcess(proc.args, proc.returncode, text, text)
+    in the background at collection; this waits for it."""
+    return _wait("smoke", timeout=1500)
+
+
+@pytest.fixture(scope="session")
+def standins():
+    """The stand-ins, built once per session (models, data, and the captions and folders a user prepares)."""
+    return standins_root()
+
+
+@pytest.fixture(scope="session")
+def rehearsal_study():
+    """Every notebook's rehearsal in one runner call, two at a time, as ``./run_all.sh --profile rehearsal``;
+    started in the background at collection, this waits for it."""
+    return _wait("rehearsal", timeout=2400)

@@ -80,15 +80,6 @@ def test_rehearsal_keeps_the_papers_relations():
                 assert max(p["large_sizes"]) > p["d_i"] and set(p["large_specs"]) <= set(p["specs"])
 
 
-@pytest.fixture(scope="session")
-def standins(tmp_path_factory):
-    """The stand-ins, built once per session (models, data, and the captions and folders a user prepares)."""
-    from synscale.orchestration.rehearsal.cli import build
-
-    root = tmp_path_factory.mktemp("rehearsal")
-    return root, build(root)
-
-
 def _runner(args, env, outputs, timeout=1500):
     return subprocess.run([sys.executable, "-m", "synscale", "run", *args], capture_output=True, text=True,
                           env={**os.environ, **env, "SYNSCALE_OUTPUTS": str(outputs)}, timeout=timeout)
@@ -122,6 +113,8 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
     assert out.startswith("profile paper: about ") and "A100-hours for these notebooks" in out  # before anything
     for stem in ("02_cfg_sweep", "03_synthetic_1p3m", "04_scaling", "05_ood"):  # 03 trains Tables A4-A6's IF sets
         assert f"{stem}: if weights 'paper:if'" in out and "hf download DeepFloyd/IF-I-XL-v1.0" in out, stem
+        assert f"{stem}: if_stage2 weights 'paper:if_stage2'" in out, stem  # IF's super-resolution stage too
+    assert "hf download DeepFloyd/IF-II-L-v1.0" in out
     assert "05_ood: the ImageNet world's split" in out and "rendition does not exist" in out
     assert "05_ood: a downstream task (probe_root)" in out and "08_synthclip: a downstream task" in out
     assert "captions/train.tsv (BLIP-2 captions" in out and "synscale caption" in out
@@ -129,15 +122,6 @@ def test_dry_run_names_every_missing_model_and_folder_with_its_fix(standins, tmp
     res = _runner(["04", "--profile", "paper"], env, tmp_path / "out")
     assert res.returncode == 2 and res.stderr.startswith("error: profile 'paper' needs what is not on this machine")
     assert not (tmp_path / "out" / "04_scaling").exists()  # nothing started
-
-
-@pytest.fixture(scope="session")
-def rehearsal_study(standins, tmp_path_factory):
-    """Every notebook's rehearsal in one runner call, two at a time, as ``./run_all.sh --profile rehearsal``."""
-    _, env = standins
-    out = tmp_path_factory.mktemp("rehearsal_outputs")
-    res = _runner([*STEMS, "--profile", "rehearsal", "--jobs", "2"], env, out, timeout=2400)
-    return out, res
 
 
 @pytest.mark.notebook
