@@ -23,17 +23,30 @@ def export_html(notebook: Path, out: Path, code: bool = False) -> Path:
     title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
                   for line in c.source.splitlines() if line.startswith("# ")), Path(notebook).stem)
     run = Path(notebook).parent
-    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
-                    nbformat.v4.new_markdown_cell(_front(run, code)))
+    front = nbformat.v4.new_markdown_cell(_front(run, code))
+    if nb.cells and nb.cells[0].cell_type == "markdown":  # the title and the question, then the answer: the rest after
+        head, rest = _question(nb.cells[0].source)
+        nb.cells[0].source = head
+        nb.cells[1:1] = [front] + ([nbformat.v4.new_markdown_cell(rest)] if rest.strip() else [])
+    else:
+        nb.cells.insert(0, front)
     exporter = HTMLExporter(template_name="lab", exclude_input=not code, exclude_input_prompt=not code,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return atomic_write(out, body)
 
 
+def _question(source: str) -> tuple[str, str]:
+    """A notebook's first text split after its title and first paragraph (the question), so that the verdicts come
+    on the first screen, before the setting and the differences from the paper."""
+    paras = source.split("\n\n")
+    n = 2 if paras and paras[0].lstrip().startswith("# ") and len(paras) > 1 else 1
+    return "\n\n".join(paras[:n]), "\n\n".join(paras[n:])
+
+
 def _front(run: Path, code: bool) -> str:
-    """The report's first screen below its question: this run's verdicts, its parameters (folded), where the code
-    is."""
+    """The report's first screen below its title and question: this run's verdicts, its parameters (folded), where
+    the code is."""
     parts = []
     claims = run / "tables" / "findings.csv"
     if claims.exists():

@@ -95,11 +95,13 @@ def _message(session: str, code: str) -> dict[str, Any]:
 
 
 def _execute(ws, session: str, code: str, timeout: float) -> tuple[str, dict | None]:
-    """Send one cell; return what it printed on stdout and its error (``None`` when it succeeded)."""
+    """Send one cell; return what it printed on stdout and its error (``None`` when it succeeded). Done when both
+    the shell's ``execute_reply`` and iopub's ``idle`` status have come: the channels are not ordered with each
+    other, and under load a cell's last output can arrive after its reply."""
     msg = _message(session, code)
     ws.send(json.dumps(msg))
-    out, error, deadline = [], None, time.time() + timeout
-    while True:
+    out, error, deadline, replied, idle, status = [], None, time.time() + timeout, False, False, ""
+    while not (replied and idle):
         ws.settimeout(max(1.0, deadline - time.time()))
         reply = json.loads(ws.recv())
         if reply.get("parent_header", {}).get("msg_id") != msg["header"]["msg_id"]:
@@ -109,8 +111,11 @@ def _execute(ws, session: str, code: str, timeout: float) -> tuple[str, dict | N
             out.append(content["text"])
         elif kind == "error":
             error = content
+        elif kind == "status" and content.get("execution_state") == "idle":
+            idle = True
         elif kind == "execute_reply" and reply["channel"] == "shell":
-            return "".join(out), error if content.get("status") == "error" else None
+            replied, status = True, content.get("status")
+    return "".join(out), error if status == "error" else None
 
 
 def run_all(notebook: str | Path, kernel: str = "synscale", env: dict[str, str] | None = None,

@@ -131,7 +131,7 @@ def _best_of_held_out(study: Study, configs: list[str], size: int, w: np.ndarray
 
     data = ["real", *configs]
     v = np.stack([per_image(d) for d in data])  # [1 + N, images]
-    points = [[v.mean() for (dd, s, sp, _), v in study.losses.items() if dd == d and s == size and sp == "val"]
+    points = [[x.mean() for (dd, s, sp, _), x in study.losses.items() if dd == d and s == size and sp == "val"]
               for d in data]
     rng = np.random.default_rng([seed, 1])
     shift = np.stack([noise.cell(p).draws(len(p), w.shape[1], rng) for p in points])  # [1 + N, R]
