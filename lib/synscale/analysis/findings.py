@@ -118,7 +118,8 @@ def why(effect: float, lo: float, hi: float, support: float, caveat: str = "", i
     if v == "contradicted":
         return f"the whole interval lies below zero: the data here say the opposite; {sure}"
     half = (hi - lo) / 2
-    what = interval.split(" (")[0].removeprefix("bootstrap over ").removeprefix("paired bootstrap over ")
+    what = interval.split(" (")[0].split(", their noise")[0].removeprefix("bootstrap over ").removeprefix(
+        "paired bootstrap over ")
     what = what.removeprefix("the ") or "resampled items"
     more = (f"; about {max(1.0, (half / abs(effect)) ** 2):.0f}× the {what} would resolve an effect this size"
             if abs(effect) > TOL else "")
