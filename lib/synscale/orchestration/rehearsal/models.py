@@ -527,15 +527,15 @@ def build_if(hf_home: Path, torch_home: Path) -> str:
 def build_if_stage2(hf_home: Path, torch_home: Path) -> str:
     """``DeepFloyd/IF-II-L-v1.0`` (IFSuperResolutionPipeline, stage II), **fp16 variant only**.
 
-    DERIVED (``SOURCES``): the super-resolution UNet as diffusers' ``convert_if.py`` writes it — 6 input channels
-    (the noisy image and stage I's image upscaled), 6 output channels (epsilon and the ``learned_range`` variance),
-    the noise level added to stage I's image as a ``timestep`` class embedding, ResnetDownsample/-Upsample blocks at
-    the high resolutions and SimpleCrossAttn blocks at the low ones, scale-shift norm, GELU, T5 text embeddings
+    DERIVED (``SOURCES``): the super-resolution UNet as diffusers' ``convert_if.py`` writes it — 6 input channels (the
+    noisy image and stage I's image upscaled), 6 output channels (epsilon and the ``learned_range`` variance), the noise
+    level added to stage I's image as a ``timestep`` class embedding, ResnetDownsample/-Upsample blocks at the high
+    resolutions and SimpleCrossAttn blocks at the low ones, scale-shift norm, GELU, T5 text embeddings
     (``encoder_hid_dim``); its DDPM scheduler (``learned_range``, thresholding at 1.0) and image-noising scheduler
-    (cosine). Shrunk: 8·(1,2,3,4) channels, 1 layer per block, head dim 8, T5 width 32 (stage I's stand-in);
-    sample_size 256 -> 128 (stage I's stand-in makes 64 px). The text encoder, tokenizer, safety checker, watermarker
-    and feature extractor are null in ``model_index.json``: stage II takes stage I's prompt embeddings (as IF's own
-    README loads it, ``text_encoder=None``)."""
+    (cosine). Shrunk: 8·(1,2,3,4) channels, 1 layer per block, head dim 8, T5 width 32 (stage I's stand-in); sample_size
+    256 -> 64, as SD's 512 -> 64 (at 128 px stage II cost the suite minutes of CPU). The text encoder, tokenizer, safety
+    checker, watermarker and feature extractor are null in ``model_index.json``: stage II takes stage I's prompt
+    embeddings (as IF's own README loads it, ``text_encoder=None``)."""
 
     def fill(out: Path) -> None:
         from diffusers import DDPMScheduler, UNet2DConditionModel
@@ -552,7 +552,7 @@ def build_if_stage2(hf_home: Path, torch_home: Path) -> str:
         DDPMScheduler(beta_schedule="squaredcos_cap_v2").save_config(str(out / "image_noising_scheduler"))
         _seed(f"{IF2}/unet")
         unet = UNet2DConditionModel(
-            sample_size=128, in_channels=6, out_channels=6, layers_per_block=1, block_out_channels=(8, 16, 24, 32),
+            sample_size=64, in_channels=6, out_channels=6, layers_per_block=1, block_out_channels=(8, 16, 24, 32),
             down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
                               "SimpleCrossAttnDownBlock2D"),
             mid_block_type="UNetMidBlock2DSimpleCrossAttn",
