@@ -58,6 +58,7 @@ def large_backbone_claims(study: Study, label: str, resamples: int = 1000) -> li
     largest size both recipes trained, bootstrapped over val images (paired) and seeds. The paper's claim is about
     sizes beyond the base curve's bend (4M); where no bend exists this tests only that the larger model is better."""
     losses = study.split_losses("val")
+    noise = _pooled(losses)
     out = []
     for name in sorted({c for c, _, _ in losses if c.startswith(f"{label}:")}):
         spec = name.split(":", 1)[1]
@@ -68,7 +69,6 @@ def large_backbone_claims(study: Study, label: str, resamples: int = 1000) -> li
         pick = [(np.stack([v for (c, ss, _), v in losses.items() if c == which and ss == s])) for which in (spec, name)]
         w = resample_weights(pick[0].shape[1], resamples)
         rng = np.random.default_rng([17, s])
-        noise = _pooled(losses)
         samples = seed_mean(pick[0] @ w, noise, rng, pick[0].mean(1)) - seed_mean(pick[1] @ w, noise, rng,
                                                                             pick[1].mean(1))
         out.append(claim(f"larger_backbone.{spec}", "a larger backbone keeps improving where the base one bends",
@@ -83,10 +83,7 @@ def large_backbone_claims(study: Study, label: str, resamples: int = 1000) -> li
 def _pooled(per_image: dict[tuple, np.ndarray]) -> SeedNoise:
     """The training noise of a model's mean over its items, pooled over the cells of ``per_image`` (keys end with
     the training seed; the rest of a key names the cell)."""
-    cells: dict[tuple, list[float]] = {}
-    for key, v in per_image.items():
-        cells.setdefault(key[:-1], []).append(float(np.mean(v)))
-    return SeedNoise.pooled(cells.values())
+    return SeedNoise.pooled([float(np.mean(per_image[k])) for k in keys] for keys in _cells(per_image))
 
 
 def _cells(per_image: dict[tuple, object]) -> list[list[tuple]]:
@@ -222,16 +219,16 @@ def ood_gap_claims(study: Study, spec: str, splits: list[str], size: int, resamp
         noise = _split_noise(study, size, split)
         r_real = _replicates(study, "real", size, w, rng, noise, split)
         r_syn = _replicates(study, spec, size, w, rng, noise, split)
-        reps[split] = (r_real[0] - r_syn[0], r_real[1] - r_syn[1], n)
+        reps[split] = (r_real[0] - r_syn[0], r_real[1] - r_syn[1], n, noise)
     out = []
     for split in splits:
-        g, gr, n = reps[split]
+        g, gr, n, noise = reps[split]
         out.append(claim(f"ood_gap_narrows.{split}", "synthetic data narrows (or reverses) the gap to real "
                          "out of distribution more than in distribution", "Fan et al. sec. 4.5, Fig. 1/4",
                          f"gap on {split} − gap on val; gap = loss(real) − loss({spec}) at {size:,}",
                          gr - reps["val"][1], g - reps["val"][0],
                          f"bootstrap over the {n:,} {split} and {reps['val'][2]:,} val images and "
-                         f"{_split_noise(study, size, split).describe(len(study.seeds))} ({resamples:,} resamples)",
+                         f"{noise.describe(len(study.seeds))} ({resamples:,} resamples)",
                          paper="synthetic ahead of real on ImageNet-R/-Sketch at 4M",
                          section="1. Out-of-distribution scaling"))
     return out
