@@ -84,3 +84,17 @@ def test_zero_shot_classifier_agrees_with_a_per_class_loop():
     logits = evaluate.zero_shot_logits(model, x, w)
     assert torch.equal(logits.argmax(1), evaluate.zero_shot_logits(model, x, ref).argmax(1))
     torch.testing.assert_close(w.norm(dim=0), torch.ones(len(_ZS_CLASSES)), rtol=0, atol=1e-6)
+
+
+def test_table_a2_items_average_to_each_sets_own_metric():
+    """Aircraft, Pets, Caltech-101 and Flowers are scored by mean per-class accuracy (Fan Table A2): per-image
+    weights whose mean is that score; other sets keep their hits (top-1)."""
+    from synscale.methods import evaluate
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), [50, 10, 2])
+    hits = rng.random(len(labels)) < np.where(labels == 0, 0.9, 0.2)
+    items = evaluate.table_a2_items("aircraft", hits, labels)
+    assert np.isclose(items.mean(), evaluate.mean_per_class(hits, labels))
+    assert not np.isclose(items.mean(), hits.mean())  # unbalanced: the two metrics differ here
+    assert np.array_equal(evaluate.table_a2_items("cifar10", hits, labels), hits.astype(float))

@@ -300,4 +300,4 @@ def test_probe_claims_are_per_configuration_and_sample_the_training_seeds():
     assert out["real_features_probe_better.worse"].verdict == "holds"
     assert 15 < out["real_features_probe_better.worse"].effect < 25  # points, not a fraction
     assert out["real_features_probe_better.noisy"].verdict == "unresolved"
-    assert out["real_features_probe_better.worse"].unit == "top-1 points"
+    assert out["real_features_probe_better.worse"].unit == "points (Table A2 metric)"

@@ -144,6 +144,23 @@ def test_notebook_runs_its_rehearsal(stem, rehearsal_study):
         assert json.loads((d / "metrics.json").read_text()).get("wall_time_s", 0) > 0
 
 
+@pytest.mark.notebook
+def test_retrieval_rehearsal_reports_a_class_with_too_few_hits_and_runs_gengs_sizes(rehearsal_study):
+    """07 on the stand-in LAION-2B pool, where one variant is named once: the class is reported, not an error; the
+    retrieved arm runs the sizes its pool fills and then the whole (unbalanced) pool, the synthetic arm every size
+    (the largest beyond the pool: the grey region); the LLaMA-2 captions are written as chunk files."""
+    out, _ = rehearsal_study
+    (d,) = sorted(p for p in (out / "07_retrieval_baseline" / "rehearsal").iterdir() if p.is_dir())
+    m = json.loads((d / "metrics.json").read_text())
+    params = yaml.safe_load((d / "params.yaml").read_text())
+    assert m["few_hit_classes"] and set(m["few_hit_classes"]) <= {"Cessna 172"}
+    pool = m["retrievable_pool"]
+    assert m["retrieved_sizes"] == [n for n in params["sizes"] if n < pool] + [pool] and pool < max(params["sizes"])
+    assert {f"lp_top1.synthetic.n{n}" for n in params["sizes"]} <= set(m)
+    assert set(m["llm_captions"]) == {"resampled", "fallbacks", "problems"}
+    assert list((out / "_cache" / "geng_captions").glob("*/chunk-00000.json"))
+
+
 def _torchrun(args, env, cwd, timeout=900):
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", *args],
                           capture_output=True, text=True, cwd=cwd, env={**os.environ, **env}, timeout=timeout)

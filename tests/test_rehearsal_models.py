@@ -316,13 +316,28 @@ def test_blip2_captions_a_224px_image(cache):
         assert new >= 4 and isinstance(proc.batch_decode(out, skip_special_tokens=True)[0], str)
 
 
-CHATS = {
-    R.MISTRAL: ("<s> [INST] hi [/INST]", "<s> [INST] Be brief.\n\nhi [/INST]"),
-    R.LLAMA2: ("<s>[INST] hi [/INST]", "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nhi [/INST]"),
-}
+CHATS = {R.MISTRAL: ("<s> [INST] hi [/INST]", "<s> [INST] Be brief.\n\nhi [/INST]")}
 
 
-@pytest.mark.parametrize("repo", [R.MISTRAL, R.LLAMA2])
+def test_llama2_is_the_base_model_and_completes_in_context_prompts(cache):
+    """Geng et al. prompt LLaMA-2 7B (after SynCLR) with in-context examples: the base repo, no chat template; the
+    captioner continues the prompt up to its first newline."""
+    from transformers import AutoTokenizer
+
+    from synscale.methods.llm import LLMCaptioner
+
+    snap = snapshot(R.LLAMA2)
+    tok = AutoTokenizer.from_pretrained(R.LLAMA2, local_files_only=True)
+    assert tok.chat_template is None and len(tok) == 32000 and "chat" not in R.LLAMA2
+    cap = LLMCaptioner(snap, device="cpu", batch_size=2, seed=0, role="llama2", completion=True, max_new_tokens=8)
+    prompts = ["object: tench => A tench in a pond.\nobject: goldfish =>", "object: lighthouse =>"]
+    out = cap.complete(prompts)
+    assert len(out) == 2 and all("\n" not in t for t in out) and out == cap.complete(prompts)  # seeded per pass
+    chat = LLMCaptioner(snap, device="cpu", role="llama2")
+    assert cap.key() != chat.key()  # completions and chat answers never share a cache
+
+
+@pytest.mark.parametrize("repo", [R.MISTRAL])
 def test_chat_llm_template_and_generation(cache, repo):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

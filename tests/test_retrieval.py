@@ -84,6 +84,69 @@ def test_per_class_subset_caps_and_nests():
     assert not np.array_equal(small, R.per_class_subset(labels, 4, seed=2))
 
 
+def test_nested_subsets_keep_each_class_share_of_an_unbalanced_pool():
+    """Geng's retrieved subsets are fractions of an unbalanced pool: every size holds each class's share to within
+    one image, sizes nest, and on a balanced pool k per class is exactly per_class_subset's draw."""
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(4), [700, 250, 48, 2]))
+    prev: set = set()
+    for n in (1, 10, 37, 100, 500, 999, 1000, 5000):
+        pick = R.nested_subset(labels, n, seed=3)
+        counts = np.bincount(labels[pick], minlength=4)
+        assert counts.sum() == min(n, 1000) and np.all(np.abs(counts - np.bincount(labels) * min(n, 1000) / 1000) < 1)
+        assert prev <= set(pick)
+        prev = set(pick)
+    balanced = np.random.default_rng(1).permutation(np.repeat(np.arange(5), 40))
+    for k in (1, 8, 40):
+        assert np.array_equal(R.nested_subset(balanced, 5 * k, seed=2), R.per_class_subset(balanced, k, seed=2))
+    assert not np.array_equal(R.nested_subset(labels, 100, seed=3), R.nested_subset(labels, 100, seed=4))
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        R.nested_subset(labels, -1)
+
+
+def test_llm_writer_validates_and_resamples_and_writes_resumable_chunks(tmp_path):
+    """07's LLM captions: a chat preamble, an empty answer or one without its class is sampled again (a new seed per
+    attempt), a request that never gets a caption keeps '<class> <attribute>'; chunks are files read back on the
+    next run (the LLM is not asked again), and a lost chunk is all that is redone."""
+    from synscale.methods import llm
+
+    class Fake:  # answers by (request, attempt): bad first, then good for some
+        source, role, seed, engine, batch_size, settings = "fake", "llama2", 0, "transformers", 4, {}
+        calls: list = []
+
+        def key(self):
+            return "fake"
+
+        def complete(self, messages, pass_index=0):
+            self.calls.append((len(messages), pass_index))
+            out = []
+            for m in messages:
+                name = m.rsplit("object: ", 1)[1].split(",")[0].split(" =>")[0]
+                attempt = pass_index % 4
+                out.append("Sure! Here is a caption:" if attempt == 0 and "coat" in name else
+                           "" if name == "bag" else f"A {name} on display.")
+            return out
+
+    fake = Fake()
+    writer = R.LLMWriter(fake, cache=tmp_path, chunk=5, retries=3)
+    p = R.targeted_captions(["coat", "bag", "hat"], 4, seed=0, writer=writer)
+    assert p.for_class(0) == ["A coat on display."] * 4 and p.for_class(2) == ["A hat on display."] * 4
+    assert all(c.startswith("bag") for c in p.for_class(1))  # the fallback: the class, then its attribute
+    assert writer.stats["fallbacks"] == 4 and writer.stats["problems"]["preamble"] == 4
+    assert writer.stats["problems"]["empty"] == 16 and writer.stats["resampled"] == 4 + 3 * 4
+    files = sorted(next(tmp_path.glob("fake-*")).glob("chunk-*.json"))
+    assert len(files) == 3  # 12 requests in chunks of 5
+    n = len(fake.calls)
+    again = R.LLMWriter(fake, cache=tmp_path, chunk=5, retries=3)
+    assert R.targeted_captions(["coat", "bag", "hat"], 4, seed=0, writer=again).prompts == p.prompts
+    assert len(fake.calls) == n  # read back: the LLM was not asked
+    files[1].unlink()
+    R.targeted_captions(["coat", "bag", "hat"], 4, seed=0, writer=again)
+    assert {pi // 4 for _, pi in fake.calls[n:]} == {1}  # only the lost chunk's seeds
+    assert llm.caption_problem("A " + "very " * 80 + "long coat.", "coat") == "too long"
+    assert llm.caption_problem("Certainly, a coat.", "coat") == "preamble"
+    assert llm.caption_problem("A red coat.", "Coat") is None
+
+
 def test_targeted_captions_three_forms_deterministic():
     p = R.targeted_captions(["coat", "bag"], 30, seed=3)
     assert p.labels.tolist() == [0] * 30 + [1] * 30 and p.config == "geng_targeted"

@@ -95,7 +95,8 @@ def claim(key: str, statement: str, source: str, measure: str, samples: np.ndarr
 #: a claim's unit, read off its measure's wording (most specific first)
 UNITS = (("Δ_MTL", "% (Δ_MTL)"), ("(%)", "%"), ("Spearman", "Spearman ρ"), ("ρ(", "Spearman ρ"),
          ("R²", "adjusted R²"), ("scaling ability k", "k (log-log slope)"), ("k(", "k (log-log slope)"),
-         ("top-1 (points)", "top-1 points"), ("top-1", "top-1 (fraction)"), ("loss", "loss (nats)"))
+         ("top-1 (points)", "top-1 points"), ("score (points", "points (Table A2 metric)"),
+         ("top-1", "top-1 (fraction)"), ("loss", "loss (nats)"))
 
 
 def unit_of(measure: str) -> str:

@@ -298,6 +298,17 @@ def mean_per_class(hits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([hits[labels == c].mean() for c in np.unique(labels)]))
 
 
+def table_a2_items(name: str, hits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each test image's share of its set's Table A2 score, so that their mean is the score and a bootstrap over
+    images resamples it: the hits (top-1), or for :data:`MEAN_PER_CLASS` sets each hit weighted by
+    ``N / (classes × its class's images)`` (their mean: :func:`mean_per_class`)."""
+    hits, labels = np.asarray(hits, dtype=float), np.asarray(labels)
+    if name not in MEAN_PER_CLASS:
+        return hits
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return hits * len(labels) / (len(classes) * counts[inverse])
+
+
 def zero_shot_benchmark(model: torch.nn.Module, tokenizer: Callable,
                         sets: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]],
                         templates: Sequence[Template] | Mapping[str, Sequence[Template]],

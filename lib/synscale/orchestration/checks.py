@@ -169,15 +169,15 @@ def _clip_mixing(p: Mapping[str, Any]) -> list[str]:
 def _retrieval_baseline(p: Mapping[str, Any]) -> list[str]:
     out = [] if p["match_mode"] in MATCH_MODES else [f"match_mode must be one of {MATCH_MODES}, got "
                                                       f"{p['match_mode']!r}"]
-    taus, sizes, cap, sel = list(p["taus"]), list(p["sizes_per_class"]), p["cap_per_class"], p["tau_select_per_class"]
+    taus, sizes, cap, sel = list(p["taus"]), list(p["sizes"]), p["cap_per_class"], p["tau_select_size"]
     if not taus or sorted(taus) != taus or not all(-1 < t < 1 for t in taus):
         out.append(f"taus must be a non-empty increasing list of cosine similarities in (-1, 1), got {taus}")
     if not sizes or min(sizes) < 1 or sorted(set(sizes)) != sizes:
-        out.append(f"sizes_per_class must be increasing positive integers, got {sizes}")
-    elif cap < 0 or (cap and cap < sizes[0]):
-        out.append(f"cap_per_class must be 0 (no cap) or >= the smallest size {sizes[0]}, got {cap}")
-    if sel not in sizes or (cap and sel > cap):
-        out.append(f"tau_select_per_class ({sel}) must be one of sizes_per_class within the cap")
+        out.append(f"sizes must be increasing positive integers (images per arm), got {sizes}")
+    if cap < 0:
+        out.append(f"cap_per_class must be 0 (no cap) or a number of images per class, got {cap}")
+    if sel not in sizes:
+        out.append(f"tau_select_size ({sel}) must be one of sizes {sizes}")
     if min(p["lp_train"], p["n_select"], p["n_test"], p["grid_per_class"]) < 1 or p["workers"] < 0 \
             or not p["train_seeds"]:
         out.append("lp_train, n_select, n_test and grid_per_class must be >= 1, workers >= 0, and train_seeds must "

@@ -109,8 +109,9 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
     rows.append(("06_clip_mixing", {"sd": syn}, n, hours(n, "clip"), 0,
                  f"{len(runs)} ViT-B/16 CLIPs (open_clip, {p['epochs']} epochs)"))
     p = _params("07_retrieval_baseline")
-    n_max = max(p["sizes_per_class"]) * 100  # FGVC-Aircraft's 100 classes
-    n = sum(p["epochs"] * k * 100 for k in p["sizes_per_class"]) * 2
+    n_max = max(p["sizes"])
+    pool = 341_000  # the retrieved arm: every size within Geng's LAION-2B pool, then the pool
+    n = p["epochs"] * len(p["train_seeds"]) * (sum(p["sizes"]) + sum(k for k in p["sizes"] if k < pool) + pool)
     rows.append(("07_retrieval_baseline", {"sd": n_max}, n, hours(n, "clip"), n_max,
                  "LLaMA-2 writes one caption per synthetic image; a 2B-caption pool is scanned; finetuning runs"))
     p = _params("08_synthclip")

@@ -266,12 +266,13 @@ def probe_claims(hits: dict[tuple[str, int, int, str], np.ndarray], real_size: i
                  resamples: int = 1000) -> list:
     """Fan et al. Tables A7/A8: a classifier trained on real images gives better features for linear probes than
     one trained on synthetic images, tested per synthetic configuration (the paper's claim is "above every
-    configuration"; a comparison with the best of N would be biased by the choice). Effect: mean probe top-1 over
-    the tasks, real (at its own largest size) minus the configuration (at ``synthetic_size``), in points.
-    ``hits[(data, size, train_seed, task)]``: per-test-image hits of that classifier's probe. Interval: a paired
-    bootstrap over each task's test images (one draw per task, shared by every model) and the training noise of each
-    model's mean over its seeds (pooled over the models), so it covers the noise of training the feature
-    extractor."""
+    configuration"; a comparison with the best of N would be biased by the choice). Effect: the mean probe score over
+    the tasks (Table A2's metric of each: top-1, or mean per-class accuracy), real (at its own largest size) minus
+    the configuration (at ``synthetic_size``), in points. ``hits[(data, size, train_seed, task)]``: each test
+    image's share of that classifier's probe score (``supervised.probes``' ``items``; for top-1 sets its hit).
+    Interval: a paired bootstrap over each task's test images (one draw per task, shared by every model) and the
+    training noise of each model's mean over its seeds (pooled over the models), so it covers the noise of training
+    the feature extractor."""
     tasks = sorted({t for *_, t in hits})
     w = {t: resample_weights(len(next(v for k, v in hits.items() if k[3] == t)), resamples,
                              seed=zlib.crc32(t.encode())) for t in tasks}
@@ -294,7 +295,8 @@ def probe_claims(hits: dict[tuple[str, int, int, str], np.ndarray], real_size: i
         syn, syn_reps = at(c, synthetic_size)
         out.append(claim(f"real_features_probe_better.{c}", "features learnt from real images probe better on "
                          "downstream tasks than features learnt from synthetic ones", "Fan et al. Tables A7/A8 "
-                         "(DS average)", f"mean linear-probe top-1 (points) over {len(tasks)} tasks: real at "
+                         "(DS average)", f"mean linear-probe score (points; Table A2's metric per task) over "
+                         f"{len(tasks)} tasks: real at "
                          f"{real_size:,} − {c} at {synthetic_size:,}", real_reps - syn_reps, real - syn,
                          f"paired bootstrap over {n_test:,} test images of {len(tasks)} tasks and "
                          f"{noise.describe(n_seeds)} ({resamples:,} resamples)",
@@ -353,7 +355,7 @@ def clip_mixing_claims(val_losses: dict, scales: list[int], cfg: float, main_hpa
 
 def retrieval_claims(hits: dict[tuple[str, str, int, int], np.ndarray], base: dict[str, np.ndarray],
                      equal_size: int, pool_size: int, beyond_size: int | None, resamples: int = 1000) -> list:
-    """Geng et al.'s claims on adapted CLIPs, from per-test-image hits: ``hits[(metric, arm, per_class, seed)]`` (metric
+    """Geng et al.'s claims on adapted CLIPs, from per-test-image hits: ``hits[(metric, arm, images, seed)]`` (metric
     ``lp`` or ``zs``, arm ``retrieved`` / ``synthetic``), ``base[metric]`` the unadapted CLIP's. Every comparison is
     paired on the same test images (one bootstrap draw shared by every model), with the finetuning noise of each arm's
     mean over its seeds (pooled per metric): retrieved beats synthetic at equal size (linear probe; zero-shot),
@@ -370,7 +372,7 @@ def retrieval_claims(hits: dict[tuple[str, str, int, int], np.ndarray], base: di
     def at(metric: str, arm: str, k: int) -> tuple[float, np.ndarray]:
         runs = [v for (m, a, kk, _), v in sorted(hits.items()) if m == metric and a == arm and kk == k]
         if not runs:
-            raise KeyError(f"no {arm} runs at {k} per class")
+            raise KeyError(f"no {arm} runs at {k} images")
         return _mean_replicates([np.asarray(v, dtype=float) for v in runs], w, rng, noise[metric])
 
     b = {m: (float(np.mean(v)), np.asarray(v, dtype=float) @ w) for m, v in base.items()}
@@ -379,23 +381,23 @@ def retrieval_claims(hits: dict[tuple[str, str, int, int], np.ndarray], base: di
     (r, rr), (s, sr) = at("lp", "retrieved", equal_size), at("lp", "synthetic", equal_size)
     out.append(claim("retrieved_beats_synthetic_lp", "at equal size, targeted retrieved images adapt CLIP better than "
                      "targeted synthetic images (linear probe)", src,
-                     f"linear-probe top-1, retrieved − synthetic, {equal_size} per class", rr - sr, r - s, how,
+                     f"linear-probe top-1, retrieved − synthetic, {equal_size:,} images each", rr - sr, r - s, how,
                      paper="Aircraft 250k: 83.5% vs 68.8% (+14.7 points)", section="7. The paper's claims"))
     out.append(claim("retrieved_gains_lp", "adapting on targeted retrieved images improves the linear probe over the "
-                     "unadapted CLIP", src, f"linear-probe top-1, retrieved at {equal_size} per class − unadapted",
+                     "unadapted CLIP", src, f"linear-probe top-1, retrieved at {equal_size:,} images − unadapted",
                      rr - b["lp"][1], r - b["lp"][0], how, paper="Aircraft 250k: +18.6 points",
                      section="7. The paper's claims"))
     if beyond_size is not None:
         (p, pr), (sb, sbr) = at("lp", "retrieved", pool_size), at("lp", "synthetic", beyond_size)
         out.append(claim("synthetic_beyond_pool_lags", "synthetic data scaled beyond the retrievable pool still lags "
                          "the whole retrievable pool", "Geng et al. sec. 4, Fig. 2 (grey region)",
-                         f"linear-probe top-1, retrieved at the pool ({pool_size} per class) − synthetic at "
-                         f"{beyond_size} per class", pr - sbr, p - sb, how,
+                         f"linear-probe top-1, retrieved at the whole pool ({pool_size:,} images) − synthetic at "
+                         f"{beyond_size:,}", pr - sbr, p - sb, how,
                          paper="2.5M synthetic ≈ 31.25k retrieved < 341k retrieved", section="7. The paper's claims"))
     (r, rr), (s, sr) = at("zs", "retrieved", equal_size), at("zs", "synthetic", equal_size)
     out.append(claim("retrieved_beats_synthetic_zs", "adapting on retrieved images raises zero-shot accuracy more "
                      "than adapting on synthetic images", "Geng et al. sec. 4, Fig. 4",
-                     f"zero-shot top-1, retrieved − synthetic, {equal_size} per class", rr - sr, r - s, how,
+                     f"zero-shot top-1, retrieved − synthetic, {equal_size:,} images each", rr - sr, r - s, how,
                      paper="retrieved 42.6% (31.25k) vs synthetic 29.0% (2.5M)", section="7. The paper's claims"))
     return out
 

@@ -16,8 +16,9 @@ Sections:
   subsets of the comparison).
 * **Targeted synthetic captions** (appendix A.1, after SynCLR): :func:`targeted_captions` writes captions in the
   three forms ``c → caption``, ``c, background → caption`` and ``c, relation → caption``. The paper prompts
-  LLaMA-2 7B with three in-context examples per form; :class:`LLMWriter` does that with a local instruction LLM
-  (:data:`LLM_PROMPTS`), and in the mini world an offline grammar stands in (:func:`offline_writer`).
+  LLaMA-2 7B with three in-context examples per form; :class:`LLMWriter` does that with a local base LLM
+  continuing :data:`LLM_PROMPTS` (validated, resumable chunks), and in the mini world an offline grammar stands in
+  (:func:`offline_writer`).
 * **Adaptation** (appendix B): :class:`ZeroShotHeadClassifier` is the CLIP image encoder with a linear head
   initialised from the zero-shot text classifier (weights = ``logit_scale.exp() ×`` the ``[D, C]`` classifier of
   :func:`synscale.methods.evaluate.zero_shot_classifier`, bias 0, on L2-normalised image features), so before finetuning
@@ -332,6 +333,28 @@ def per_class_subset(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.flatnonzero(rank < k)
 
 
+def nested_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of ``n`` items (all when ``n`` is larger), a subset of any larger ``n``'s (nested sizes), in
+    the classes' proportions: every class holds its share of ``n`` to within one item (Geng et al.'s retrieved
+    subsets are fractions of an unbalanced pool). Items are taken in :func:`per_class_subset`'s seeded order within
+    each class, classes interleaved by the fraction of their items taken (ties: lower label first); on a balanced set
+    ``n = k × classes`` is exactly ``per_class_subset(labels, k, seed)``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    labels = np.asarray(labels)
+    if not len(labels):
+        return np.zeros(0, dtype=np.int64)
+    order = np.random.default_rng([seed, 7]).permutation(len(labels))
+    rank = np.empty(len(labels), dtype=np.int64)
+    counts = {}
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+        counts[c] = len(members)
+    size = np.array([counts[c] for c in labels.tolist()], dtype=np.float64)
+    return np.sort(np.lexsort((labels, (rank + 0.5) / size))[:n])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Targeted synthetic captions (three forms, after SynCLR)
 # ---------------------------------------------------------------------------------------------------------------
@@ -381,16 +404,31 @@ LLM_PROMPTS = {
 
 
 class LLMWriter:
-    """The paper's caption writer: :data:`LLM_PROMPTS` answered by a local instruction LLM through
-    :meth:`synscale.methods.llm.LLMCaptioner.complete` (paper: LLaMA-2 7B), all captions of a set in batches."""
+    """The paper's caption writer: a base LLM (paper: LLaMA-2 7B, ``LLMCaptioner(..., completion=True)``)
+    continuing :data:`LLM_PROMPTS`' in-context examples, all captions of a set at once through
+    :func:`synscale.methods.llm.complete_requests`: written in checked chunks under ``cache`` as they are done
+    (a killed run resumes; a launcher other than ``inprocess`` makes them a job), each answer validated (non-empty,
+    no chat preamble, naming its class, within SD's 77 text tokens) and sampled again, up to ``retries`` times,
+    before the fallback "<class> <attribute>" is kept. ``stats`` then counts the re-samples, fallbacks and problems.
+    """
 
     batched = True
 
-    def __init__(self, captioner):
-        self.captioner = captioner
+    def __init__(self, captioner, cache: str | Path | None = None, chunk: int = 10_000, retries: int = 3):
+        self.captioner, self.cache, self.chunk, self.retries = captioner, cache, chunk, retries
+        self.stats: dict = {}
 
     def batch(self, requests: Sequence[tuple[str, str, str | None]]) -> list[str]:
-        return self.captioner.complete([LLM_PROMPTS[f].format(c=c, a=a) for f, c, a in requests])
+        from synscale.methods.llm import Requests, complete_requests
+
+        classes = list(dict.fromkeys(c for _, c, _ in requests))
+        attributes = sorted({a for _, _, a in requests if a})
+        ci, ai = {c: i for i, c in enumerate(classes)}, {a: i for i, a in enumerate(attributes)}
+        codes = np.array([(FORMS.index(f), ci[c], ai[a] if a else -1) for f, c, a in requests], dtype=np.int32)
+        req = Requests(tuple(LLM_PROMPTS[f] for f in FORMS), tuple(classes), tuple(attributes), codes.reshape(-1, 3))
+        captions, self.stats = complete_requests(self.captioner, req, self.cache or cache_dir() / "geng_captions",
+                                                 self.chunk, self.retries)
+        return captions
 
 
 def targeted_captions(classes: Sequence[str], n_per_class: int, seed: int = 0,

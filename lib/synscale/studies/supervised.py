@@ -301,11 +301,17 @@ def features(model, images: np.ndarray) -> np.ndarray:
 
 
 def probes(model, tasks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> list[dict]:
-    """Linear-probe top-1 of ``model``'s features on each task's (train, test) split (``evaluate.linear_probe``);
-    features of image arrays shared between tasks are computed once."""
+    """Linear probes of ``model``'s features on each task's (train, test) split (``evaluate.linear_probe``): top-1,
+    ``score`` (Table A2's metric of the task: mean per-class accuracy for ``evaluate.MEAN_PER_CLASS`` sets, else
+    top-1) and ``items`` (each test image's share of it, ``evaluate.table_a2_items``); features of image arrays
+    shared between tasks are computed once."""
     feats = evaluate.FeatureCache(lambda x: features(model, x))
-    return [{"task": t, **evaluate.linear_probe(feats(xtr), ytr, feats(xte), yte)}
-            for t, (xtr, ytr, xte, yte) in tasks.items()]
+    out = []
+    for t, (xtr, ytr, xte, yte) in tasks.items():
+        r = evaluate.linear_probe(feats(xtr), ytr, feats(xte), yte)
+        items = evaluate.table_a2_items(t, r["hits"], yte)
+        out.append({"task": t, **r, "score": float(items.mean()), "items": items})
+    return out
 
 
 def trained_seconds(stats: pd.DataFrame) -> float:

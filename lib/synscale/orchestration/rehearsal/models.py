@@ -51,7 +51,7 @@ ORACLE_LARGE = "timm/vit_large_patch16_224.augreg_in21k_ft_in1k"
 CLIP = "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"
 BLIP2 = "Salesforce/blip2-opt-2.7b"
 MISTRAL = "mistralai/Mistral-7B-Instruct-v0.2"
-LLAMA2 = "meta-llama/Llama-2-7b-chat-hf"
+LLAMA2 = "meta-llama/Llama-2-7b-hf"
 WORD2SEN = "mrm8488/t5-base-finetuned-common_gen"
 FID_INCEPTION = "pt_inception-2015-12-05-6726825d.pth"
 LPIPS_ALEX = "alexnet-owt-7be5be79.pth"
@@ -74,7 +74,8 @@ SOURCES = {
     BLIP2: "config.json/processor_config.json VERIFIED, preprocessor/tokenizer/special tokens/generation DERIVED",
     MISTRAL: "config/generation/special tokens DERIVED, chat_template VERIFIED (2024-05-08), other tokenizer keys "
              "DERIVED",
-    LLAMA2: "config/generation DERIVED, chat_template VERIFIED (2024-05-08), other tokenizer keys RECALLED",
+    LLAMA2: "config/special tokens/tokenizer keys DERIVED from the chat sibling (same architecture and tokenizer; "
+            "no chat_template: a base model), generation_config RECALLED",
     WORD2SEN: "config.json RECALLED (t5-base values), tokenizer_config.json (25 B) and special tokens RECALLED",
 }
 
@@ -737,8 +738,8 @@ def build_mistral(hf_home: Path, torch_home: Path) -> str:
 
 
 def build_llama2(hf_home: Path, torch_home: Path) -> str:
-    """``meta-llama/Llama-2-7b-chat-hf``: 4096 x 32 (32 heads = KV heads) -> 32 x 2 (4 heads = KV heads), MLP
-    11008 -> 86; fp16 in 2 shards as the real repo; vocab 32,000 kept."""
+    """``meta-llama/Llama-2-7b-hf`` (the base model Geng et al. prompt): 4096 x 32 (32 heads = KV heads) -> 32 x 2
+    (4 heads = KV heads), MLP 11008 -> 86; fp16 in 2 shards as the real repo; vocab 32,000 kept."""
     return _build_causal_lm(LLAMA2, hf_home, {
         "hidden_size": 32, "intermediate_size": 86, "num_attention_heads": 4, "num_key_value_heads": 4,
         "num_hidden_layers": 2}, "float16", shards=2)
