@@ -18,7 +18,7 @@ def test_costs_follow_the_paper_profiles():
     assert t.loc["03_synthetic_1p3m", "SD images"] == 45 * 1281 * 1000  # Tables A4-A6's 45 SD configurations at D_I
     assert t.loc["03_synthetic_1p3m", "IF images"] == 3 * 1281 * 1000
     assert t.loc["04_scaling", "IF images"] == 8_000_000  # the Imagen curve to 4M, its ViT-L to 8M
-    assert t.loc["06_clip_mixing", "SD images"] == 371_000_000 + 3 * 1_000_000  # the pool + Table A11's CFGs at 1M
+    assert t.loc["06_clip_mixing", "SD images"] == 371_000_000 + 4 * 8_800_000  # the pool + Table A11: CC12M x 4 CFGs
     assert t.loc["08_synthclip", "LLM captions"] == 500_000 * 90
     assert t.loc["08_synthclip", "training samples"] == 40 * (71_800_000 + 11_800_000 + 6_000_000 + 6_000_000)
 

@@ -48,20 +48,22 @@ def _study_point(cache: Path, launcher: str, monkeypatch):
 
 @pytest.mark.notebook
 def test_jobs_give_the_same_results_in_process_and_through_submitit(tmp_path, monkeypatch):
-    """A study point (a generated set, a classifier on it) as jobs through submitit: the same set bytes and the same
-    weights as in this process. Under torchrun the same jobs are covered elsewhere, and cost two ranks each: 03's
-    rehearsal trains its classifiers as torchrun:2 jobs, the generate CLI under torchrun writes one process's bytes
-    (tests/test_rehearsal.py), and image metrics run as a torchrun:2 job (below)."""
+    """A study point's classifier as a job through submitit: the same weights as in this process, on the set this
+    process generated (found in the cache, not made again). Generation as a job is covered where it costs least:
+    the generate CLI under torchrun writes one process's bytes, and 03's rehearsal trains its classifiers as
+    torchrun:2 jobs (tests/test_rehearsal.py); image metrics run as a torchrun:2 job (below)."""
+    import shutil
+
     ref_w, ref, ref_shards = _study_point(tmp_path / "inprocess", "inprocess", monkeypatch)
     assert ref["ranks"] == 1 and not ref["cached"] and len(ref_shards) == 1
-    name = "submitit-local:1"
-    w, stats, shards = _study_point(tmp_path / "submitit", name, monkeypatch)
-    assert shards == ref_shards  # the set: the same bytes whoever generated it
+    shutil.copytree(tmp_path / "inprocess" / "synthetic", tmp_path / "submitit" / "synthetic")
+    w, stats, shards = _study_point(tmp_path / "submitit", "submitit-local:1", monkeypatch)
+    assert shards == ref_shards and not list((tmp_path / "submitit").glob("synthetic/**/.*.job"))  # found, not made
     assert stats["cached"] and stats["ranks"] == 1  # the job trained it; this process reads it
     logs = list((tmp_path / "submitit" / "classifiers").glob("*/*/.n16_seed0.job/spec.json"))
     assert len(logs) == 1 and json.loads(logs[0].read_text())["size"] == 16  # launched, not trained here
-    reports = [json.loads(p.read_text()) for p in (tmp_path / "submitit").glob("**/*.progress.json")]
-    assert len(reports) == 2 and all(r["total"] and r["n"] == r["total"] for r in reports), reports  # set, model
+    reports = [json.loads(p.read_text()) for p in (tmp_path / "submitit" / "classifiers").glob("**/*.progress.json")]
+    assert len(reports) == 1 and all(r["total"] and r["n"] == r["total"] for r in reports), reports
     assert all(torch.equal(a, b) for a, b in zip(ref_w.values(), w.values()))  # one launched task trains what
     # this process trains
 

@@ -146,8 +146,12 @@ def _clip_mixing(p: Mapping[str, Any]) -> list[str]:
         out.append(f"scales above 40000 need laion_shards: the mini world's pool has 40000 captions, got {scales}")
     if not 0.0 < p["p_synthetic"] < 1.0:
         out.append(f"p_synthetic must be in (0, 1), got {p['p_synthetic']}")
-    if set(p["hparam_scales"]) - set(scales):
-        out.append(f"hparam_scales {sorted(set(p['hparam_scales']) - set(scales))} are not among scales {scales}")
+    if scales and [n for n in p["hparam_scales"] if n > max(scales)]:
+        out.append(f"hparam_scales {[n for n in p['hparam_scales'] if n > max(scales)]} exceed the largest scale "
+                   f"{max(scales)}: the caption pool holds that many")
+    if bool(p["cfg_captions"]) != (p["cfg_n"] > 0):
+        out.append(f"cfg_captions and cfg_n go together (Table A11's own captions and how many), got "
+                   f"{p['cfg_captions']!r} and {p['cfg_n']}")
     if p["cfg"] not in p["cfg_table"]:
         out.append(f"cfg {p['cfg']} must be one of cfg_table {p['cfg_table']} (its runs are shared)")
     if p["seed"] in p["noise_seeds"]:
@@ -162,6 +166,11 @@ def _clip_mixing(p: Mapping[str, Any]) -> list[str]:
                    f"{list(TASKS)}: set zeroshot_root to evaluate folder tasks")
     if p["dataset_templates"]:  # CLIP's own prompts for each set: every task must have them
         out += [m for t in p["zeroshot_tasks"] for m in _raises(dataset_templates, t)]
+    if p["hparam_model"] and p["hparam_scales"]:
+        if p["trainer"] != "open_clip":
+            out.append(f"hparam_model {p['hparam_model']!r} needs trainer: open_clip (or hparam_model: '')")
+        else:
+            out += _raises(clip.image_size, p["hparam_model"])
     return out + _templates("templates", p) + _trainer(p, "laion_shards")
 
 

@@ -103,11 +103,17 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
     rows.append(("05_ood", {}, c["train_samples"], c["train_hours"], 0,
                  "04's models evaluated; one more ViT-B/16 per synthetic curve at D_I (probes; real's is 04's 1.28M)"))
     p = _params("06_clip_mixing")
-    syn = max(p["scales"]) + sum(min(p["scales"]) for g in p["cfg_table"] if g != p["cfg"])
-    runs = [(m, n) for n in p["scales"] for m in p["modes"]] + [("real", n) for n in p["hparam_scales"]]
+    syn = max(p["scales"]) + (p["cfg_n"] * len(p["cfg_table"]) if p["cfg_captions"] else
+                              sum(min(p["scales"]) for g in p["cfg_table"] if g != p["cfg"]))
+    own = p["hparam_model"] not in ("", p["clip_model"])  # Table A10's own architecture: S and L at each scale
+    a10 = [("real", n) for n in p["hparam_scales"] for _ in range(2 if own or n not in p["scales"] else 1)]
+    a11 = ([("synthetic", p["cfg_n"]) for g in p["cfg_table"]] if p["cfg_captions"] else  # CC12M, every CFG
+           [("synthetic", min(p["scales"])) for g in p["cfg_table"] if g != p["cfg"]])  # the pool, the other CFGs
+    runs = [(m, n) for n in p["scales"] for m in p["modes"]] + a11 + a10
     n = sum(p["epochs"] * n for _, n in runs)
     rows.append(("06_clip_mixing", {"sd": syn}, n, hours(n, "clip"), 0,
-                 f"{len(runs)} ViT-B/16 CLIPs (open_clip, {p['epochs']} epochs)"))
+                 f"{len(runs) - len(a10)} ViT-B/16 CLIPs (Table A11's {len(a11)} included) and Table A10's {len(a10)} "
+                 f"{p['hparam_model'] or 'ViT-B/16'} (open_clip, {p['epochs']} epochs; all at ViT-B/16's rate)"))
     p = _params("07_retrieval_baseline")
     n_max = max(p["sizes"])
     pool = 341_000  # the retrieved arm: every size within Geng's LAION-2B pool, then the pool

@@ -94,7 +94,8 @@ def data_problems(stem: str, p: dict[str, Any]) -> list[str]:
                 out.append(f"{w / 'captions' / 'train.tsv'} (BLIP-2 captions of ImageNet-train, the IN-Captions "
                            f"prompts) does not exist: make it with `synscale caption --root "
                            f"{w} --model paper:blip2`")
-    for key, label in (("laion_shards", "the LAION pool"), ("real_shards", "the real caption pool"),
+    for key, label in (("laion_shards", "the LAION pool"), ("cfg_captions", "Table A11's captions (CC12M)"),
+                       ("real_shards", "the real caption pool"),
                        ("cc3m_shards", "CC3M (SynthCLIP's 3M real baseline)"), ("pool", "the upstream pool")):
         if p.get(key) not in (None, "", MINI):
             out += _shards(label, p[key])

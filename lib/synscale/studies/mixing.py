@@ -5,9 +5,9 @@ hyper-parameters, warm-up rule and step counts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -15,19 +15,40 @@ from synscale.methods import clip, generate
 from synscale.methods.clipdata import CaptionPool, GeneratedSet
 from synscale.studies.synthclip import caption_prompts
 
-Point = tuple[str, int, "str | None", float, int]  # (data mode, captions, forced hyper-parameter set, CFG, seed)
+
+class Point(NamedTuple):
+    """One CLIP of 06: its data mode, caption count, forced hyper-parameter set (Table A10's runs; None: the set its
+    count takes), CFG, seed, and whose captions: ``"pool"`` (the study's caption pool) or ``"cfg_pool"`` (Table
+    A11's own captions: the paper's CC12M)."""
+
+    mode: str
+    n: int
+    force: str | None
+    cfg: float
+    seed: int
+    captions: str = "pool"
 
 
 def plan(modes: Sequence[str], scales: Sequence[int], cfg: float, cfg_table: Sequence[float],
-         hparam_scales: Sequence[int], threshold: int, seed: int, noise_seeds: Sequence[int]) -> list[Point]:
-    """Every run of the study, in order: each (scale, mode) at ``cfg`` with the set its scale takes; synthetic-only at
-    the smallest scale for the other CFGs (Table A11); real-only with the other set at ``hparam_scales`` (Table
-    A10); then every (scale, mode) again for each noise seed."""
+         hparam_scales: Sequence[int], threshold: int, seed: int, noise_seeds: Sequence[int],
+         hparam_own_model: bool = False, cfg_n: int = 0) -> list[Point]:
+    """Every run of the study, in order: each (scale, mode) at ``cfg`` with the set its scale takes; Table A11's
+    synthetic-only runs: at the smallest scale for the other CFGs, or, when Table A11 has captions of its own
+    (``cfg_n`` > 0 of them: the paper's CC12M), at ``cfg_n`` for every CFG of ``cfg_table``; real-only runs at
+    ``hparam_scales`` (Table A10): the other set beside the main grid's run, or both sets where the main grid has no
+    run of that scale or Table A10 has its own architecture (``hparam_own_model``: the paper's ViT-B/32); then every
+    (scale, mode) again for each noise seed."""
     scales = sorted(scales)
-    out: list[Point] = [(m, n, None, cfg, seed) for n in scales for m in modes]
-    out += [("synthetic", scales[0], None, g, seed) for g in cfg_table if g != cfg]
-    out += [("real", n, "L" if clip.hparam_set(n, threshold) == "S" else "S", cfg, seed) for n in hparam_scales]
-    return out + [(m, n, None, cfg, s) for s in noise_seeds for n in scales for m in modes]
+    out = [Point(m, n, None, cfg, seed) for n in scales for m in modes]
+    if cfg_n:
+        out += [Point("synthetic", cfg_n, None, g, seed, "cfg_pool") for g in cfg_table]
+    else:
+        out += [Point("synthetic", scales[0], None, g, seed) for g in cfg_table if g != cfg]
+    for n in hparam_scales:
+        own = clip.hparam_set(n, threshold)
+        sets = ("S", "L") if hparam_own_model or n not in scales else ("L" if own == "S" else "S",)
+        out += [Point("real", n, h, cfg, seed) for h in sets]
+    return out + [Point(m, n, None, cfg, s) for s in noise_seeds for n in scales for m in modes]
 
 
 def synthetic_sets(pool: CaptionPool, classes: Sequence[str], cfg: float, cfg_table: Sequence[float],
@@ -68,11 +89,15 @@ class Trainer:
     workers: int = 2
     gpu_batch: int = 0
 
+    def for_model(self, clip_model: str) -> Trainer:
+        """The same trainer for another architecture (Table A10's ViT-B/32 beside 06's ViT-B/16)."""
+        return replace(self, clip_model=clip_model)
+
     def fit(self, pool: CaptionPool, synthetic: dict[float, GeneratedSet], point: Point
             ) -> tuple[Any, Any, dict[str, Any]]:
-        """Train one fresh CLIP for ``point`` = (mode, n, forced set, CFG, seed): ``(model, tokenizer, run)`` where
-        ``run`` records its settings, final loss and speed."""
-        mode, n, force, g, s = point
+        """Train one fresh CLIP for ``point`` (its captions from ``pool``, its images from ``synthetic``):
+        ``(model, tokenizer, run)`` where ``run`` records its settings, final loss and speed."""
+        mode, n, force, g, s, source = point
         hp = clip.hparams_for(n, self.threshold, self.batch_scale, force)
         warm = clip.warmup_for_scale(n, self.warmup_unit, self.warmup_table, hp["name"])
         steps = clip.epochs_to_steps(self.epochs, n, hp["batch_size"])
@@ -92,7 +117,8 @@ class Trainer:
                                               precision=self.precision, workers=self.workers, seed=s,
                                               gpu_batch=self.gpu_batch)
             st["alt_fraction"] = np.nan  # open_clip draws shards, not per-caption images: not counted
-        run = {"mode": mode, "n": n, "hparams": hp["name"], "cfg": g, "seed": s, "steps": steps,
-               "batch_size": hp["batch_size"], "warmup": warm, "train_loss": st["final_loss"],
+        run = {"mode": mode, "n": n, "hparams": hp["name"], "cfg": g, "seed": s, "captions": source,
+               "model": self.clip_model,
+               "steps": steps, "batch_size": hp["batch_size"], "warmup": warm, "train_loss": st["final_loss"],
                "alt_fraction": st["alt_fraction"], "seconds": st["seconds"], "images_per_s": st["images_per_s"]}
         return m, tok, run
