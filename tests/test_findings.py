@@ -126,6 +126,12 @@ def test_synthclip_claims_orient_each_delta_mtl_as_the_paper_states_it():
     assert got["balanced_beats_random"].verdict == "holds"
     assert got["concept_bank_beats_crand"].verdict == "unresolved"
     assert got["mixed_beats_real"].verdict == got["mixed_beats_synthetic"].verdict == "holds"
+    assert "SynthCLIP-800" in got["mixed_beats_synthetic"].measure  # the SynthCLIP of the mix's size (Table 7's 20M)
+    items["Mixed real-800 + synth-400"] = [_items(0.75, rng) for _ in range(2)]  # Table 7's shape: more real pairs
+    two = {c.key: c for c in CL.synthclip_claims(items, [400, 800], 50, mixes=[(400, 400), (800, 400)])}
+    assert {"mixed_beats_real.400+400", "mixed_beats_real.800+400"} <= set(two)
+    assert "CLIP real-800" in two["mixed_beats_real.800+400"].measure
+    assert "SynthCLIP-400" in two["mixed_beats_synthetic.800+400"].measure  # no SynthCLIP-1200: its synthetic half
     del items["SynthCLIP-400 C_rand"]
     assert "concept_bank_beats_crand" not in {c.key for c in CL.synthclip_claims(items, [400, 800], 50)}
 

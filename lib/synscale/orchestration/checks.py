@@ -217,6 +217,12 @@ def _synthclip(p: Mapping[str, Any]) -> list[str]:
         out.append(f"cc3m_sizes {p['cc3m_sizes']} must be among the real baselines' sizes {real_sizes}")
     if p["cc3m_sizes"] and not p["cc3m_shards"] and p["world"] != "mini":
         out.append("cc3m_sizes needs cc3m_shards (CC3M's img2dataset shards), or cc3m_sizes: []")
+    for m in p["mixed_sizes"]:
+        if not (isinstance(m, (list, tuple)) and len(m) == 2 and all(isinstance(v, int) and v >= 8 for v in m)):
+            out.append(f"mixed_sizes entries are [real pairs, synthetic pairs] of >= 8 each, got {m!r}")
+        elif m[0] > max(real_sizes) or m[1] > p["pool_concepts"] * p["passes"] // 1.5:
+            out.append(f"mixed_sizes {m}: the real part must be <= the largest real size {max(real_sizes)} and the "
+                       f"synthetic part <= the caption pool / 1.5 ({p['pool_concepts'] * p['passes'] // 1.5:.0f})")
     if p["retrieval_gallery"] < 0:
         out.append(f"retrieval_gallery must be >= 0 images (0: one gallery of all), got {p['retrieval_gallery']}")
     if p["world"] != "mini" and not (p["real_shards"] and p["probe_root"] and p["retrieval_root"]):

@@ -124,7 +124,8 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
     captions = p["pool_concepts"] * p["passes"]
     lo = min(p["sizes"])
     ablations = 2 * lo if p["ablations"] else 0  # random sampling and C_rand at the smallest size
-    clips = [*p["sizes"], *(p["real_sizes"] or p["sizes"]), 2 * lo if p["mixed"] else 0, ablations]
+    mixes = [sum(m) for m in p["mixed_sizes"]] or [2 * lo]  # Table 7: real + synthetic pairs per mix
+    clips = [*p["sizes"], *(p["real_sizes"] or p["sizes"]), *(mixes if p["mixed"] else []), ablations]
     n = sum(p["epochs"] * n for n in clips)
     images = sum(p["sizes"]) + ablations  # at most: the balanced sets of different sizes share most captions
     rows.append(("08_synthclip", {"sd": images}, n, hours(n, "clip"), captions,

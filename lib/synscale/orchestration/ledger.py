@@ -148,7 +148,7 @@ def _grid_08() -> tuple[list[tuple[str, str]], set[str]]:
     ours |= {f"CC12M {n / 1e6:g}M" for n in p["real_sizes"] if n == 8_800_000}
     ours |= {f"SynthCI {n:g}M" for n in sizes if n in (20, 30)}
     if p["mixed"]:
-        ours |= {f"CC12M {min(sizes):g}M + SynthCI {min(sizes):g}M"}
+        ours |= {f"CC12M {r / 1e6:g}M + SynthCI {s / 1e6:g}M" for r, s in p["mixed_sizes"] or [[p["sizes"][0]] * 2]}
     return rows, ours
 
 
