@@ -40,6 +40,10 @@ def shrinks(paper, rehearsal) -> bool:
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in paper + rehearsal)
         if numbers and paper and rehearsal:  # a ladder of sizes: no more rungs, none higher
             return len(rehearsal) <= len(paper) and max(rehearsal) <= max(paper)
+        tuples = all(isinstance(v, list) and v and all(isinstance(x, int) for x in v) for v in paper + rehearsal)
+        if tuples and paper and rehearsal:  # sizes in tuples (08's mixes): fewer, each under the paper's first
+            return len(rehearsal) <= len(paper) and all(
+                len(r) == len(p) and all(x <= y for x, y in zip(r, p)) for r in rehearsal for p in paper[:1])
         return set(map(json.dumps, rehearsal)) <= set(map(json.dumps, paper))
     if isinstance(paper, dict) and isinstance(rehearsal, dict):
         if set(rehearsal) - set(paper) <= RECIPE and set(paper) - set(rehearsal) == set():

@@ -1,5 +1,5 @@
-"""Captions from an instruction LLM — SynthCLIP's caption writer (sec. 3.1, Mistral-7B-Instruct-v0.2) and Geng et
-al.'s (LLaMA-2 chat) — on one of two engines:
+"""Captions from an LLM — SynthCLIP's caption writer (sec. 3.1, Mistral-7B-Instruct-v0.2) and Geng et
+al.'s (LLaMA-2 7B, base) — on one of two engines:
 
 * ``vllm`` (SynthCLIP's own engine, as in its ``TextGen/captions_generator.py``): continuous batching and the
   paper's sampling exactly, presence and frequency penalties of 1 included; each prompt sampled with its own seed
