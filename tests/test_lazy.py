@@ -12,7 +12,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-N, PER_SHARD = 32_000, 2_000
+N, PER_SHARD = 24_000, 2_000
 SMALL = N // 2  # both sizes fill whole Parquet row groups (8,192 rows) and caption chunks (1 MB)
 
 
