@@ -21,7 +21,7 @@ def test_manifest_lists_every_component(world):
 
 
 @pytest.mark.parametrize("family, cls", [("sd", "StableDiffusionPipeline"), ("if", "IFPipeline"),
-                                         ("muse", "AmusedPipeline")])
+                                         ("muse", "AmusedPipeline"), ("fm", "StableDiffusion3Pipeline")])
 def test_text_to_image_pipelines_load_and_generate(family, cls):
     from synscale.methods.generate import generate_images
 
@@ -31,7 +31,7 @@ def test_text_to_image_pipelines_load_and_generate(family, cls):
     assert imgs.shape == (2, 32, 32) and imgs.dtype == np.uint8 and stats["images"] == 2
 
 
-@pytest.mark.parametrize("family", ["sd", "if", "muse"])
+@pytest.mark.parametrize("family", ["sd", "if", "muse", "fm"])
 def test_shipped_tokenizers_encode_like_open_clip(family):
     """A pipeline saved without its vocabulary reloads a tokenizer that maps every word to one id."""
     import open_clip
@@ -59,6 +59,22 @@ def test_training_conditions_on_what_the_pipeline_encodes(world, family):
                                                               "do_classifier_free_guidance": False}
         served = pipe.encode_prompt(prompts, **kw)[0].float()
     torch.testing.assert_close(served, trained)
+
+
+def test_flow_model_samples_as_it_was_trained(world):
+    """The FM analog integrates the rectified flow it learned (FlowMatchEuler, the trained shift), its tokenizers keep
+    the trained context length, and its registry entry's call gives T5's zero block the trained length."""
+    from synscale.data import generators
+    from synscale.data.world import flow
+
+    pipe = models.t2i("fm")
+    cfg = pipe.scheduler.config
+    assert type(pipe.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"
+    assert {k: cfg[k] for k in flow.SCHEDULER} == flow.SCHEDULER
+    assert pipe.tokenizer.model_max_length == pipe.tokenizer_2.model_max_length == flow.TEXT_TOKENS
+    assert pipe.synscale_call == generators.get("fm").call == {"max_sequence_length": flow.T5_TOKENS}
+    recipe = W.read_manifest(world.root)["components"]["fm"]["transformer"]
+    assert recipe["steps"] > 0 and "rectified flow" in recipe["objective"]
 
 
 def test_pixel_denoiser_samples_with_its_training_schedule(world):
@@ -101,5 +117,5 @@ def test_unknown_paper_model_is_one_clear_line():
         models.t2i("sd", "nobody/no-such-model")
     msg = str(e.value)
     assert "\n" not in msg and "nobody/no-such-model" in msg and "Hugging Face cache" in msg
-    with pytest.raises(ValueError, match="unknown text-to-image family 'dalle'"):
+    with pytest.raises(ValueError, match="unknown text-to-image generator 'dalle'"):
         models.t2i("dalle")

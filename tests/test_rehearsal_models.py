@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from synscale.orchestration.rehearsal import models as R
+from synscale.orchestration.rehearsal import standins
 from synscale.orchestration.rehearsal.hub import hub_dir, repo_folder, revision_of, torch_checkpoints, write_repo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,7 +39,7 @@ def cache(tmp_path_factory):
     mp.setattr(hf_constants, "HF_HUB_CACHE", str(hub_dir(hf_home)))
     mp.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     t0 = time.perf_counter()
-    built = R.build_all(hf_home, torch_home)
+    built = standins.build_all(hf_home, torch_home)
     seconds = time.perf_counter() - t0
     yield SimpleNamespace(hf_home=hf_home, torch_home=torch_home, hub=hub_dir(hf_home), built=built, seconds=seconds)
     mp.undo()
@@ -124,13 +125,13 @@ def test_configs_keep_the_real_keys_and_classes(cache):
 
 
 def test_builds_are_deterministic(cache, tmp_path):
-    again = R.build_all(tmp_path / "hf", tmp_path / "torch", only=["oracle", "fid_inception"])
+    again = standins.build_all(tmp_path / "hf", tmp_path / "torch", only=["oracle", "fid_inception"])
     for repo in (again["oracle"],):
         a, b = (repo_folder(hub_dir(h), repo) / "refs" / "main" for h in (cache.hf_home, tmp_path / "hf"))
         assert a.read_text() == b.read_text()
     assert Path(again["fid_inception"]).read_bytes() == Path(cache.built["fid_inception"]).read_bytes()
     with pytest.raises(ValueError, match="unknown stand-in"):
-        R.build_all(tmp_path / "hf", tmp_path / "torch", only=["sdxl"])
+        standins.build_all(tmp_path / "hf", tmp_path / "torch", only=["dalle3"])
 
 
 # ---------------------------------------------------------------------------------------------- diffusers pipelines
@@ -159,6 +160,27 @@ def test_sd_pipeline_real_layout_and_generation(cache):
     half = diffusers.StableDiffusionPipeline.from_pretrained(R.SD, local_files_only=True, variant="fp16",
                                                              safety_checker=None, dtype=torch.float32)
     assert half.unet.config.block_out_channels == pipe.unet.config.block_out_channels
+
+
+@pytest.mark.parametrize("key, cls, scheduler", [
+    ("sdxl", "StableDiffusionXLPipeline", "EulerDiscreteScheduler"),
+    ("sd3", "StableDiffusion3Pipeline", "FlowMatchEulerDiscreteScheduler"),
+    ("flux_schnell", "FluxPipeline", "FlowMatchEulerDiscreteScheduler"),
+    ("pixart_sigma", "PixArtSigmaPipeline", "DPMSolverMultistepScheduler"),
+])
+def test_todays_generators_load_by_their_registry_entry_and_sample(cache, key, cls, scheduler):
+    """09's paper generators: the stand-in under the entry's repo id, loaded as the study loads any generator
+    (DiffusionPipeline picks the class from model_index.json), samples at the entry's guidance with its call."""
+    from synscale.data import generators
+    from synscale.methods import models
+    from synscale.methods.generate import generate_images
+
+    entry = generators.get(key)
+    assert (snapshot(entry.repos[0]) / "model_index.json").is_file()
+    pipe = models.t2i(key, f"paper:{key}")
+    assert type(pipe).__name__ == cls and type(pipe.scheduler).__name__ == scheduler
+    imgs, _ = generate_images(pipe, ["a photo of a tench", "a goldfish"], [0, 1], entry.guidance[-1], steps=2)
+    assert imgs.shape[0] == 2 and imgs.shape[-1] == 3 and imgs.std() > 0
 
 
 def _only_fp16_fails(cls, repo: str, **kwargs) -> None:

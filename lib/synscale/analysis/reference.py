@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from synscale.data import generators
 from synscale.data.prompts import PAPER_NAMES
 
 DIR = Path(__file__).resolve().parents[1] / "resources" / "reference"
@@ -19,7 +20,8 @@ def table(name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-PAPER_MODEL = {"sd": "Stable Diffusion", "if": "Imagen", "muse": "Muse"}  # synscale family -> Fan et al.'s name
+#: generator -> Fan et al.'s name for it (the registry's ``reference``: sd, if, muse)
+PAPER_MODEL = {k: g.reference for k, g in generators.registry().items() if g.reference}
 
 
 def fan_configs(model: str | None = None) -> pd.DataFrame:

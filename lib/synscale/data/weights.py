@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from synscale.data import generators
 from synscale.data.world import default_dir, verify
 from synscale.runtime.paths import expand_path
 
@@ -55,15 +56,11 @@ class PaperModel:
     file: str = ""
 
 
-PAPER: dict[str, PaperModel] = {m.role: m for m in (
-    PaperModel("sd", ("stable-diffusion-v1-5/stable-diffusion-v1-5", "runwayml/stable-diffusion-v1-5"), "SYNSCALE_SD",
-               "diffusers", "Stable Diffusion v1.5 (all three papers)"),
-    PaperModel("if", ("DeepFloyd/IF-I-XL-v1.0",), "SYNSCALE_IF", "diffusers",
-               "DeepFloyd IF stage I: the open pixel-space diffusion model standing in for Imagen (64 px)"),
-    PaperModel("if_stage2", ("DeepFloyd/IF-II-L-v1.0",), "SYNSCALE_IF_STAGE2", "diffusers",
-               "DeepFloyd IF stage II: its 64 -> 256 px super-resolution stage (Imagen's 256 px images)"),
-    PaperModel("muse", ("amused/amused-256",), "SYNSCALE_MUSE", "diffusers",
-               "aMUSEd 256: the open masked-token model standing in for Muse"),
+#: the text-to-image generators with repos: entries of the registry (``params/generators.yaml``), not code
+GENERATORS: dict[str, PaperModel] = {g.key: PaperModel(g.key, g.repos, g.env or f"SYNSCALE_{g.key.upper()}",
+                                                       "diffusers", g.what)
+                                     for g in generators.registry().values() if g.repos}
+PAPER: dict[str, PaperModel] = GENERATORS | {m.role: m for m in (
     PaperModel("oracle", ("timm/vit_base_patch16_224.augreg_in21k_ft_in1k",), "SYNSCALE_ORACLE", "timm",
                "ViT-B/16 ImageNet classifier: recognizability and diversity (Fan sec. 3.2)"),
     PaperModel("clip", ("laion/CLIP-ViT-B-16-laion2B-s34B-b88K",), "SYNSCALE_OPENCLIP", "open_clip",
@@ -85,8 +82,8 @@ PAPER: dict[str, PaperModel] = {m.role: m for m in (
 
 #: chains a family's super-resolution stage after its weights: ``"paper:if+paper:if_stage2"``
 CASCADE = "+"
-#: the weights role of each text-to-image family's super-resolution stage
-STAGE2_ROLES = {"if": "if_stage2"}
+#: the weights role of each text-to-image generator's super-resolution stage (the registry's ``stage2``)
+STAGE2_ROLES = {g.key: g.stage2 for g in generators.registry().values() if g.stage2}
 
 
 def stages(name: str) -> tuple[str, str | None]:

@@ -58,7 +58,8 @@ def _call(pipe, prompts: list[str], gens: list[torch.Generator], guidance_scale:
                                   generator=gens if len(gens) > 1 else gens[0], output_type="np")
     name = type(pipe).__name__
     if name == "IFPipeline":
-        kwargs["clean_caption"] = False
+        kwargs["clean_caption"] = False  # IF's caption cleaning needs bs4 and ftfy, and would change the prompts
+    kwargs.update(getattr(pipe, "synscale_call", {}))  # the registry entry's call arguments (params/generators.yaml)
     if name == "StableDiffusionPipeline":
         size = pipe.unet.config.sample_size * pipe.vae_scale_factor
         kwargs.update(height=size, width=size)

@@ -8,17 +8,21 @@ Names are resolved by :mod:`synscale.data.weights` (``"mini"``, ``"paper:<role>"
 | t2i ``sd``   | ``StableDiffusionPipeline`` from ``mini_world/sd``   | ``stable-diffusion-v1-5/...`` |
 | t2i ``if``   | ``IFPipeline`` from ``mini_world/if``                | ``DeepFloyd/IF-I-XL-v1.0`` + ``IF-II-L-v1.0`` |
 | t2i ``muse`` | ``AmusedPipeline`` from ``mini_world/muse``          | ``amused/amused-256`` (fp16) |
+| t2i ``fm``   | ``StableDiffusion3Pipeline`` from ``mini_world/fm``  | — (mini only; ``sd3``, ``flux_schnell`` …) |
 | oracle       | timm ``local-dir:mini_world/oracle``                 | ``timm/vit_base_patch16_224.augreg_...`` |
 | clip         | open_clip ``synscale-mini-clip`` + weights           | ``laion/CLIP-ViT-B-16-laion2B-s34B-b88K`` |
 
-Stable Diffusion samples with DDIM (eta 0), the papers' sampler (SynthCLIP and Geng et al.: 50 DDIM steps), whatever
-scheduler its checkpoint ships (SD-1.5's is PNDM). A name may chain a super-resolution stage after a family's own
-weights with ``+``: ``"paper:if+paper:if_stage2"`` is DeepFloyd IF as it makes 256 px images, stage I at 64 px, then
-stage II (:class:`Cascade`); ``"paper:if"`` alone is stage I. Nothing is downloaded (``local_files_only``); anything
-absent is one line saying what and how to provide it.
+Text-to-image generators are entries of ``params/generators.yaml`` (:mod:`synscale.data.generators`), loaded by
+diffusers' ``DiffusionPipeline`` (the class their ``model_index.json`` names): a new generator is an entry and its
+weights. Stable Diffusion samples with DDIM (eta 0), the papers' sampler (SynthCLIP and Geng et al.: 50 DDIM steps),
+whatever scheduler its checkpoint ships (SD-1.5's is PNDM). A name may chain a super-resolution stage after a
+family's own weights with ``+``: ``"paper:if+paper:if_stage2"`` is DeepFloyd IF as it makes 256 px images, stage I
+at 64 px, then stage II (:class:`Cascade`); ``"paper:if"`` alone is stage I. Nothing is downloaded
+(``local_files_only``); anything absent is one line saying what and how to provide it.
 """
 from __future__ import annotations
 
+from synscale.data import generators
 from synscale.data.weights import CASCADE, STAGE2_ROLES, MissingModelError, resolve, stages
 from synscale.data.world import default_dir, read_manifest
 from synscale.data.world.text import imagenet_index
@@ -27,19 +31,16 @@ from synscale.runtime.distributed import default_device
 
 __all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "Cascade", "fingerprint", "oracle", "stages", "t2i"]
 
-PIPELINES = {"sd": "StableDiffusionPipeline", "if": "IFPipeline", "muse": "AmusedPipeline"}
-#: each family's super-resolution stage's pipeline (DeepFloyd IF-II: 64 -> 256 px; its role: ``STAGE2_ROLES``)
-STAGE2 = {"if": "IFSuperResolutionPipeline"}
-#: the scheduler each family samples with, where it differs from what a checkpoint ships (SD-1.5 ships PNDM)
-SAMPLERS = {"sd": "DDIMScheduler"}
-NO_SAFETY_PARTS = {
-    "sd": {"safety_checker": None, "requires_safety_checker": False},
-    "if": {"safety_checker": None, "watermarker": None, "requires_safety_checker": False},
-}
+#: the text-to-image generators: the registry's keys (``params/generators.yaml``), stages left out
+PIPELINES = tuple(generators.generators())
+#: the scheduler each generator samples with, where it differs from what a checkpoint ships (SD-1.5 ships PNDM)
+SAMPLERS = {g.key: g.sampler for g in generators.registry().values() if g.sampler}
 
 
-def _from_pretrained(cls_name: str, w, dtype, **kwargs):
-    """``cls_name.from_pretrained`` on resolved weights, offline, in the variant the cache holds, no loading bars."""
+def _from_pretrained(entry: generators.Generator, w, dtype, **kwargs):
+    """``DiffusionPipeline.from_pretrained`` (the pipeline class its ``model_index.json`` names) on resolved
+    weights, offline, in the variant the cache holds, with the entry's ``none`` components and ``init`` arguments,
+    no loading bars. The pipeline remembers the entry's ``call`` arguments (``synscale_call``)."""
     import diffusers
     import torch
     from diffusers.utils import logging as diffusers_log
@@ -51,38 +52,42 @@ def _from_pretrained(cls_name: str, w, dtype, **kwargs):
     diffusers_log.disable_progress_bar()  # loading bars would fill every rendered report; restored below
     transformers_log.disable_progress_bar()
     try:
-        pipe = getattr(diffusers, cls_name).from_pretrained(str(w.path), local_files_only=True,
-                                                             dtype=dtype or torch.float32, **kwargs)
+        parts = {**{k: None for k in entry.none}, **entry.init, **kwargs}
+        pipe = diffusers.DiffusionPipeline.from_pretrained(str(w.path), local_files_only=True,
+                                                           dtype=dtype or torch.float32, **parts)
     finally:
         if bars[0]:
             diffusers_log.enable_progress_bar()
         if bars[1]:
             transformers_log.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
+    pipe.synscale_call = dict(entry.call)
     return pipe
 
 
 def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
-    """A diffusers text-to-image pipeline of ``family`` in {sd, if, muse}: weights resolved by
-    :func:`synscale.data.weights.resolve` (the fp16 variant where only that is cached), the family's sampler
-    (:data:`SAMPLERS`), no safety checker or watermarker (the study measures the generator's own images). A name
-    with a super-resolution stage (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
+    """A diffusers text-to-image pipeline of the registry's generator ``family`` (``sd``, ``if``, ``muse``, ``fm``,
+    ``sd3`` …): weights resolved by :func:`synscale.data.weights.resolve` (the fp16 variant where only that is
+    cached), the entry's sampler (:data:`SAMPLERS`), its ``none`` components (no safety checker or watermarker: the
+    study measures the generator's own images). A name with a super-resolution stage
+    (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
     import diffusers
 
-    if family not in PIPELINES:
-        raise ValueError(f"unknown text-to-image family '{family}'; known: {', '.join(PIPELINES)}")
+    entry = generators.get(family)
+    if entry.is_stage:
+        raise ValueError(f"'{family}' is a super-resolution stage of '{entry.stage_of}', not a generator: name "
+                         f"'{entry.stage_of}' with weights 'paper:{entry.stage_of}{CASCADE}paper:{family}'")
     base, up = stages(name)
-    if up is not None and family not in STAGE2:
-        raise ValueError(f"weights '{name}': family '{family}' has no super-resolution stage to chain with "
-                         f"'{CASCADE}' (only {', '.join(STAGE2)} has)")
-    pipe = _from_pretrained(PIPELINES[family], resolve(base, family), dtype, **NO_SAFETY_PARTS.get(family, {}))
-    sampler = SAMPLERS.get(family)
+    if up is not None and not entry.stage2:
+        raise ValueError(f"weights '{name}': generator '{family}' has no super-resolution stage to chain with "
+                         f"'{CASCADE}' (give its registry entry a 'stage2')")
+    pipe = _from_pretrained(entry, resolve(base, family), dtype)
+    sampler = entry.sampler
     if sampler and type(pipe.scheduler).__name__ != sampler:
         pipe.scheduler = getattr(diffusers, sampler).from_config(pipe.scheduler.config)
     if up is None:
         return pipe.to(device)
-    sr = _from_pretrained(STAGE2[family], resolve(up, STAGE2_ROLES[family]), dtype, text_encoder=None, tokenizer=None,
-                          **NO_SAFETY_PARTS.get(family, {}))
+    sr = _from_pretrained(generators.get(entry.stage2), resolve(up, STAGE2_ROLES[family]), dtype)
     return Cascade(pipe.to(device), sr.to(device))
 
 
@@ -115,15 +120,18 @@ class Cascade:
 
 
 def _sampler_tag(family: str, path) -> str:
-    """``+ddim`` when :func:`t2i` swaps the checkpoint's scheduler (its images differ from the checkpoint's own)."""
+    """``+ddim`` when :func:`t2i` swaps the checkpoint's scheduler (its images differ from the checkpoint's own), and
+    the registry entry's call arguments where it has any (``+{"max_sequence_length": 8}``): both change the images."""
     import json
     from pathlib import Path
 
-    sampler = SAMPLERS.get(family)
+    entry = generators.registry().get(family)
+    call = "+" + json.dumps(entry.call, sort_keys=True) if entry and entry.call else ""
+    sampler = entry.sampler if entry else None
     f = Path(path) / "scheduler" / "scheduler_config.json"
     if not sampler or not f.is_file() or json.loads(f.read_text()).get("_class_name") == sampler:
-        return ""
-    return "+" + sampler.removesuffix("Scheduler").lower()
+        return call
+    return "+" + sampler.removesuffix("Scheduler").lower() + call
 
 
 def fingerprint(what: str, name: str = "mini") -> str:
@@ -145,7 +153,7 @@ def fingerprint(what: str, name: str = "mini") -> str:
         if not files:
             raise MissingModelError(f"mini-world component '{what}' is not built: run "
                                     "./run_all.sh 00 --profile rebuild")
-        key = json.dumps(files, sort_keys=True)
+        key = json.dumps(files, sort_keys=True) + _sampler_tag(what, default_dir() / what)
     else:
         w = resolve(name, what)
         path = w.path.resolve() if w.repo is None else w.path

@@ -9,6 +9,8 @@ Components, in order (each skipped when the manifest already lists it, unless fo
 | sd     | latent diffusion: AutoencoderKL + UNet + CLIP text encoder → StableDiffusionPipeline | pool + captions |
 | if     | pixel diffusion, frozen SD text encoder → IFPipeline | pool images + captions |
 | muse   | masked-token model: VQModel + UVit2DModel → AmusedPipeline | pool images + captions |
+| fm     | flow matching: SD3Transformer2DModel on the SD analog's latents, frozen SD text encoder →
+           StableDiffusion3Pipeline | pool + captions |
 | clip   | upstream CLIP (open_clip, small custom config) | pool images + captions |
 
 Training checkpoints live in ``work`` (default ``outputs/_cache/world_build``) so an interrupted build resumes.
@@ -30,7 +32,7 @@ import torch
 from synscale.data.world import MANIFEST, World, read_manifest, sha256
 from synscale.runtime.checkpoint import TrainConfig
 
-COMPONENTS = ("oracle", "ood_a", "sd", "if", "muse", "clip")
+COMPONENTS = ("oracle", "ood_a", "sd", "if", "muse", "clip", "fm")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class BuildConfig:
     muse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50))
     clip: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=128, lr=2.0e-3, warmup=50,
                                                                   weight_decay=0.1))
+    fm: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=64, lr=1.0e-3, warmup=50))
     text_width: int = 64
     pool_limit: int | None = None  # train the generative models on a prefix of the pool (smoke builds)
     seed: int = 0
@@ -142,6 +145,30 @@ def build_if(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: 
     return {"unet": stats, "params": {"unet": D.n_params(unet)}}
 
 
+def build_fm(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
+    from diffusers import StableDiffusionPipeline
+
+    from synscale.data.world import diffusion as D
+    from synscale.data.world import flow as FL
+
+    x, caps = _pool(world, cfg)
+    sd = StableDiffusionPipeline.from_pretrained(str(world.path("sd")), dtype=torch.float32)
+    lat = D.encode_latents(sd.vae, x)  # SD3's VAE has a shift and a scale: the latents' mean and 1 / std
+    shift = float(lat.mean())
+    sd.vae.register_to_config(shift_factor=shift, scaling_factor=float(1.0 / (lat - shift).std()))
+    lat = (lat - shift) * sd.vae.config.scaling_factor
+    te = FL.text_encoder_with_projection(sd.text_encoder, cfg.seed + 3)
+    tok = sd.tokenizer
+    tok.model_max_length = FL.TEXT_TOKENS
+    torch.manual_seed(cfg.seed + 3)
+    tr = FL.make_transformer(cfg.text_width, te.config.projection_dim)
+    pipe = FL.pipeline(sd.vae, tr, te, tok)
+    stats = FL.train_flow(pipe, lat, caps, cfg.fm, work / "fm", progress=progress)
+    pipe.to(torch.float16).save_pretrained(str(stage))
+    save_tokenizer_files(stage, ("tokenizer", "tokenizer_2"))
+    return {"transformer": stats, "params": {"transformer": D.n_params(tr)}}
+
+
 def build_muse(world: World, cfg: BuildConfig, work: Path, stage: Path, progress: bool) -> dict:
     from synscale.data.world import muse as M
 
@@ -179,19 +206,20 @@ def build_clip(world: World, cfg: BuildConfig, work: Path, stage: Path, progress
             "params": sum(p.numel() for p in model.parameters())}
 
 
-def save_tokenizer_files(pipeline_dir: Path) -> None:
+def save_tokenizer_files(pipeline_dir: Path, folders: tuple[str, ...] = ("tokenizer",)) -> None:
     """transformers 5 saves a CLIPTokenizer as tokenizer.json only (3.6 MB per pipeline); write the small
     vocab.json + merges.txt it loads from instead (identical across pipelines, so git stores them once)."""
     from synscale.data.world.textenc import write_tokenizer_files
 
-    tok_dir = Path(pipeline_dir) / "tokenizer"
-    write_tokenizer_files(tok_dir)
-    (tok_dir / "tokenizer.json").unlink(missing_ok=True)
+    for folder in folders:
+        tok_dir = Path(pipeline_dir) / folder
+        write_tokenizer_files(tok_dir)
+        (tok_dir / "tokenizer.json").unlink(missing_ok=True)
 
 
 BUILDERS: dict[str, Callable[..., dict]] = {"oracle": build_oracle, "ood_a": build_ood_a, "sd": build_sd,
-                                            "if": build_if,
-                                             "muse": build_muse, "clip": build_clip}
+                                            "if": build_if, "muse": build_muse, "clip": build_clip,
+                                            "fm": build_fm}
 
 
 def build(out: Path, cfg: BuildConfig, work: Path, components: tuple[str, ...] = COMPONENTS, force: bool = False,

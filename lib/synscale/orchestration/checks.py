@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from synscale.analysis.reference import PAPER_MODEL
+from synscale.data import generators
 from synscale.data import prompts as P
 from synscale.data.world import OOD_SPLITS
 from synscale.data.world.downstream import TASKS
@@ -20,6 +21,7 @@ from synscale.methods import clip
 from synscale.methods.generate import steps_for
 from synscale.orchestration.build import COMPONENTS
 from synscale.orchestration.params import ParamsError
+from synscale.studies import generators as G
 from synscale.studies.retrieval import MODES as MATCH_MODES
 from synscale.studies.supervised import PAPER_SPEC, check_specs
 
@@ -62,9 +64,9 @@ def _mini_world(p: Mapping[str, Any]) -> list[str]:
                                                              f"{p['build_into']!r}"]
     if set(p["components"]) - set(COMPONENTS):
         out.append(f"unknown components {sorted(set(p['components']) - set(COMPONENTS))}; known: {COMPONENTS}")
-    fams = {"sd", "if", "muse"}
+    fams = set(generators.generators(mini=True))  # the generators the mini world ships (the registry's mini: true)
     if set(p["cfg_low"]) != fams or set(p["cfg_high"]) != fams or set(p["gen_steps"]) != fams:
-        out.append("cfg_low, cfg_high and gen_steps need one value for each family: sd, if, muse")
+        out.append(f"cfg_low, cfg_high and gen_steps need one value for each mini generator: {', '.join(sorted(fams))}")
     return out + _templates("clip_templates", p)
 
 
@@ -229,6 +231,31 @@ def _synthclip(p: Mapping[str, Any]) -> list[str]:
         out.append(f"world {p['world']!r} is a folder world: set real_shards, probe_root and retrieval_root too (it "
                    "has no captioned pool, downstream tasks or retrieval split), or world: mini")
     return out + _templates("templates", p) + _trainer(p, "real_shards")
+
+
+@_check("09")
+def _generators(p: Mapping[str, Any]) -> list[str]:
+    out = []
+    names = list(p["generators"])
+    known = generators.generators()
+    if unknown := [g for g in names if g not in known]:
+        out.append(f"generators {unknown} are not in the registry ({generators.registry_file()}); known: {known}")
+    if "sd" not in names:
+        out.append("generators must include 'sd': SD 1.5 is the baseline every generator is compared with")
+    for key in ("guidance", "gen_steps", "family_models"):
+        if extra := sorted(set(p[key]) - set(names)):
+            out.append(f"{key} names {extra}, which are not in generators {names}")
+    if not out:
+        for g, scales in G.guidance_for(names, p["guidance"]).items():
+            if not scales:
+                out.append(f"generator {g!r} has no guidance scales: give guidance: {{{g}: [...]}} or a registry "
+                           "'guidance' list")
+    sizes = list(p["sizes"])
+    if len(sizes) < 3 or sorted(sizes) != sizes:
+        out.append(f"sizes must be >= 3 increasing training-set sizes, got {sizes}")
+    if not p["train_seeds"]:
+        out.append("train_seeds must name at least one seed")
+    return out
 
 
 def problems(stem: str, params: Mapping[str, Any]) -> list[str]:

@@ -28,13 +28,19 @@ IMAGENET_CLASSES = 1000
 IMAGENET_TRAIN = 1_281_167  # the real curve's last point
 #: the notebooks this module has a cost model of (the study's)
 COSTED = ("00_mini_world", "01_prompt_design", "02_cfg_sweep", "03_synthetic_1p3m", "04_scaling", "05_ood",
-          "06_clip_mixing", "07_retrieval_baseline", "08_synthclip")
+          "06_clip_mixing", "07_retrieval_baseline", "08_synthclip", "09_generators")
+#: the paper's three families' image columns; every other generator's images are counted under "other images"
+FAMILY_COLUMNS = {"sd": "SD images", "if": "IF images", "muse": "aMUSEd images"}
 #: (rate per A100, source): seconds per generated image, training images per second, LLM captions per second
 RATES = {
     "sd": (SD_SECONDS_PER_IMAGE, "s/image, SynthCLIP sec. 4.1"),
     "if": (3.0, "s/image, assumed (IF-I-XL 64 px + IF-II-L to 256 px, 50 steps each, as Imagen's 256 px "
                 "and as the paper profiles run it)"),
     "muse": (0.3, "s/image, assumed (aMUSEd-256; not measured here)"),
+    "sdxl": (5.0, "s/image, assumed (SDXL base, 1024 px, 50 steps, fp16)"),
+    "sd3": (3.0, "s/image, assumed (SD3-medium, 1024 px, 28 steps, fp16)"),
+    "flux_schnell": (2.0, "s/image, assumed (FLUX.1-schnell, 1024 px, 4 steps, bf16)"),
+    "pixart_sigma": (2.0, "s/image, assumed (PixArt-Sigma XL-2, 1024 px, 20 steps, fp16)"),
     "vit_base_patch16_224": (1200.0, "img/s, assumed (ViT-B/16 at 224 px, AMP; benchmarks/trainer_throughput.py)"),
     "vit_large_patch16_224": (350.0, "img/s, assumed (ViT-L/16 at 224 px, AMP)"),
     "clip": (1000.0, "img/s, assumed (open_clip ViT-B/16, AMP)"),
@@ -45,7 +51,7 @@ RATES = {
 def hours(n: float, what: str) -> float:
     """A100-hours for ``n`` images (a generator), samples (a trainer) or captions (the LLM) at ``RATES[what]``."""
     rate = RATES[what][0]
-    return n * rate / 3600 if what in ("sd", "if", "muse") else n / rate / 3600
+    return n * rate / 3600 if RATES[what][1].startswith("s/image") else n / rate / 3600
 
 
 def _load(stem: str, profile: str = "paper") -> dict:
@@ -75,6 +81,24 @@ def _supervised(p: dict, specs: list[str], sizes: list[int], large_specs=(), lar
     for s, n in images.items():
         _images(per_family, s.split("/")[0], n)
     return {"images": per_family, "train_samples": samples, "train_hours": train_h}
+
+
+def _generators(p: dict) -> tuple[dict[str, int], int, float]:
+    """09: per generator, its swept sets at D_I (whole chunks, one per guidance scale), then its best scale's chunks
+    beyond D_I to the largest size (counted once, whichever scale wins); a ViT-B/16 per scale at D_I and per size
+    of the best curve (sizes equal to D_I are the sweep's model)."""
+    from synscale.studies import generators as G
+
+    chunk = p["n_per_class"] * IMAGENET_CLASSES
+    d_i = p["d_i"] or chunk
+    rec = Recipe.from_dict(p["recipe"])
+    images, samples = {}, 0
+    at = math.ceil(d_i / chunk) * chunk
+    for g, scales in G.guidance_for(p["generators"], p["guidance"]).items():
+        images[g] = len(scales) * at + max(0, math.ceil(max(p["sizes"]) / chunk) * chunk - at)
+        trained = [d_i] * len(scales) + [d for d in p["sizes"] if d != d_i]
+        samples += sum(rec.schedule(d)[0] * rec.batch_size for d in trained) * len(p["train_seeds"])
+    return images, samples, hours(samples, rec.arch)
 
 
 def paper_costs(profile: str = "paper") -> pd.DataFrame:
@@ -131,11 +155,16 @@ def paper_costs(profile: str = "paper") -> pd.DataFrame:
     rows.append(("08_synthclip", {"sd": images}, n, hours(n, "clip"), captions,
                  "Mistral captions of the concept pool; SynthCLIP per size, real CLIPs, the mix, two ablations "
                  "(images: at most, the balanced sets overlap)"))
+    p = _params("09_generators")
+    rows.append(("09_generators", *_generators(p), 0,
+                 f"{len(p['generators'])} generators: a guidance sweep at D_I (one ViT-B/16 per scale), then each "
+                 "one's curve at its best scale (04's real curve reused)"))
     out = []
     for stem, images, samples, train_h, caps, what in rows:
         gen_h = sum(hours(n, f) for f, n in images.items())
-        out.append({"notebook": stem, "SD images": images.get("sd", 0), "IF images": images.get("if", 0),
-                    "aMUSEd images": images.get("muse", 0), "generation A100-h": round(gen_h),
+        out.append({"notebook": stem, **{c: images.get(f, 0) for f, c in FAMILY_COLUMNS.items()},
+                    "other images": sum(n for f, n in images.items() if f not in FAMILY_COLUMNS),
+                    "generation A100-h": round(gen_h),
                     "training samples": samples, "training A100-h": round(train_h), "LLM captions": caps,
                     "LLM A100-h": round(hours(caps, "llm")), "A100-h": round(gen_h + train_h + hours(caps, "llm")),
                     "disk GB": round(sum(images.values()) * MB_PER_IMAGE / 1000), "what": what})

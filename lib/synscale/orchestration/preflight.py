@@ -20,6 +20,8 @@ MINI = "mini"
 
 def _families(stem: str, p: dict[str, Any]) -> list[str]:
     """The text-to-image families a run generates with."""
+    if "generators" in p:  # 09: every generator it measures
+        return sorted(p["generators"])
     if "specs" in p:
         specs = list(p.get("specs") or []) + list(p.get("large_specs") or [])
         return sorted({s.split("/")[0] for s in specs if s != "real"})
@@ -31,6 +33,7 @@ def _families(stem: str, p: dict[str, Any]) -> list[str]:
 def _prompt_configs(p: dict[str, Any]) -> set[str]:
     configs = set(p.get("prompt_configs") or []) | set(p.get("sd_prompt_configs") or [])
     configs |= {p["prompt_config"]} if p.get("prompt_config") else set()
+    configs |= {"in_captions"} if "generators" in p else set()  # 09 sweeps IN-Captions sets
     configs |= {s.split("/")[1] for s in list(p.get("specs") or []) + list(p.get("large_specs") or []) if s != "real"}
     return configs
 

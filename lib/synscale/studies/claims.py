@@ -482,3 +482,31 @@ def synthclip_claims(items: dict[str, list[dict]], sizes: list[int], resamples: 
         out.append(claim(key, statement, source, measure, sign * samples, sign * d, how, paper=paper,
                          section="6. The paper's claims"))
     return out
+
+
+def generator_claims(study: Study, best: dict[str, str], fit_range: tuple[float, float] | None, ref_size: float,
+                     baseline: str = "sd", resamples: int = 1000) -> tuple[list, object]:
+    """Notebook 09's comparison of generators, each at its best guidance (``best``: generator -> spec): for every
+    generator but ``baseline`` (SD 1.5, the paper's reference), its scaling ability k minus SD's and its val loss at
+    ``ref_size`` against SD's, bootstrapped over val images (paired: the same draw for every curve) and training
+    seeds (:func:`~synscale.analysis.scaling.bootstrap_fits`). Returns the claims and the fits."""
+    losses = study.split_losses("val", data=list(best.values()))
+    bf = bootstrap_fits(losses, ref_size, fit_range, resamples)
+    ks, k, ps, p = bf.k_samples, bf.k, bf.performance_samples, bf.performance
+    ref = best.get(baseline)
+    out = []
+    for g, spec in best.items():
+        if g == baseline or ref not in k or spec not in k:
+            continue
+        out.append(claim(f"generator_k.{g}", f"{g} scales better than SD 1.5 as training data (higher k)",
+                         "extension (Fan et al. sec. 4.3, for today's generators)", f"k({spec}) − k({ref})",
+                         ks[spec] - ks[ref], k[spec] - k[ref], bf.interval,
+                         paper="no paper value: the papers stop at SD 1.5, Imagen and Muse",
+                         section="3. Scaling ability of each generator"))
+        out.append(claim(f"generator_d_i.{g}", f"{g}'s images train a better classifier than SD 1.5's at D_I",
+                         "extension (Fan et al. sec. 4.3, performance at D_I)",
+                         f"performance at D_I = {ref_size:,.0f}: −log loss({spec}) + log loss({ref})",
+                         ps[spec] - ps[ref], p[spec] - p[ref], bf.interval,
+                         paper="no paper value: the papers stop at SD 1.5, Imagen and Muse",
+                         section="3. Scaling ability of each generator"))
+    return out, bf

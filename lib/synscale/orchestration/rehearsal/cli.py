@@ -15,6 +15,7 @@ from pathlib import Path
 from synscale.orchestration.rehearsal import data
 
 STAMP = "REHEARSAL.json"
+REGISTRY = "generators.yaml"
 
 
 def env(root: Path) -> dict[str, str]:
@@ -23,6 +24,25 @@ def env(root: Path) -> dict[str, str]:
     out = {"HF_HOME": str(root / "hf"), "TORCH_HOME": str(root / "torch"), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
     out.update({k: str(root / v) for k, v in data.ROOTS.items()})
+    out["SYNSCALE_GENERATORS"] = str(root / REGISTRY)
+    return out
+
+
+def write_registry(root: Path) -> Path:
+    """The generator registry the rehearsal runs with: ``params/generators.yaml`` as it is, except that each
+    stand-in whose pipeline fixes its image side in code samples at :data:`today.SIDE` (FLUX.1's pipeline draws 128
+    latent pixels whatever its config says: 4,096 tokens per image, 1 s each on a CPU core)."""
+    import yaml
+
+    from synscale.data import generators
+    from synscale.orchestration.rehearsal import today
+
+    doc = yaml.safe_load(generators.registry_file().read_text())
+    for key in today.FIXED_SIDE:
+        doc["generators"][key].setdefault("call", {}).update(height=today.SIDE, width=today.SIDE)
+    out = Path(root) / REGISTRY
+    out.write_text("# written by synscale rehearsal build from params/generators.yaml: the stand-ins' image side\n"
+                   + yaml.safe_dump(doc, sort_keys=False))
     return out
 
 
@@ -46,10 +66,10 @@ def prepare(root: Path) -> None:
 
 
 def build(root: Path, force: bool = False) -> dict[str, str]:
-    """Stand-in models (``synscale.orchestration.rehearsal.models``), data roots
+    """Stand-in models (``synscale.orchestration.rehearsal.standins``: the papers' and today's), data roots
     (``synscale.orchestration.rehearsal.data``) and the prepared
     captions and folders under ``root``, once (``REHEARSAL.json`` marks a finished build); returns :func:`env`."""
-    from synscale.orchestration.rehearsal import models
+    from synscale.orchestration.rehearsal import standins
 
     root = Path(root)
     stamp = root / STAMP
@@ -57,8 +77,9 @@ def build(root: Path, force: bool = False) -> dict[str, str]:
         return env(root)
     t0 = time.perf_counter()
     e = env(root)
-    built = models.build_all(Path(e["HF_HOME"]), Path(e["TORCH_HOME"]))
+    built = standins.build_all(Path(e["HF_HOME"]), Path(e["TORCH_HOME"]))
     data.build_all(root)
+    write_registry(root)
     prepare(root)
     stamp.write_text(json.dumps({"models": built, "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
     return e

@@ -873,12 +873,3 @@ STANDINS: dict[str, Callable[[Path, Path], str]] = {
     "fid_inception": build_fid_inception,
     "lpips_alex": build_lpips_alex,
 }
-
-
-def build_all(hf_home: Path, torch_home: Path, only: list[str] | None = None) -> dict[str, str]:
-    """Build the stand-ins named in ``only`` (default: all) -> {role: repo id or file path}."""
-    roles = list(STANDINS) if only is None else list(only)
-    unknown = [r for r in roles if r not in STANDINS]
-    if unknown:
-        raise ValueError(f"unknown stand-in(s) {unknown}; known: {', '.join(STANDINS)}")
-    return {r: STANDINS[r](Path(hf_home), Path(torch_home)) for r in roles}
