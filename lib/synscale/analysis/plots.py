@@ -154,6 +154,24 @@ def palette(names) -> dict[str, str]:
     return out
 
 
+def generator_palette(names) -> dict[str, str]:
+    """``{name: colour}`` where the generator, not the prompt, tells the data apart (notebook 09: every curve is
+    IN-Captions): each generator of the registry its own colour of a colour-blind-safe qualitative palette, in the
+    registry's order (so a generator keeps its colour from run to run), ``real`` its usual colour."""
+    import seaborn as sns
+    from matplotlib.colors import to_hex
+
+    from synscale.data import generators
+
+    keys = list(generators.registry())
+    colours = sns.color_palette("colorblind", len(keys))
+    out = {}
+    for n in map(str, names):
+        family = n.split("/")[0]
+        out[n] = colour(n) if family not in keys else to_hex(colours[keys.index(family)])
+    return out
+
+
 def log_ticks(ax, which: str = "both", at=None) -> None:
     """Readable log axes: on x ticks at 1, 2 and 5 per decade (or at the values ``at``: the sizes trained), on y at
     every integer step of a decade (losses span less than one), written plainly (``200``, ``0.5``), no minor
