@@ -56,7 +56,7 @@ def test_a_notebook_runs_through_a_jupyter_server_as_written(tmp_path):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("stem", STEMS)
+@pytest.mark.parametrize("stem", [s for s in STEMS if s != "09_generators"])  # 09: tests/test_generators.py
 def test_notebook_runs_on_smoke_through_the_runner(stem, smoke_study):
     tmp_path, res = smoke_study
     assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: some notebook failed (each test says which)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from synscale.runtime.integrity import atomic_write
 from synscale.runtime.paths import outputs_dir
-from synscale.runtime.results import collect_table, record_table
+from synscale.runtime.results import PROVENANCE, collect_table, finished_runs, record_table
 from synscale.runtime.results import record as record_metric
 
 LEVEL = 0.95
@@ -359,6 +359,28 @@ def summary(df: pd.DataFrame, profile: str) -> str:
     return f"<p><b>{len(df)} claims</b> tested on {world}: {counts(df)}. By paper: {per}.</p>"
 
 
+#: a table any notebook may record under this name (09: the generators ranked) is shown on the findings page and the
+#: index beside the claims: the newest finished run's, in these columns where it has them
+LEADERBOARD = "leaderboard"
+BOARD_COLUMNS = ("rank", "generator", "best_cfg", "recognizability", "diversity", "fid", "loss_at_d_i", "top1_at_d_i",
+                 "k", "k_lo", "k_hi", "paper_model", "paper_cfg", "paper_top1")
+
+
+def leaderboards(outputs: Path, profile: str) -> str:
+    """HTML of each notebook's newest ``leaderboard`` table of ``profile`` (empty when none)."""
+    out = ""
+    for stem in sorted(p.name for p in Path(outputs).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        df = collect_table(stem, profile, LEADERBOARD, outputs)
+        if not len(df):
+            continue
+        newest = max(finished_runs(stem, profile, outputs), key=lambda d: (d / PROVENANCE).stat().st_mtime)
+        df = df[df.run == newest.name]
+        cols = [c for c in BOARD_COLUMNS if c in df]
+        out += (f"<h2>{html.escape(stem)}: the leaderboard ({html.escape(df.run.iloc[0])})</h2>"
+                + df[cols].to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="", border=0))
+    return out
+
+
 def write_page(outputs: Path, profile: str) -> Path | None:
     """``outputs/findings.csv`` and ``outputs/findings.html``: every claim of every notebook of ``profile``."""
     df = collect(outputs, profile)
@@ -367,7 +389,8 @@ def write_page(outputs: Path, profile: str) -> Path | None:
     atomic_write(Path(outputs) / "findings.csv", df.to_csv(index=False))  # a reader never sees half a page
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>synscale findings</title>'
             f"<style>{_STYLE}</style></head><body><h1>synscale: what the study found ({html.escape(profile)} "
-            f"profile)</h1>{summary(df, profile)}<p>{ABOUT}</p>{html_table(df)}</body></html>")
+            f"profile)</h1>{summary(df, profile)}<p>{ABOUT}</p>{html_table(df)}{leaderboards(outputs, profile)}"
+            "</body></html>")
     path = Path(outputs) / "findings.html"
     return atomic_write(path, page)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from synscale.analysis.findings import ABOUT, COLOURS, collect, counts, html_table, ours, summary
+from synscale.analysis.findings import ABOUT, COLOURS, collect, counts, html_table, leaderboards, ours, summary
 from synscale.runtime import results as R
 from synscale.runtime.integrity import atomic_write
 
@@ -128,7 +128,8 @@ def write_index(outputs: Path) -> Path:
         if len(df):
             found += (f"<h2>What the study found ({html.escape(prof)} profile): {counts(df)}</h2>{summary(df, prof)}"
                       f"<p>Also as <code>findings.csv</code> and <a href=\"findings.html\">findings.html</a>.</p>"
-                      f"{html_table(df)}<h2>Headline figures</h2>{_headlines(outputs, prof)}")
+                      f"{html_table(df)}{leaderboards(outputs, prof)}<h2>Headline figures</h2>"
+                      f"{_headlines(outputs, prof)}")
             break
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synscale outputs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from synscale.runtime.paths import params_dir
+from synscale.runtime.paths import ROOT, params_dir
 
 FIELDS = {"what", "repos", "env", "mini", "sampler", "none", "init", "call", "steps", "guidance", "resolution",
           "dtype", "stage2", "stage_of", "reference"}
@@ -48,7 +48,12 @@ class Generator:
 
 
 def registry_file() -> Path:
-    return Path(os.environ.get("SYNSCALE_GENERATORS", params_dir() / "generators.yaml")).expanduser()
+    """``SYNSCALE_GENERATORS``, else ``generators.yaml`` of the params folder, else the repository's (a params folder
+    of other notebooks, ``SYNSCALE_PARAMS``, need not carry its own registry)."""
+    if env := os.environ.get("SYNSCALE_GENERATORS"):
+        return Path(env).expanduser()
+    own = params_dir() / "generators.yaml"
+    return own if own.is_file() else ROOT / "params" / "generators.yaml"
 
 
 def _entry(key: str, raw: Any, src: Path) -> Generator:
