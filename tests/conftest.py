@@ -86,6 +86,16 @@ def _wait(name: str, timeout: float) -> tuple[Path, subprocess.CompletedProcess]
     return _bg[name]["out"], subprocess.CompletedProcess(proc.args, proc.returncode, text, text)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that wait on a background study run last (smoke's, then the rehearsal's): until its last notebook
+    ends a study keeps only one core busy, and the other tests fill the other one instead of waiting."""
+    def waits(item) -> int:
+        names = getattr(item, "fixturenames", ())
+        return 2 if "rehearsal_study" in names else (1 if "smoke_study" in names else 0)
+
+    items.sort(key=waits)  # stable: file order within each group
+
+
 def pytest_collection_finish(session):
     """After ``-k``/``-m`` deselection: only a session that will run a study's tests starts that study."""
     if session.config.option.collectonly:
