@@ -78,3 +78,11 @@ def test_tables_show_units_in_their_headers_and_keep_their_data():
     assert list(df.columns) == ["data", "size", "loss", "top1", "note"]  # the data keep their names
     wide = plots.with_units(df.pivot_table(index="data", values=["loss", "top1"]))
     assert set(wide.columns) == {"loss (nats)", "top-1 (fraction)"}
+
+
+def test_generators_get_their_own_colours_where_the_prompts_are_the_same():
+    """09's curves are all IN-Captions: the generator, not the prompt, picks the colour, and real keeps its own."""
+    pal = plots.generator_palette(["real", "sd/in_captions/2", "if/in_captions/1", "muse/in_captions/1.5",
+                                   "fm/in_captions/3"])
+    assert len(set(pal.values())) == 5 and pal["real"] == plots.colour("real")
+    assert plots.generator_palette(["fm/in_captions/5"])["fm/in_captions/5"] == pal["fm/in_captions/3"]

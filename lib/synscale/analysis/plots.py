@@ -163,7 +163,7 @@ def generator_palette(names) -> dict[str, str]:
 
     from synscale.data import generators
 
-    keys = list(generators.registry())
+    keys = generators.generators()  # stages (IF-II) take no colour
     colours = sns.color_palette("colorblind", len(keys))
     out = {}
     for n in map(str, names):

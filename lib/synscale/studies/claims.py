@@ -20,6 +20,7 @@ from synscale.studies.supervised import Study
 
 FIG3 = "Fan et al. sec. 4.3, Fig. 3"
 BASELINE = "sd/classnames/7.5"  # the untuned configuration (class names at SD's default guidance)
+BEYOND = "Beyond the papers (09)"  # the source of 09's claims: the findings page groups them under this name
 
 
 def scaling_claims(study: Study, fit_range: tuple[float, float] | None, ref_size: float, resamples: int = 1000
@@ -499,12 +500,12 @@ def generator_claims(study: Study, best: dict[str, str], fit_range: tuple[float,
         if g == baseline or ref not in k or spec not in k:
             continue
         out.append(claim(f"generator_k.{g}", f"{g} scales better than SD 1.5 as training data (higher k)",
-                         "extension (Fan et al. sec. 4.3, for today's generators)", f"k({spec}) − k({ref})",
+                         BEYOND + ", after Fan et al. sec. 4.3's k", f"k({spec}) − k({ref})",
                          ks[spec] - ks[ref], k[spec] - k[ref], bf.interval,
                          paper="no paper value: the papers stop at SD 1.5, Imagen and Muse",
                          section="3. Scaling ability of each generator"))
         out.append(claim(f"generator_d_i.{g}", f"{g}'s images train a better classifier than SD 1.5's at D_I",
-                         "extension (Fan et al. sec. 4.3, performance at D_I)",
+                         BEYOND + ", after Fan et al. sec. 4.3's performance at D_I",
                          f"performance at D_I = {ref_size:,.0f}: −log loss({spec}) + log loss({ref})",
                          ps[spec] - ps[ref], p[spec] - p[ref], bf.interval,
                          paper="no paper value: the papers stop at SD 1.5, Imagen and Muse",
