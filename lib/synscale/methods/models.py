@@ -29,12 +29,10 @@ from synscale.data.world.text import imagenet_index
 from synscale.methods.train import load, restrict_classes
 from synscale.runtime.distributed import default_device
 
-__all__ = ["MissingModelError", "PIPELINES", "SAMPLERS", "Cascade", "fingerprint", "oracle", "stages", "t2i"]
+__all__ = ["MissingModelError", "PIPELINES", "Cascade", "fingerprint", "oracle", "stages", "t2i"]
 
 #: the text-to-image generators: the registry's keys (``params/generators.yaml``), stages left out
 PIPELINES = tuple(generators.generators())
-#: the scheduler each generator samples with, where it differs from what a checkpoint ships (SD-1.5 ships PNDM)
-SAMPLERS = {g.key: g.sampler for g in generators.registry().values() if g.sampler}
 
 
 def _from_pretrained(entry: generators.Generator, w, dtype, **kwargs):
@@ -68,8 +66,8 @@ def _from_pretrained(entry: generators.Generator, w, dtype, **kwargs):
 def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
     """A diffusers text-to-image pipeline of the registry's generator ``family`` (``sd``, ``if``, ``muse``, ``fm``,
     ``sd3`` …): weights resolved by :func:`synscale.data.weights.resolve` (the fp16 variant where only that is
-    cached), the entry's sampler (:data:`SAMPLERS`), its ``none`` components (no safety checker or watermarker: the
-    study measures the generator's own images). A name with a super-resolution stage
+    cached), the entry's ``sampler`` (where it differs from what a checkpoint ships: SD-1.5 ships PNDM), its
+    ``none`` components (no safety checker or watermarker: the study measures the generator's own images). A name with a super-resolution stage
     (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
     import diffusers
 

@@ -36,7 +36,7 @@ _T5 = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_heads": 4, "num_layers": 2, "n
        "vocab_size": 32128, "feed_forward_proj": "gated-gelu", "is_gated_act": True, "dense_act_fn": "gelu_new"}
 
 
-def _clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>"):
+def _clip_tokenizer(pad_token: str = "<|endoftext|>"):
     """The real CLIP BPE tokenizer (vocab 49,408), saved as transformers saves it."""
     import json
     import tempfile
@@ -51,13 +51,16 @@ def _clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>"):
     return tok
 
 
-def _t5_tokenizer(folder: Path, max_length: int):
+def _t5_tokenizer(max_length: int):
+    """The T5 Unigram tokenizer of the rehearsal's other T5 stand-ins (``models._t5_tokenizer_json``)."""
+    import tempfile
+
     from transformers import T5TokenizerFast
 
-    _t5_tokenizer_json(folder / "tokenizer.json")
-    tok = T5TokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), model_max_length=max_length,
-                          extra_ids=100)
-    return tok
+    with tempfile.TemporaryDirectory() as tmp:
+        _t5_tokenizer_json(Path(tmp) / "tokenizer.json")
+        return T5TokenizerFast(tokenizer_file=str(Path(tmp) / "tokenizer.json"), model_max_length=max_length,
+                               extra_ids=100)
 
 
 def _clip_text(cls_name: str, width: int, projection: int, tag: str):
@@ -117,7 +120,7 @@ def build_sdxl(hf_home: Path, torch_home: Path) -> str:
         vae=_vae(4, 4, 0.13025, None, f"{SDXL}/vae", force_upcast=True),
         text_encoder=_clip_text("CLIPTextModel", 16, 16, f"{SDXL}/text_encoder"),
         text_encoder_2=_clip_text("CLIPTextModelWithProjection", 16, 16, f"{SDXL}/text_encoder_2"),
-        tokenizer=_clip_tokenizer(hf_home), tokenizer_2=_clip_tokenizer(hf_home, pad_token="!"), unet=unet,
+        tokenizer=_clip_tokenizer(), tokenizer_2=_clip_tokenizer(pad_token="!"), unet=unet,
         scheduler=sched, force_zeros_for_empty_prompt=True, add_watermarker=False)
     return _save(pipe, SDXL, hf_home, torch.float16)
 
@@ -126,8 +129,6 @@ def build_sd3(hf_home: Path, torch_home: Path) -> str:
     """``stabilityai/stable-diffusion-3-medium-diffusers`` (StableDiffusion3Pipeline), fp16: MM-DiT 24 x 1536 -> 2
     joint blocks of 16 (patch 2), CLIP-L, CLIP-G -> 16-wide towers with 16-d projections (pooled 32), T5-XXL -> 32
     wide (joint attention 32), VAE 16 latent channels, 4 levels (64 px)."""
-    import tempfile
-
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
@@ -135,16 +136,14 @@ def build_sd3(hf_home: Path, torch_home: Path) -> str:
     tr = SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
                                attention_head_dim=8, num_attention_heads=2, joint_attention_dim=32,
                                caption_projection_dim=16, pooled_projection_dim=32, pos_embed_max_size=16)
-    with tempfile.TemporaryDirectory() as tmp:
-        t5_tok = _t5_tokenizer(Path(tmp), 77)
     pipe = StableDiffusion3Pipeline(
         transformer=tr, scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
         vae=_vae(4, 16, 1.5305, 0.0609, f"{SD3}/vae", use_quant_conv=False, use_post_quant_conv=False),
         text_encoder=_clip_text("CLIPTextModelWithProjection", 16, 16, f"{SD3}/text_encoder"),
-        tokenizer=_clip_tokenizer(hf_home),
+        tokenizer=_clip_tokenizer(),
         text_encoder_2=_clip_text("CLIPTextModelWithProjection", 16, 16, f"{SD3}/text_encoder_2"),
-        tokenizer_2=_clip_tokenizer(hf_home, pad_token="!"),
-        text_encoder_3=_t5(f"{SD3}/text_encoder_3"), tokenizer_3=t5_tok)
+        tokenizer_2=_clip_tokenizer(pad_token="!"),
+        text_encoder_3=_t5(f"{SD3}/text_encoder_3"), tokenizer_3=_t5_tokenizer(77))
     return _save(pipe, SD3, hf_home, torch.float16)
 
 
@@ -152,8 +151,6 @@ def build_flux_schnell(hf_home: Path, torch_home: Path) -> str:
     """``black-forest-labs/FLUX.1-schnell`` (FluxPipeline), bf16: 19 double + 38 single blocks of 24 x 128 -> 1 + 1
     of 2 x 16 (rope axes 4/6/6), no guidance embedding (schnell is guidance-distilled), CLIP-L -> 16 wide (pooled
     16), T5-XXL -> 32 wide, VAE 16 latent channels in one level (the pipeline's fixed 128 latent pixels: 128 px)."""
-    import tempfile
-
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
@@ -164,13 +161,11 @@ def build_flux_schnell(hf_home: Path, torch_home: Path) -> str:
     sched = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False,
                                             base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
                                             max_image_seq_len=4096)
-    with tempfile.TemporaryDirectory() as tmp:
-        t5_tok = _t5_tokenizer(Path(tmp), 512)
     pipe = FluxPipeline(scheduler=sched, vae=_vae(1, 16, 0.3611, 0.1159, f"{FLUX_SCHNELL}/vae",
                                                   use_quant_conv=False, use_post_quant_conv=False),
                         text_encoder=_clip_text("CLIPTextModel", 16, 16, f"{FLUX_SCHNELL}/text_encoder"),
-                        tokenizer=_clip_tokenizer(hf_home), text_encoder_2=_t5(f"{FLUX_SCHNELL}/text_encoder_2"),
-                        tokenizer_2=t5_tok, transformer=tr)
+                        tokenizer=_clip_tokenizer(), text_encoder_2=_t5(f"{FLUX_SCHNELL}/text_encoder_2"),
+                        tokenizer_2=_t5_tokenizer(512), transformer=tr)
     return _save(pipe, FLUX_SCHNELL, hf_home, torch.bfloat16)
 
 
@@ -178,8 +173,6 @@ def build_pixart_sigma(hf_home: Path, torch_home: Path) -> str:
     """``PixArt-alpha/PixArt-Sigma-XL-2-1024-MS`` (PixArtSigmaPipeline), fp16: 28 x 1152 AdaLN-single blocks -> 2 of
     2 x 8 (patch 2, learned sigma: 8 output channels), T5-XXL -> 32 wide (caption channels 32), DPM-Solver++,
     VAE 4 levels; sample_size 32 (its 256 px resolution bin: the pipeline accepts 32/64/128/256 only)."""
-    import tempfile
-
     import torch
     from diffusers import DPMSolverMultistepScheduler, PixArtSigmaPipeline, PixArtTransformer2DModel
 
@@ -191,9 +184,7 @@ def build_pixart_sigma(hf_home: Path, torch_home: Path) -> str:
     sched = DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02,
                                         beta_schedule="linear", prediction_type="epsilon", algorithm_type="dpmsolver++",
                                         solver_order=2, lower_order_final=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        t5_tok = _t5_tokenizer(Path(tmp), 300)
-    pipe = PixArtSigmaPipeline(tokenizer=t5_tok, text_encoder=_t5(f"{PIXART_SIGMA}/text_encoder"),
+    pipe = PixArtSigmaPipeline(tokenizer=_t5_tokenizer(300), text_encoder=_t5(f"{PIXART_SIGMA}/text_encoder"),
                                vae=_vae(4, 4, 0.13025, None, f"{PIXART_SIGMA}/vae"), transformer=tr, scheduler=sched)
     return _save(pipe, PIXART_SIGMA, hf_home, torch.float16)
 
