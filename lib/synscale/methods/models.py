@@ -67,8 +67,8 @@ def t2i(family: str, name: str = "mini", device: str = "cpu", dtype=None):
     """A diffusers text-to-image pipeline of the registry's generator ``family`` (``sd``, ``if``, ``muse``, ``fm``,
     ``sd3`` …): weights resolved by :func:`synscale.data.weights.resolve` (the fp16 variant where only that is
     cached), the entry's ``sampler`` (where it differs from what a checkpoint ships: SD-1.5 ships PNDM), its
-    ``none`` components (no safety checker or watermarker: the study measures the generator's own images). A name with a super-resolution stage
-    (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
+    ``none`` components (no safety checker or watermarker: the study measures the generator's own images). A name
+    with a super-resolution stage (``"paper:if+paper:if_stage2"``) gives a :class:`Cascade`."""
     import diffusers
 
     entry = generators.get(family)
